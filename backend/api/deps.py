@@ -1,0 +1,97 @@
+"""FastAPI dependencies, as Annotated aliases: sessions, the current admin, records by id, paging."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.services import (
+    auth_service,
+    course_service,
+    lesson_service,
+    promo_code_service,
+    purchase_service,
+    support_ticket_service,
+    user_service,
+)
+from backend.services.exceptions import InvalidToken
+from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
+from shared.database import session_scope
+from shared.models import AuthSession, Course, Lesson, PromoCode, Purchase, SupportTicket, User
+from shared.schemas import MAX_ID, SafeStr
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Writers start as writers, so SQLite never has to upgrade a read lock under contention.
+    async with session_scope(write=request.method not in READ_ONLY_METHODS) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+async def get_optional_admin(session: SessionDep, token: TokenDep) -> AuthSession | None:
+    """The admin's session when a token is sent; a wrong token is an error, never anonymous access."""
+    if token is None:
+        return None
+    return await auth_service.authenticate(session, token)
+
+
+async def get_current_admin(
+    auth_session: Annotated[AuthSession | None, Depends(get_optional_admin)],
+) -> AuthSession:
+    if auth_session is None:
+        raise InvalidToken("Not authenticated")
+    return auth_session
+
+
+OptionalAdmin = Annotated[AuthSession | None, Depends(get_optional_admin)]
+CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
+require_admin = Depends(get_current_admin)
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
+Search = Annotated[SafeStr | None, Query(max_length=SEARCH_MAX_LENGTH, description="Text to look for")]
+PriceFilter = Annotated[int | None, Query(ge=0, le=1_000_000)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
+
+
+async def get_user(session: SessionDep, user_id: IdPath) -> User:
+    return await user_service.get(session, user_id)
+
+
+async def get_lesson(session: SessionDep, lesson_id: IdPath) -> Lesson:
+    return await lesson_service.get(session, lesson_id)
+
+
+async def get_course(session: SessionDep, course_id: IdPath) -> Course:
+    return await course_service.get(session, course_id)
+
+
+async def get_purchase(session: SessionDep, purchase_id: IdPath) -> Purchase:
+    return await purchase_service.get(session, purchase_id)
+
+
+async def get_promo_code(session: SessionDep, promo_code_id: IdPath) -> PromoCode:
+    return await promo_code_service.get(session, promo_code_id)
+
+
+async def get_ticket(session: SessionDep, ticket_id: IdPath) -> SupportTicket:
+    return await support_ticket_service.get(session, ticket_id)
+
+
+UserDep = Annotated[User, Depends(get_user)]
+LessonDep = Annotated[Lesson, Depends(get_lesson)]
+CourseDep = Annotated[Course, Depends(get_course)]
+PurchaseDep = Annotated[Purchase, Depends(get_purchase)]
+PromoCodeDep = Annotated[PromoCode, Depends(get_promo_code)]
+TicketDep = Annotated[SupportTicket, Depends(get_ticket)]

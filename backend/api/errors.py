@@ -1,0 +1,71 @@
+"""Translation of domain exceptions into HTTP errors, and the error responses the docs declare."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from backend.services.exceptions import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    RuleViolation,
+    TooManyAttempts,
+)
+from shared.schemas import ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotFoundError, status.HTTP_404_NOT_FOUND),
+    (ConflictError, status.HTTP_409_CONFLICT),
+    (RuleViolation, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (TooManyAttempts, status.HTTP_429_TOO_MANY_REQUESTS),
+    (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
+]
+
+
+def _response(status_code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {status_code: {"model": ErrorResponse, "description": description}}
+
+
+UNAUTHORIZED = _response(401, "Missing, invalid, expired or revoked access token")
+NOT_FOUND = _response(404, "No record with this id")
+CONFLICT = _response(409, "Conflicts with the current state (duplicate, still in use, already bought)")
+RULE_VIOLATION = _response(422, "Invalid input, or input that breaks a business rule")
+TOO_MANY = _response(429, "Too many failed logins; see Retry-After")
+
+
+def http_status_for(error: DomainError) -> int:
+    for error_class, status_code in STATUS_BY_ERROR:
+        if isinstance(error, error_class):
+            return status_code
+    return status.HTTP_400_BAD_REQUEST
+
+
+async def handle_domain_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    status_code = http_status_for(error)
+    headers = {}
+    if isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, TooManyAttempts):
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse({"detail": error.message}, status_code=status_code, headers=headers)
+
+
+async def handle_integrity_error(request: Request, error: Exception) -> JSONResponse:
+    # Services check their rules first; this catches races they could not see, never a 500.
+    logger.info("Integrity error on %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse(
+        {"detail": "The change conflicts with data stored meanwhile; reload and try again"},
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, handle_domain_error)
+    app.add_exception_handler(IntegrityError, handle_integrity_error)

@@ -1,0 +1,77 @@
+"""Purchases: the sales ledger."""
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, status
+
+from backend.api.deps import DEFAULT_LIMIT, IdFilter, Limit, Offset, PurchaseDep, SessionDep, require_admin
+from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.services import purchase_service
+from shared.constants import PurchaseStatus
+from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead
+
+router = APIRouter(
+    prefix="/purchases",
+    tags=["purchases"],
+    dependencies=[require_admin],
+    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+)
+
+PurchaseSort = Literal["created_at", "-created_at", "amount", "-amount", "id", "-id"]
+
+
+@router.get("/", summary="List purchases with filters (user, item, status, date range) and paging")
+async def read_purchases(
+    session: SessionDep,
+    user_id: IdFilter = None,
+    lesson_id: IdFilter = None,
+    course_id: IdFilter = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: PurchaseSort = "-created_at",
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> PurchaseList:
+    purchases, total = await purchase_service.get_all(
+        session,
+        user_id=user_id,
+        lesson_id=lesson_id,
+        course_id=course_id,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return PurchaseList(
+        items=[PurchaseRead.model_validate(p) for p in purchases], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{purchase_id}", summary="A purchase", responses={**NOT_FOUND})
+async def read_purchase(purchase: PurchaseDep) -> PurchaseRead:
+    return PurchaseRead.model_validate(purchase)
+
+
+@router.post(
+    "/",
+    summary="Record a purchase at the current price (promo code applied)",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def create_purchase(session: SessionDep, data: PurchaseCreate) -> PurchaseRead:
+    return PurchaseRead.model_validate(await purchase_service.create(session, data=data))
+
+
+router.add_api_route(
+    "/create",
+    create_purchase,
+    methods=["POST"],
+    summary="Record a purchase (the spec's documented path; same as POST /api/purchases/)",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, **CONFLICT},
+    operation_id="create_purchase_spec_path",
+)

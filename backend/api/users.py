@@ -1,0 +1,67 @@
+"""Users (students) of the store."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, Search, SessionDep, UserDep, require_admin
+from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.services import purchase_service, user_service
+from shared.constants import LANGUAGE_CODE_MAX_LENGTH
+from shared.schemas import PurchaseList, SafeStr, UserCreate, UserList, UserRead, UserUpdate
+
+router = APIRouter(
+    prefix="/users",
+    tags=["users"],
+    dependencies=[require_admin],
+    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+)
+
+UserSort = Literal["created_at", "-created_at", "first_name", "-first_name", "id", "-id"]
+
+
+@router.get("/", summary="List users, newest first, with filters and paging")
+async def read_users(
+    session: SessionDep,
+    is_active: bool | None = None,
+    q: Search = None,
+    language_code: Annotated[SafeStr | None, Query(max_length=LANGUAGE_CODE_MAX_LENGTH)] = None,
+    sort: UserSort = "-created_at",
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> UserList:
+    users, total = await user_service.get_all(
+        session,
+        is_active=is_active,
+        search=q,
+        language_code=language_code,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return UserList(
+        items=[UserRead.model_validate(u) for u in users], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/", summary="Register a user", status_code=status.HTTP_201_CREATED, responses={**CONFLICT})
+async def create_user(session: SessionDep, data: UserCreate) -> UserRead:
+    return UserRead.model_validate(await user_service.create(session, data=data))
+
+
+@router.get("/{user_id}", summary="A user's profile", responses={**NOT_FOUND})
+async def read_user(user: UserDep) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.put("/{user_id}", summary="Update a user (only the fields given)", responses={**NOT_FOUND})
+async def update_user(session: SessionDep, user: UserDep, data: UserUpdate) -> UserRead:
+    return UserRead.model_validate(await user_service.update(session, user, data=data))
+
+
+@router.get("/{user_id}/purchases", summary="A user's purchases, newest first", responses={**NOT_FOUND})
+async def read_user_purchases(
+    session: SessionDep, user: UserDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> PurchaseList:
+    purchases, total = await purchase_service.get_all(session, user_id=user.id, limit=limit, offset=offset)
+    return PurchaseList(items=purchases, total=total, limit=limit, offset=offset)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""The FastAPI application: `uvicorn backend.main:app`."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Response, status
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend.api import auth, courses, errors, lessons, promo_codes, purchases, support_tickets, users
+from backend.config import get_settings
+from backend.services import auth_service
+from shared import database
+from shared.schemas import HealthRead
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 5
+
+
+async def prepare_database() -> None:
+    """Migrate the database to the latest schema and make sure the configured admin exists."""
+    settings = get_settings()
+    await database.migrate()
+    async with database.session_scope(write=True) as session:
+        await auth_service.ensure_admin(
+            session, username=settings.ADMIN_USERNAME, password=settings.ADMIN_PASSWORD.get_secret_value()
+        )
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    settings.warn_if_insecure()
+    await prepare_database()
+    logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
+    yield
+    await database.dispose_engine()
+
+
+api_router = APIRouter(prefix="/api")
+for module in (users, lessons, courses, purchases, promo_codes, support_tickets):
+    api_router.include_router(module.router)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="Lesson Store API",
+        summary="Sell video and text lessons and courses for Telegram Stars.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    errors.install(app)
+    app.include_router(auth.router)
+    app.include_router(api_router)
+
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Whether the API and its database are up",
+        responses={503: {"model": HealthRead, "description": "The database is unreachable"}},
+    )
+    async def health(response: Response) -> HealthRead:
+        try:
+            await asyncio.wait_for(database.ping(), timeout=HEALTH_TIMEOUT_SECONDS)
+        except Exception:
+            logger.exception("Health check: database unreachable")
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            return HealthRead(status="unavailable", database="unavailable")
+        return HealthRead(status="ok", database="ok")
+
+    return app
+
+
+app = create_app()

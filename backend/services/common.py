@@ -1,0 +1,54 @@
+"""Helpers shared by the services: pagination and text search."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import ExecutableOption
+
+from shared.models import Base
+from shared.utils import escape_like
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+async def paginate(
+    session: AsyncSession,
+    model: type[ModelT],
+    *,
+    filters: Iterable[ColumnElement[bool]] = (),
+    order_by: Sequence[Any],
+    limit: int,
+    offset: int,
+    options: Sequence[ExecutableOption] = (),
+) -> tuple[Sequence[ModelT], int]:
+    """One page of the model's rows that match the filters, and how many match in all."""
+    filters = list(filters)
+    total = (await session.execute(select(func.count()).select_from(model).where(*filters))).scalar_one()
+    if total == 0 or offset >= total:
+        return [], total
+    statement = select(model).where(*filters).order_by(*order_by).limit(limit).offset(offset)
+    rows = (await session.scalars(statement.options(*options))).all()
+    return rows, total
+
+
+def text_search(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """A case-insensitive substring match on any of the columns."""
+    pattern = f"%{escape_like(query.strip())}%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+def sort_order(sort: str, columns: dict[str, InstrumentedAttribute[Any]], tiebreaker: Any) -> list[Any]:
+    """ORDER BY for a sort key such as "price" or "-created_at", with a unique tiebreaker for stable pages."""
+    descending = sort.startswith("-")
+    column = columns[sort.lstrip("-")]
+    return [column.desc() if descending else column.asc(), tiebreaker.desc() if descending else tiebreaker]
+
+
+def violates(error: IntegrityError, *names: str) -> bool:
+    """Whether the database refused the write because of a constraint on one of these columns/names."""
+    text = str(error.orig).lower()
+    return any(name.lower() in text for name in names)

@@ -1,0 +1,162 @@
+"""Courses: ordered bundles of lessons sold together."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from backend.services import pricing
+from backend.services.common import paginate, sort_order, text_search
+from backend.services.exceptions import CourseNotFound, ItemInUse, LessonNotFound, RuleViolation
+from shared.models import Course, CourseLesson, Lesson, Purchase
+from shared.schemas import CourseCreate, CourseUpdate
+from shared.utils import utcnow
+
+SORT_COLUMNS = {
+    "created_at": Course.created_at,
+    "price": Course.total_price,
+    "title": Course.title,
+    "id": Course.id,
+}
+WITH_LESSONS = (selectinload(Course.course_lessons).selectinload(CourseLesson.lesson),)
+
+
+async def get(session: AsyncSession, course_id: int, *, active_only: bool = False) -> Course:
+    """The course with its ordered lessons loaded, or CourseNotFound."""
+    statement = (
+        select(Course)
+        .where(Course.id == course_id)
+        .options(*WITH_LESSONS)
+        .execution_options(populate_existing=True)
+    )
+    course = await session.scalar(statement)
+    if course is None or (active_only and not course.is_active):
+        raise CourseNotFound(course_id)
+    return course
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    is_active: bool | None = None,
+    price_min: int | None = None,
+    price_max: int | None = None,
+    search: str | None = None,
+    sort: str = "-created_at",
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Course], int]:
+    """A page of courses (with their lessons) matching the filters; prices filter on the effective price."""
+    effective_price = func.coalesce(Course.discount_price, Course.total_price)
+    filters = []
+    if is_active is not None:
+        filters.append(Course.is_active.is_(is_active))
+    if price_min is not None:
+        filters.append(effective_price >= price_min)
+    if price_max is not None:
+        filters.append(effective_price <= price_max)
+    if search:
+        filters.append(text_search(search, Course.title, Course.description))
+    return await paginate(
+        session,
+        Course,
+        filters=filters,
+        order_by=sort_order(sort, SORT_COLUMNS, Course.id),
+        limit=limit,
+        offset=offset,
+        options=WITH_LESSONS,
+    )
+
+
+def ordered_lessons(course: Course, *, active_only: bool = False) -> list[tuple[int, Lesson]]:
+    """The course's lessons with their positions, in order."""
+    return [
+        (link.position, link.lesson)
+        for link in course.course_lessons
+        if link.lesson.is_active or not active_only
+    ]
+
+
+def lessons_price(course: Course) -> int:
+    """What the course's lessons would cost bought one by one (the saving the course offers)."""
+    return sum(pricing.lesson_price(lesson) for _, lesson in ordered_lessons(course))
+
+
+async def _load_lessons(session: AsyncSession, lesson_ids: Sequence[int]) -> None:
+    if len(set(lesson_ids)) != len(lesson_ids):
+        raise RuleViolation("lesson_ids must not repeat a lesson")
+    found = set((await session.scalars(select(Lesson.id).where(Lesson.id.in_(lesson_ids)))).all())
+    for lesson_id in lesson_ids:
+        if lesson_id not in found:
+            raise LessonNotFound(lesson_id)
+
+
+async def create(session: AsyncSession, *, data: CourseCreate) -> Course:
+    """Create a course, optionally with its ordered lessons."""
+    await _load_lessons(session, data.lesson_ids)
+    course = Course(**data.model_dump(exclude={"lesson_ids"}))
+    course.course_lessons = [
+        CourseLesson(lesson_id=lesson_id, position=position)
+        for position, lesson_id in enumerate(data.lesson_ids)
+    ]
+    session.add(course)
+    await session.commit()
+    return await get(session, course.id)
+
+
+async def update(session: AsyncSession, course: Course, *, data: CourseUpdate) -> Course:
+    """Change the fields that were given; the discount must stay below the total price."""
+    changes = data.model_dump(exclude_unset=True)
+    total = changes.get("total_price", course.total_price)
+    discount = changes.get("discount_price", course.discount_price)
+    if discount is not None and discount >= total:
+        raise RuleViolation("discount_price must be lower than total_price")
+    for field, value in changes.items():
+        setattr(course, field, value)
+    await session.commit()
+    return await get(session, course.id)
+
+
+async def delete(session: AsyncSession, course: Course) -> None:
+    """Delete a course nobody has bought; ItemInUse if purchase history refers to it."""
+    if await session.scalar(select(exists().where(Purchase.course_id == course.id))):
+        raise ItemInUse(f"Course {course.id} has purchases; deactivate it with is_active=false instead")
+    await session.delete(course)
+    await session.commit()
+
+
+async def set_lessons(session: AsyncSession, course: Course, *, lesson_ids: Sequence[int]) -> Course:
+    """Replace the course's lessons with this ordered list."""
+    await _load_lessons(session, lesson_ids)
+    # Delete first in SQL: the unit of work would insert new positions before deleting old ones.
+    await session.execute(sql_delete(CourseLesson).where(CourseLesson.course_id == course.id))
+    session.add_all(
+        CourseLesson(course_id=course.id, lesson_id=lesson_id, position=position)
+        for position, lesson_id in enumerate(lesson_ids)
+    )
+    course.updated_at = utcnow()
+    await session.commit()
+    return await get(session, course.id)
+
+
+async def add_lesson(
+    session: AsyncSession, course: Course, *, lesson_id: int, position: int | None = None
+) -> Course:
+    """Insert a lesson at a position (the end when omitted); the others shift down."""
+    lesson_ids = [lesson.id for _, lesson in ordered_lessons(course)]
+    if lesson_id in lesson_ids:
+        raise RuleViolation(f"Lesson {lesson_id} is already in course {course.id}")
+    place = len(lesson_ids) if position is None else min(position, len(lesson_ids))
+    lesson_ids.insert(place, lesson_id)
+    return await set_lessons(session, course, lesson_ids=lesson_ids)
+
+
+async def remove_lesson(session: AsyncSession, course: Course, *, lesson_id: int) -> Course:
+    """Take a lesson out of the course; the others close the gap."""
+    lesson_ids = [lesson.id for _, lesson in ordered_lessons(course)]
+    if lesson_id not in lesson_ids:
+        raise LessonNotFound(lesson_id)
+    lesson_ids.remove(lesson_id)
+    return await set_lessons(session, course, lesson_ids=lesson_ids)

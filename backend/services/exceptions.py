@@ -1,0 +1,144 @@
+"""Domain exceptions raised by the services.
+
+Each edge translates them: the API to HTTP errors (by family, see backend/api/errors.py), the bot to
+translated texts (by class). The message is a stable English sentence that names the problem.
+"""
+
+
+class DomainError(Exception):
+    """Base class of every business-rule failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(DomainError):
+    """The referenced record does not exist."""
+
+
+class ConflictError(DomainError):
+    """The request contradicts the current state (a duplicate, a record still in use, a used-up code)."""
+
+
+class RuleViolation(DomainError):
+    """The request is well-formed but breaks a business rule (a price, a discount)."""
+
+
+class AuthenticationError(DomainError):
+    """Credentials or a token are missing, wrong, expired or revoked."""
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed logins; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UserNotFound(NotFoundError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"User {user_id} not found")
+
+
+class LessonNotFound(NotFoundError):
+    def __init__(self, lesson_id: int) -> None:
+        super().__init__(f"Lesson {lesson_id} not found")
+
+
+class CourseNotFound(NotFoundError):
+    def __init__(self, course_id: int) -> None:
+        super().__init__(f"Course {course_id} not found")
+
+
+class PurchaseNotFound(NotFoundError):
+    def __init__(self, purchase_id: int | str) -> None:
+        super().__init__(f"Purchase {purchase_id} not found")
+
+
+class PromoCodeNotFound(NotFoundError):
+    def __init__(self, ref: int | str) -> None:
+        super().__init__(f"Promo code {ref} not found")
+
+
+class TicketNotFound(NotFoundError):
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(f"Support ticket {ticket_id} not found")
+
+
+class DuplicateTelegramId(ConflictError):
+    def __init__(self, telegram_id: int) -> None:
+        super().__init__(f"A user with telegram_id {telegram_id} already exists")
+
+
+class DuplicatePromoCode(ConflictError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Promo code {code} already exists")
+
+
+class DuplicatePaymentId(ConflictError):
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(f"A purchase with payment_id {payment_id} already exists")
+
+
+class DuplicateChargeId(ConflictError):
+    def __init__(self, charge_id: str) -> None:
+        super().__init__(f"A purchase with telegram_payment_charge_id {charge_id} already exists")
+
+
+class ItemInUse(ConflictError):
+    """A lesson, course or promo code cannot be deleted because purchase history refers to it."""
+
+
+class ItemNotForSale(ConflictError):
+    """The lesson or course is inactive, or the lesson is free."""
+
+
+class AlreadyPurchased(ConflictError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The user already has access to {what}")
+
+
+class InvalidPurchaseTransition(ConflictError):
+    def __init__(self, purchase_id: int, current: str, target: str) -> None:
+        super().__init__(f"Purchase {purchase_id} is {current} and cannot become {target}")
+
+
+class PromoCodeNotApplicable(RuleViolation):
+    """A promo code exists but cannot be used now; `reason` is a stable machine-readable word."""
+
+    def __init__(self, code: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class PromoCodeUnknown(PromoCodeNotApplicable):
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "unknown", f"Promo code {code} does not exist")
+
+
+class PromoCodeInactive(PromoCodeNotApplicable):
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "inactive", f"Promo code {code} is not active")
+
+
+class PromoCodeExpired(PromoCodeNotApplicable):
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "expired", f"Promo code {code} has expired")
+
+
+class PromoCodeUsedUp(PromoCodeNotApplicable):
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "used_up", f"Promo code {code} has no uses left")
+
+
+class InvalidCredentials(AuthenticationError):
+    def __init__(self) -> None:
+        super().__init__("Incorrect username or password")
+
+
+class InvalidToken(AuthenticationError):
+    def __init__(self, reason: str = "Invalid or expired token") -> None:
+        super().__init__(reason)

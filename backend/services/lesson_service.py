@@ -1,0 +1,101 @@
+"""Lessons: the catalog's units of content."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.services.common import paginate, sort_order, text_search
+from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
+from shared.models import CourseLesson, Lesson, Purchase
+from shared.schemas import LessonCreate, LessonUpdate
+
+SORT_COLUMNS = {
+    "created_at": Lesson.created_at,
+    "price": Lesson.price,
+    "title": Lesson.title,
+    "id": Lesson.id,
+}
+
+
+async def get(session: AsyncSession, lesson_id: int, *, active_only: bool = False) -> Lesson:
+    """The lesson with this id (only if active, when asked), or LessonNotFound."""
+    lesson = await session.get(Lesson, lesson_id)
+    if lesson is None or (active_only and not lesson.is_active):
+        raise LessonNotFound(lesson_id)
+    return lesson
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    is_active: bool | None = None,
+    is_free: bool | None = None,
+    price_min: int | None = None,
+    price_max: int | None = None,
+    search: str | None = None,
+    sort: str = "-created_at",
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Lesson], int]:
+    """A page of lessons matching the filters (search looks in title and description)."""
+    filters = []
+    if is_active is not None:
+        filters.append(Lesson.is_active.is_(is_active))
+    if is_free is not None:
+        filters.append(Lesson.is_free.is_(is_free))
+    if price_min is not None:
+        filters.append(Lesson.price >= price_min)
+    if price_max is not None:
+        filters.append(Lesson.price <= price_max)
+    if search:
+        filters.append(text_search(search, Lesson.title, Lesson.description))
+    return await paginate(
+        session,
+        Lesson,
+        filters=filters,
+        order_by=sort_order(sort, SORT_COLUMNS, Lesson.id),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _check_price(lesson: Lesson) -> None:
+    if not lesson.is_free and lesson.price < 1:
+        raise RuleViolation("price must be at least 1 Star unless is_free is true")
+
+
+async def create(session: AsyncSession, *, data: LessonCreate) -> Lesson:
+    """Add a lesson to the catalog."""
+    lesson = Lesson(**data.model_dump())
+    session.add(lesson)
+    await session.commit()
+    return lesson
+
+
+async def update(session: AsyncSession, lesson: Lesson, *, data: LessonUpdate) -> Lesson:
+    """Change the fields that were given."""
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(lesson, field, value)
+    try:
+        _check_price(lesson)
+    except RuleViolation:
+        await session.rollback()
+        raise
+    await session.commit()
+    return lesson
+
+
+async def delete(session: AsyncSession, lesson: Lesson) -> None:
+    """Delete a lesson nobody has paid for; ItemInUse if purchase history refers to it."""
+    bought_directly = exists().where(Purchase.lesson_id == lesson.id)
+    bought_in_course = exists().where(
+        CourseLesson.lesson_id == lesson.id, Purchase.course_id == CourseLesson.course_id
+    )
+    if await session.scalar(select(bought_directly | bought_in_course)):
+        raise ItemInUse(
+            f"Lesson {lesson.id} has purchases (directly or through a course); "
+            "deactivate it with is_active=false instead"
+        )
+    await session.delete(lesson)
+    await session.commit()

@@ -1,0 +1,195 @@
+"""Purchases and their state machine: pending -> completed -> refunded, pending -> failed."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.services import access_service, course_service, lesson_service, promo_code_service, user_service
+from backend.services.common import paginate, sort_order, violates
+from backend.services.exceptions import (
+    AlreadyPurchased,
+    DuplicateChargeId,
+    DuplicatePaymentId,
+    InvalidPurchaseTransition,
+    ItemNotForSale,
+    PurchaseNotFound,
+)
+from shared.constants import PurchaseStatus
+from shared.models import Course, Lesson, Purchase
+from shared.schemas import PurchaseCreate
+
+SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
+
+TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
+    PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.FAILED}),
+    # A payment that arrives after its invoice was given up on still counts: the user has paid.
+    PurchaseStatus.FAILED: frozenset({PurchaseStatus.COMPLETED}),
+    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED}),
+    PurchaseStatus.REFUNDED: frozenset(),
+}
+
+
+async def get(session: AsyncSession, purchase_id: int) -> Purchase:
+    """The purchase with this id, or PurchaseNotFound."""
+    purchase = await session.get(Purchase, purchase_id)
+    if purchase is None:
+        raise PurchaseNotFound(purchase_id)
+    return purchase
+
+
+async def get_by_payment_id(session: AsyncSession, payment_id: str) -> Purchase | None:
+    """The purchase with this payment id, if any."""
+    return await session.scalar(select(Purchase).where(Purchase.payment_id == payment_id))
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    user_id: int | None = None,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: str = "-created_at",
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Purchase], int]:
+    """A page of purchases matching the filters (created_from inclusive, created_to exclusive)."""
+    filters = []
+    if user_id is not None:
+        filters.append(Purchase.user_id == user_id)
+    if lesson_id is not None:
+        filters.append(Purchase.lesson_id == lesson_id)
+    if course_id is not None:
+        filters.append(Purchase.course_id == course_id)
+    if status is not None:
+        filters.append(Purchase.status == status)
+    if created_from is not None:
+        filters.append(Purchase.created_at >= created_from)
+    if created_to is not None:
+        filters.append(Purchase.created_at < created_to)
+    return await paginate(
+        session,
+        Purchase,
+        filters=filters,
+        order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def get_item_for_sale(
+    session: AsyncSession, *, lesson_id: int | None = None, course_id: int | None = None
+) -> Lesson | Course:
+    """The lesson or course if it can be bought now; ItemNotForSale if inactive or free."""
+    if lesson_id is not None:
+        lesson = await lesson_service.get(session, lesson_id)
+        if not lesson.is_active:
+            raise ItemNotForSale(f"Lesson {lesson_id} is not on sale")
+        if lesson.is_free:
+            raise ItemNotForSale(f"Lesson {lesson_id} is free; it needs no purchase")
+        return lesson
+    assert course_id is not None
+    course = await course_service.get(session, course_id)
+    if not course.is_active:
+        raise ItemNotForSale(f"Course {course_id} is not on sale")
+    return course
+
+
+async def check_not_owned(session: AsyncSession, *, user_id: int, item: Lesson | Course) -> None:
+    """AlreadyPurchased if the user already has access to the item."""
+    if isinstance(item, Lesson):
+        if await access_service.can_access_lesson(session, user_id=user_id, lesson=item):
+            raise AlreadyPurchased(f"lesson {item.id}")
+    elif await access_service.owns_course(session, user_id=user_id, course_id=item.id):
+        raise AlreadyPurchased(f"course {item.id}")
+
+
+async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
+    """Record a purchase at the current price (promo code applied, and its use reserved).
+
+    Pending purchases await payment; a purchase created as completed grants access at once.
+    """
+    await user_service.get(session, data.user_id)
+    item = await get_item_for_sale(session, lesson_id=data.lesson_id, course_id=data.course_id)
+    await check_not_owned(session, user_id=data.user_id, item=item)
+    price, promo = await promo_code_service.quote(session, item=item, code=data.promo_code)
+    payment_id = data.payment_id or f"pay_{uuid.uuid4().hex}"
+    if await get_by_payment_id(session, payment_id) is not None:
+        raise DuplicatePaymentId(payment_id)
+    if promo is not None:
+        await promo_code_service.use(session, promo)
+    purchase = Purchase(
+        user_id=data.user_id,
+        lesson_id=data.lesson_id,
+        course_id=data.course_id,
+        promo_code_id=promo.id if promo else None,
+        payment_id=payment_id,
+        telegram_payment_charge_id=data.telegram_payment_charge_id,
+        amount=price.final_price,
+        status=data.status,
+    )
+    session.add(purchase)
+    try:
+        await session.commit()
+    except IntegrityError as error:
+        await session.rollback()
+        if violates(error, "telegram_payment_charge_id"):
+            raise DuplicateChargeId(data.telegram_payment_charge_id or "") from error
+        if violates(error, "payment_id"):
+            raise DuplicatePaymentId(payment_id) from error
+        raise
+    return purchase
+
+
+def _check_transition(purchase: Purchase, target: PurchaseStatus) -> None:
+    if target not in TRANSITIONS[purchase.status]:
+        raise InvalidPurchaseTransition(purchase.id, purchase.status.value, target.value)
+
+
+async def complete(
+    session: AsyncSession, purchase: Purchase, *, telegram_payment_charge_id: str | None = None
+) -> Purchase:
+    """Mark a purchase paid: it grants access from now on. Completing it again changes nothing."""
+    if purchase.status is PurchaseStatus.COMPLETED:
+        return purchase
+    _check_transition(purchase, PurchaseStatus.COMPLETED)
+    if purchase.status is PurchaseStatus.FAILED and purchase.promo_code_id is not None:
+        # The failure gave the code's use back; the late payment takes it again, even past max_uses,
+        # because the buyer already paid the discounted price.
+        promo = await promo_code_service.get(session, purchase.promo_code_id)
+        promo.current_uses += 1
+        if promo.max_uses is not None:
+            promo.max_uses = max(promo.max_uses, promo.current_uses)
+    purchase.status = PurchaseStatus.COMPLETED
+    if telegram_payment_charge_id is not None:
+        purchase.telegram_payment_charge_id = telegram_payment_charge_id
+    try:
+        await session.commit()
+    except IntegrityError as error:
+        await session.rollback()
+        raise DuplicateChargeId(telegram_payment_charge_id or "") from error
+    return purchase
+
+
+async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
+    """Give up on an unpaid purchase and release the promo code use it reserved."""
+    _check_transition(purchase, PurchaseStatus.FAILED)
+    purchase.status = PurchaseStatus.FAILED
+    if purchase.promo_code_id is not None:
+        await promo_code_service.release(session, purchase.promo_code_id)
+    await session.commit()
+    return purchase
+
+
+async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
+    """Record that the Stars went back to the buyer: the purchase no longer grants access."""
+    _check_transition(purchase, PurchaseStatus.REFUNDED)
+    purchase.status = PurchaseStatus.REFUNDED
+    await session.commit()
+    return purchase

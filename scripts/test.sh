@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the test suite with coverage (fails under 80%, see pyproject.toml).
+#
+#   ./scripts/test.sh                       # SQLite (a temporary file per run)
+#   ./scripts/test.sh -k auth -x            # extra arguments go to pytest
+#   TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test ./scripts/test.sh
+#
+# It creates .venv and installs requirements-dev.txt (only again when the requirements change).
+# No .env is needed: the tests set their own environment.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/_venv.sh
+source scripts/_venv.sh
+
+ensure_venv .requirements-dev.sha256 requirements-dev.txt requirements.txt
+
+if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+    # Print the URL without its password, if it has one.
+    echo "Tests run against TEST_DATABASE_URL=$(sed -E 's#//([^:/@]*):[^@]*@#//\1:***@#' <<<"$TEST_DATABASE_URL")"
+fi
+exec "$VENV_PY" -m pytest backend/tests/ -v --cov=backend --cov=shared "$@"

@@ -1,0 +1,50 @@
+"""Values that are part of the contract between the core and the other parts of the system."""
+
+import enum
+
+# Telegram Stars: an invoice must ask for at least 1 Star.
+MIN_PAID_PRICE_STARS = 1
+# Upper bound on any price we accept; keeps amounts far from integer overflow on every backend.
+MAX_PRICE_STARS = 1_000_000
+
+# Telegram user ids are 64-bit signed integers.
+MAX_TELEGRAM_ID = 2**63 - 1
+MAX_DB_ID = 2**63 - 1
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 1_000_000
+
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 10_000
+TEXT_CONTENT_MAX_LENGTH = 1_000_000
+PATH_MAX_LENGTH = 1_000
+NAME_MAX_LENGTH = 255
+USERNAME_MAX_LENGTH = 64
+LANGUAGE_CODE_MAX_LENGTH = 16
+PAYMENT_ID_MAX_LENGTH = 255
+PROMO_CODE_MAX_LENGTH = 64
+SUBJECT_MAX_LENGTH = 255
+MESSAGE_MAX_LENGTH = 10_000
+SEARCH_MAX_LENGTH = 100
+
+DEFAULT_LANGUAGE_CODE = "en"
+
+
+class PurchaseStatus(enum.StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"

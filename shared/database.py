@@ -1,0 +1,135 @@
+"""The database engine, sessions and schema migrations.
+
+One engine and one session factory per process. SQLite gets WAL, foreign keys and a busy timeout on every
+connection; transactions that will write start with BEGIN IMMEDIATE so that a read-then-write transaction
+takes the write lock up front instead of failing with "database is locked" when it tries to upgrade.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from alembic import command
+from shared.utils import normalize_database_url
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# Execution option read by the SQLite "begin" hook; ignored by other backends.
+SQLITE_BEGIN_OPTION = "sqlite_begin"
+
+_engine: AsyncEngine | None = None
+_session_factory: async_sessionmaker[AsyncSession] | None = None
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # We emit BEGIN ourselves (see _on_sqlite_begin); the driver's implicit BEGIN would be DEFERRED.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL is durable across application crashes, and much faster than FULL.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create an async engine for a user-written DATABASE_URL (sqlite:///... or postgresql://...)."""
+    async_url = normalize_database_url(url)
+    if async_url.startswith("sqlite"):
+        engine = create_async_engine(
+            async_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+        return engine
+    return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def configure(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create this process's engine and session factory (replacing any earlier ones)."""
+    global _engine, _session_factory
+    _engine = create_engine(url, echo=echo)
+    _session_factory = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
+    return _engine
+
+
+def get_engine() -> AsyncEngine:
+    if _engine is None:
+        from backend.config import get_settings
+
+        settings = get_settings()
+        configure(settings.DATABASE_URL, echo=settings.SQL_ECHO)
+    assert _engine is not None
+    return _engine
+
+
+def get_session_factory() -> async_sessionmaker[AsyncSession]:
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory
+
+
+async def dispose_engine() -> None:
+    global _engine, _session_factory
+    if _engine is not None:
+        await _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start the session's transaction as a writer (BEGIN IMMEDIATE on SQLite)."""
+    if not session.in_transaction():
+        await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+@asynccontextmanager
+async def session_scope(*, write: bool = False) -> AsyncIterator[AsyncSession]:
+    """One session for one unit of work (an HTTP request, a bot update, a command)."""
+    async with get_session_factory()() as session:
+        if write:
+            await begin_write(session)
+        yield session
+
+
+async def ping() -> None:
+    """Raise if the database cannot answer a trivial query."""
+    async with get_engine().connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+def alembic_config() -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    return config
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine | None = None) -> None:
+    """Create the database if needed and bring its schema to the latest migration."""
+    engine = engine or get_engine()
+    async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        await connection.run_sync(_upgrade_to_head)
+        await connection.commit()

@@ -1,0 +1,296 @@
+"""SQLAlchemy models: the single source of truth for the schema (migrations are generated from it)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.constants import (
+    DEFAULT_LANGUAGE_CODE,
+    LANGUAGE_CODE_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PATH_MAX_LENGTH,
+    PAYMENT_ID_MAX_LENGTH,
+    PROMO_CODE_MAX_LENGTH,
+    SUBJECT_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+    PurchaseStatus,
+    TicketStatus,
+)
+from shared.utils import as_utc, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        # SQLite compares datetimes as text, so every stored value must be in the same (naive UTC) form.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def _enum_type(enum_class: type, name: str) -> Enum:
+    # Stored as VARCHAR + CHECK: portable, and adding a value later is a plain migration.
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    username: Mapped[str | None] = mapped_column(String(USERNAME_MAX_LENGTH), index=True)
+    first_name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
+    last_name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
+    language_code: Mapped[str] = mapped_column(
+        String(LANGUAGE_CODE_MAX_LENGTH), default=DEFAULT_LANGUAGE_CODE, index=True
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), index=True)
+
+    purchases: Mapped[list["Purchase"]] = relationship(back_populates="user")
+    support_tickets: Mapped[list["SupportTicket"]] = relationship(back_populates="user")
+
+
+class Lesson(TimestampMixin, Base):
+    __tablename__ = "lessons"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("is_free OR price >= 1", name="paid_price_at_least_one_star"),
+        Index("ix_lessons_is_active_created_at", "is_active", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[int] = mapped_column(Integer, index=True)
+    video_path: Mapped[str | None] = mapped_column(String(PATH_MAX_LENGTH))
+    text_content: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_free: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    purchases: Mapped[list["Purchase"]] = relationship(back_populates="lesson")
+    course_lessons: Mapped[list["CourseLesson"]] = relationship(
+        back_populates="lesson", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video_path)
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text_content)
+
+
+class Course(TimestampMixin, Base):
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("total_price >= 1", name="total_price_at_least_one_star"),
+        CheckConstraint(
+            "discount_price IS NULL OR (discount_price >= 1 AND discount_price < total_price)",
+            name="discount_price_below_total",
+        ),
+        Index("ix_courses_is_active_created_at", "is_active", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    description: Mapped[str] = mapped_column(Text, default="")
+    total_price: Mapped[int] = mapped_column(Integer)
+    discount_price: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    course_lessons: Mapped[list["CourseLesson"]] = relationship(
+        back_populates="course",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="CourseLesson.position",
+    )
+    purchases: Mapped[list["Purchase"]] = relationship(back_populates="course")
+
+
+class CourseLesson(Base):
+    """A lesson's place in a course; positions are 0-based and unique within a course."""
+
+    __tablename__ = "course_lessons"
+    __table_args__ = (
+        UniqueConstraint("course_id", "position", name="uq_course_lessons_course_id_position"),
+        CheckConstraint("position >= 0", name="position_not_negative"),
+    )
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+    course: Mapped[Course] = relationship(back_populates="course_lessons")
+    lesson: Mapped[Lesson] = relationship(back_populates="course_lessons")
+
+
+class PromoCode(TimestampMixin, Base):
+    """A discount by percent (discount_amount NULL) or by a fixed number of Stars (discount_percent 0)."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (
+        CheckConstraint(
+            "(discount_amount IS NULL AND discount_percent BETWEEN 1 AND 100)"
+            " OR (discount_amount >= 1 AND discount_percent = 0)",
+            name="one_discount_kind",
+        ),
+        CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="max_uses_positive"),
+        CheckConstraint(
+            "current_uses >= 0 AND (max_uses IS NULL OR current_uses <= max_uses)",
+            name="current_uses_within_max",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(PROMO_CODE_MAX_LENGTH), unique=True)
+    discount_percent: Mapped[int] = mapped_column(Integer, default=0)
+    discount_amount: Mapped[int | None] = mapped_column(Integer)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    current_uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    purchases: Mapped[list["Purchase"]] = relationship(back_populates="promo_code")
+
+
+class Purchase(TimestampMixin, Base):
+    __tablename__ = "purchases"
+    __table_args__ = (
+        CheckConstraint(
+            "(lesson_id IS NOT NULL AND course_id IS NULL) OR (lesson_id IS NULL AND course_id IS NOT NULL)",
+            name="exactly_one_item",
+        ),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index("ix_purchases_user_id_created_at", "user_id", "created_at"),
+        Index("ix_purchases_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    lesson_id: Mapped[int | None] = mapped_column(ForeignKey("lessons.id", ondelete="RESTRICT"), index=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    promo_code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("promo_codes.id", ondelete="RESTRICT"), index=True
+    )
+    payment_id: Mapped[str] = mapped_column(String(PAYMENT_ID_MAX_LENGTH), unique=True)
+    telegram_payment_charge_id: Mapped[str | None] = mapped_column(String(PAYMENT_ID_MAX_LENGTH), unique=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    status: Mapped[PurchaseStatus] = mapped_column(
+        _enum_type(PurchaseStatus, "purchase_status"), default=PurchaseStatus.PENDING
+    )
+
+    user: Mapped[User] = relationship(back_populates="purchases")
+    lesson: Mapped[Lesson | None] = relationship(back_populates="purchases")
+    course: Mapped[Course | None] = relationship(back_populates="purchases")
+    promo_code: Mapped[PromoCode | None] = relationship(back_populates="purchases")
+
+
+class SupportTicket(TimestampMixin, Base):
+    __tablename__ = "support_tickets"
+    __table_args__ = (Index("ix_support_tickets_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX_LENGTH))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[TicketStatus] = mapped_column(
+        _enum_type(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
+    )
+    admin_response: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User] = relationship(back_populates="support_tickets")
+
+
+class Admin(TimestampMixin, Base):
+    """A person who manages the store through the API and the admin panel."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    sessions: Mapped[list["AuthSession"]] = relationship(back_populates="admin")
+
+
+class AuthSession(TimestampMixin, Base):
+    """One login: its refresh tokens rotate within it, and revoking it stops its access tokens too."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    # The jti of the only refresh token of this session that may still be used.
+    current_refresh_jti: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    admin: Mapped[Admin] = relationship(back_populates="sessions")
+
+
+class LoginThrottle(TimestampMixin, Base):
+    """Failed login attempts per username, known or not, so the answer never tells which exist."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

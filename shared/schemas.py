@@ -1,0 +1,496 @@
+"""Pydantic schemas: one family per entity (Base, Create, Update, Read, List).
+
+Input models reject unknown fields; money and ids are strict integers; every text field refuses NUL
+characters and invalid Unicode, which databases cannot store.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
+
+from shared.constants import (
+    DESCRIPTION_MAX_LENGTH,
+    LANGUAGE_CODE_MAX_LENGTH,
+    MAX_PRICE_STARS,
+    MAX_TELEGRAM_ID,
+    MESSAGE_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PATH_MAX_LENGTH,
+    PAYMENT_ID_MAX_LENGTH,
+    PROMO_CODE_MAX_LENGTH,
+    SUBJECT_MAX_LENGTH,
+    TEXT_CONTENT_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+    PurchaseStatus,
+    TicketStatus,
+)
+from shared.utils import as_utc
+
+# Primary keys are 32-bit on PostgreSQL (INTEGER); anything larger can never exist.
+MAX_ID = 2**31 - 1
+
+
+def reject_unstorable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("must be valid Unicode text") from error
+    return value
+
+
+def _to_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def _normalize_promo_code(value: str) -> str:
+    return value.strip().upper()
+
+
+SafeStr = Annotated[str, AfterValidator(reject_unstorable_text)]
+Title = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+]
+Description = Annotated[SafeStr, StringConstraints(max_length=DESCRIPTION_MAX_LENGTH)]
+TextContent = Annotated[SafeStr, StringConstraints(max_length=TEXT_CONTENT_MAX_LENGTH)]
+FilePath = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=PATH_MAX_LENGTH)
+]
+PersonName = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH)
+]
+OptionalName = Annotated[SafeStr, StringConstraints(strip_whitespace=True, max_length=NAME_MAX_LENGTH)]
+Username = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=USERNAME_MAX_LENGTH)
+]
+LanguageCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=LANGUAGE_CODE_MAX_LENGTH),
+    Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"),
+]
+PaymentId = Annotated[SafeStr, StringConstraints(min_length=1, max_length=PAYMENT_ID_MAX_LENGTH)]
+PromoCodeText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=PROMO_CODE_MAX_LENGTH),
+    Field(pattern=r"^[A-Za-z0-9_-]+$"),
+    AfterValidator(_normalize_promo_code),
+]
+Subject = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUBJECT_MAX_LENGTH)
+]
+Message = Annotated[
+    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_MAX_LENGTH)
+]
+AdminResponse = Annotated[SafeStr, StringConstraints(strip_whitespace=True, max_length=MESSAGE_MAX_LENGTH)]
+
+Stars = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_STARS)]
+PaidStars = Annotated[int, Field(strict=True, ge=1, le=MAX_PRICE_STARS)]
+Percent = Annotated[int, Field(strict=True, ge=0, le=100)]
+Count = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+RecordId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+TelegramId = Annotated[int, Field(strict=True, ge=1, le=MAX_TELEGRAM_ID)]
+Flag = Annotated[bool, Field(strict=True)]
+UtcDateTime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+class InputModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class UpdateModel(InputModel):
+    """All fields optional; a field left out stays as it is. Only `nullable_fields` accept null."""
+
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _reject_null_for_required_columns(self) -> "UpdateModel":
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable_fields:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int = Field(description="Number of records matching the filters, ignoring limit and offset")
+    limit: int
+    offset: int
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+class HealthRead(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
+
+
+# Users ---------------------------------------------------------------------------------------------------
+
+
+class UserBase(InputModel):
+    username: Username | None = None
+    first_name: PersonName
+    last_name: OptionalName | None = None
+    language_code: LanguageCode = "en"
+    is_active: Flag = True
+
+
+class UserCreate(UserBase):
+    telegram_id: TelegramId
+
+
+class UserUpdate(UpdateModel):
+    nullable_fields = frozenset({"username", "last_name"})
+
+    username: Username | None = None
+    first_name: PersonName | None = None
+    last_name: OptionalName | None = None
+    language_code: LanguageCode | None = None
+    is_active: Flag | None = None
+
+
+class UserRead(ReadModel):
+    id: int
+    telegram_id: int
+    username: str | None
+    first_name: str
+    last_name: str | None
+    language_code: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+UserList = Page[UserRead]
+
+
+# Lessons -------------------------------------------------------------------------------------------------
+
+
+class LessonBase(InputModel):
+    title: Title
+    description: Description = ""
+    price: Stars = 0
+    video_path: FilePath | None = None
+    text_content: TextContent | None = None
+    is_active: Flag = True
+    is_free: Flag = False
+
+    @model_validator(mode="after")
+    def _paid_lessons_cost_at_least_one_star(self) -> "LessonBase":
+        if not self.is_free and self.price < 1:
+            raise ValueError("price must be at least 1 Star unless is_free is true")
+        return self
+
+
+class LessonCreate(LessonBase):
+    pass
+
+
+class LessonUpdate(UpdateModel):
+    nullable_fields = frozenset({"video_path", "text_content"})
+
+    title: Title | None = None
+    description: Description | None = None
+    price: Stars | None = None
+    video_path: FilePath | None = None
+    text_content: TextContent | None = None
+    is_active: Flag | None = None
+    is_free: Flag | None = None
+
+
+class LessonPublic(ReadModel):
+    """What anyone may see of a lesson: never its paid content."""
+
+    id: int
+    title: str
+    description: str
+    price: int
+    is_free: bool
+    is_active: bool
+    has_video: bool
+    has_text: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class LessonRead(LessonPublic):
+    video_path: str | None
+    text_content: str | None
+
+
+LessonList = Page[LessonRead]
+LessonPublicList = Page[LessonPublic]
+
+
+# Courses -------------------------------------------------------------------------------------------------
+
+
+class CourseBase(InputModel):
+    title: Title
+    description: Description = ""
+    total_price: PaidStars
+    discount_price: PaidStars | None = None
+    is_active: Flag = True
+
+    @model_validator(mode="after")
+    def _discount_below_total(self) -> "CourseBase":
+        if self.discount_price is not None and self.discount_price >= self.total_price:
+            raise ValueError("discount_price must be lower than total_price")
+        return self
+
+
+class CourseCreate(CourseBase):
+    lesson_ids: list[RecordId] = Field(default_factory=list, max_length=1000)
+
+
+class CourseUpdate(UpdateModel):
+    nullable_fields = frozenset({"discount_price"})
+
+    title: Title | None = None
+    description: Description | None = None
+    total_price: PaidStars | None = None
+    discount_price: PaidStars | None = None
+    is_active: Flag | None = None
+
+
+class CourseLessonsSet(InputModel):
+    """The complete, ordered list of a course's lessons."""
+
+    lesson_ids: list[RecordId] = Field(max_length=1000)
+
+
+class CourseLessonAdd(InputModel):
+    lesson_id: RecordId
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = Field(
+        default=None, description="0-based place in the course; appended at the end when omitted"
+    )
+
+
+class CourseLessonRead(ReadModel):
+    position: int
+    id: int
+    title: str
+    price: int
+    is_free: bool
+    is_active: bool
+
+
+class CourseRead(ReadModel):
+    id: int
+    title: str
+    description: str
+    total_price: int
+    discount_price: int | None
+    effective_price: int = Field(
+        description="What the course costs now: discount_price when set, else total_price"
+    )
+    lessons_price: int = Field(description="What the course's paid lessons cost when bought one by one")
+    is_active: bool
+    lessons: list[CourseLessonRead]
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lesson_count(self) -> int:
+        return len(self.lessons)
+
+
+CourseList = Page[CourseRead]
+
+
+# Purchases -----------------------------------------------------------------------------------------------
+
+
+class PurchaseCreate(InputModel):
+    user_id: RecordId
+    lesson_id: RecordId | None = None
+    course_id: RecordId | None = None
+    promo_code: PromoCodeText | None = None
+    payment_id: PaymentId | None = Field(
+        default=None, description="Unique id of the payment; generated when omitted"
+    )
+    telegram_payment_charge_id: PaymentId | None = None
+    status: Literal[PurchaseStatus.PENDING, PurchaseStatus.COMPLETED] = PurchaseStatus.PENDING
+
+    @model_validator(mode="after")
+    def _exactly_one_item(self) -> "PurchaseCreate":
+        if (self.lesson_id is None) == (self.course_id is None):
+            raise ValueError("give exactly one of lesson_id or course_id")
+        return self
+
+
+class PurchaseRead(ReadModel):
+    id: int
+    user_id: int
+    lesson_id: int | None
+    course_id: int | None
+    promo_code_id: int | None
+    payment_id: str
+    telegram_payment_charge_id: str | None
+    amount: int
+    status: PurchaseStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+PurchaseList = Page[PurchaseRead]
+
+
+# Promo codes ---------------------------------------------------------------------------------------------
+
+
+class PromoCodeBase(InputModel):
+    code: PromoCodeText
+    discount_percent: Percent = 0
+    discount_amount: PaidStars | None = None
+    max_uses: Count | None = None
+    is_active: Flag = True
+    expires_at: UtcDateTime | None = None
+
+    @model_validator(mode="after")
+    def _one_discount_kind(self) -> "PromoCodeBase":
+        check_discount_kind(self.discount_percent, self.discount_amount)
+        return self
+
+
+def check_discount_kind(discount_percent: int, discount_amount: int | None) -> None:
+    if discount_amount is None and not 1 <= discount_percent <= 100:
+        raise ValueError("set discount_percent (1-100) or discount_amount")
+    if discount_amount is not None and discount_percent != 0:
+        raise ValueError("set either discount_percent or discount_amount, not both")
+
+
+class PromoCodeCreate(PromoCodeBase):
+    pass
+
+
+class PromoCodeUpdate(UpdateModel):
+    nullable_fields = frozenset({"discount_amount", "max_uses", "expires_at"})
+
+    code: PromoCodeText | None = None
+    discount_percent: Percent | None = None
+    discount_amount: PaidStars | None = None
+    max_uses: Count | None = None
+    is_active: Flag | None = None
+    expires_at: UtcDateTime | None = None
+
+
+class PromoCodeRead(ReadModel):
+    id: int
+    code: str
+    discount_percent: int
+    discount_amount: int | None
+    max_uses: int | None
+    current_uses: int
+    is_active: bool
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+PromoCodeList = Page[PromoCodeRead]
+
+
+class PromoCodeValidate(InputModel):
+    code: Annotated[
+        SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=PROMO_CODE_MAX_LENGTH)
+    ]
+    lesson_id: RecordId | None = None
+    course_id: RecordId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_item(self) -> "PromoCodeValidate":
+        if (self.lesson_id is None) == (self.course_id is None):
+            raise ValueError("give exactly one of lesson_id or course_id")
+        return self
+
+
+class PromoCodeValidation(BaseModel):
+    code: str
+    valid: bool
+    reason: Literal["unknown", "inactive", "expired", "used_up"] | None = None
+    message: str | None = None
+    original_price: int
+    discount: int
+    final_price: int
+
+
+# Support tickets -----------------------------------------------------------------------------------------
+
+
+class SupportTicketCreate(InputModel):
+    user_id: RecordId
+    subject: Subject
+    message: Message
+
+
+class SupportTicketUpdate(UpdateModel):
+    nullable_fields = frozenset({"admin_response"})
+
+    subject: Subject | None = None
+    message: Message | None = None
+    status: TicketStatus | None = None
+    admin_response: AdminResponse | None = None
+
+
+class SupportTicketRead(ReadModel):
+    id: int
+    user_id: int
+    subject: str
+    message: str
+    status: TicketStatus
+    admin_response: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+SupportTicketList = Page[SupportTicketRead]
+
+
+# Auth ----------------------------------------------------------------------------------------------------
+
+
+class LoginRequest(InputModel):
+    username: Annotated[SafeStr, StringConstraints(min_length=1, max_length=USERNAME_MAX_LENGTH)]
+    password: Annotated[SafeStr, StringConstraints(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(InputModel):
+    refresh_token: Annotated[SafeStr, StringConstraints(min_length=1, max_length=4096)]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+
+
+class AdminRead(ReadModel):
+    id: int
+    username: str
+    is_active: bool
+    created_at: datetime
