@@ -1,0 +1,77 @@
+"""Factory helpers: rows written straight through the ORM, with sensible defaults."""
+
+import itertools
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.constants import PurchaseStatus, TicketStatus
+from shared.models import Course, CourseLesson, Lesson, PromoCode, Purchase, SupportTicket, User
+
+_sequence = itertools.count(1)
+
+
+async def _save(session: AsyncSession, row: Any) -> Any:
+    session.add(row)
+    await session.commit()
+    return row
+
+
+async def create_user(session: AsyncSession, **fields: Any) -> User:
+    n = next(_sequence)
+    values: dict[str, Any] = {"telegram_id": 1_000_000 + n, "first_name": f"User{n}", "username": f"user{n}"}
+    return await _save(session, User(**(values | fields)))
+
+
+async def create_lesson(session: AsyncSession, **fields: Any) -> Lesson:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "title": f"Lesson {n}",
+        "description": "About it",
+        "price": 100,
+        "text_content": "Body",
+    }
+    return await _save(session, Lesson(**(values | fields)))
+
+
+async def create_course(session: AsyncSession, lessons: list[Lesson] = (), **fields: Any) -> Course:  # type: ignore[assignment]
+    n = next(_sequence)
+    values: dict[str, Any] = {"title": f"Course {n}", "description": "A course", "total_price": 500}
+    course = Course(**(values | fields))
+    course.course_lessons = [CourseLesson(lesson=lesson, position=i) for i, lesson in enumerate(lessons)]
+    return await _save(session, course)
+
+
+async def create_promo_code(session: AsyncSession, **fields: Any) -> PromoCode:
+    n = next(_sequence)
+    values: dict[str, Any] = {"code": f"CODE{n}", "discount_percent": 10}
+    return await _save(session, PromoCode(**(values | fields)))
+
+
+async def create_purchase(
+    session: AsyncSession,
+    user: User,
+    item: Lesson | Course,
+    status: PurchaseStatus = PurchaseStatus.COMPLETED,
+    **fields: Any,
+) -> Purchase:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "lesson_id": item.id if isinstance(item, Lesson) else None,
+        "course_id": item.id if isinstance(item, Course) else None,
+        "payment_id": f"test-payment-{n}",
+        "amount": 100,
+        "status": status,
+    }
+    return await _save(session, Purchase(**(values | fields)))
+
+
+async def create_ticket(session: AsyncSession, user: User, **fields: Any) -> SupportTicket:
+    values: dict[str, Any] = {
+        "user_id": user.id,
+        "subject": "Help",
+        "message": "It does not open",
+        "status": TicketStatus.OPEN,
+    }
+    return await _save(session, SupportTicket(**(values | fields)))
