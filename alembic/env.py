@@ -6,13 +6,20 @@ from logging.config import fileConfig
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from shared.models import Base
+from shared.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
 
 # Serialises concurrent migrators (several workers starting at once) on PostgreSQL.
 MIGRATION_LOCK_ID = 7_345_001
+
+
+def render_item(type_: str, obj: object, _autogen_context: object) -> str | bool:
+    # Migrations stay independent of model code: our UTCDateTime is a plain timezone-aware DateTime.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_with_connection(connection: Connection) -> None:
@@ -22,6 +29,7 @@ def run_with_connection(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

@@ -1,6 +1,7 @@
 """Application settings, read once from the environment and `.env`."""
 
 import logging
+import re
 from functools import lru_cache
 from typing import Literal
 
@@ -15,6 +16,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_SECRET_KEYS = frozenset({"your-secret-key-here", "change-me", "changeme", "secret"})
 DEFAULT_ADMIN_PASSWORDS = frozenset({"admin123", "admin", "password", "change-me"})
 MIN_SECRET_KEY_BYTES = 32
+BOT_TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+# Telegram's rule for setWebhook's secret_token.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -33,6 +37,13 @@ class Settings(BaseSettings):
     ADMIN_PASSWORD: SecretStr = SecretStr("admin123")
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1, le=100)
     LOGIN_LOCKOUT_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
+    TELEGRAM_API_URL: str = "https://api.telegram.org"
+    WEBHOOK_URL: str | None = None
+    WEBHOOK_SECRET: SecretStr | None = None
+    MEDIA_DIR: str = "./media"
+    REDIS_URL: str | None = None
+    PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
+    RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
     CORS_ORIGINS: list[str] = []
     LOG_LEVEL: str = "INFO"
     SQL_ECHO: bool = False
@@ -42,6 +53,28 @@ class Settings(BaseSettings):
     def _database_url_has_supported_driver(cls, value: str) -> str:
         normalize_database_url(value)
         return value
+
+    @field_validator("WEBHOOK_URL", mode="before")
+    @classmethod
+    def _empty_webhook_url_means_polling(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("WEBHOOK_SECRET", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return value or None
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> "Settings":
+        if self.WEBHOOK_URL and self.WEBHOOK_SECRET is None:
+            raise ValueError(
+                "WEBHOOK_URL is set but WEBHOOK_SECRET is not: refusing an unauthenticated webhook"
+            )
+        if self.WEBHOOK_SECRET is not None and not WEBHOOK_SECRET_PATTERN.fullmatch(
+            self.WEBHOOK_SECRET.get_secret_value()
+        ):
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":
@@ -60,6 +93,11 @@ class Settings(BaseSettings):
         if self.ADMIN_PASSWORD.get_secret_value() in DEFAULT_ADMIN_PASSWORDS:
             problems.append("ADMIN_PASSWORD is a default value")
         return problems
+
+    @property
+    def bot_enabled(self) -> bool:
+        """Whether TELEGRAM_BOT_TOKEN looks like a real token (not unset or the placeholder)."""
+        return bool(BOT_TOKEN_PATTERN.fullmatch(self.TELEGRAM_BOT_TOKEN.get_secret_value()))
 
     @property
     def async_database_url(self) -> str:

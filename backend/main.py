@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Response, status
 from fastapi.middleware.cors import CORSMiddleware
 
-from backend.api import auth, courses, errors, lessons, promo_codes, purchases, support_tickets, users
+from backend.api import (
+    auth,
+    courses,
+    errors,
+    lessons,
+    promo_codes,
+    purchases,
+    support_tickets,
+    telegram,
+    users,
+)
 from backend.config import get_settings
 from backend.services import auth_service
 from shared import database
@@ -65,6 +75,7 @@ def create_app() -> FastAPI:
         )
     errors.install(app)
     app.include_router(auth.router)
+    app.include_router(telegram.router)
     app.include_router(api_router)
 
     @app.get(

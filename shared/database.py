@@ -5,11 +5,12 @@ connection; transactions that will write start with BEGIN IMMEDIATE so that a re
 takes the write lock up front instead of failing with "database is locked" when it tries to upgrade.
 """
 
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic.config import Config
 from sqlalchemy import event, text
@@ -93,9 +94,37 @@ async def dispose_engine() -> None:
 
 
 async def begin_write(session: AsyncSession) -> None:
-    """Start the session's transaction as a writer (BEGIN IMMEDIATE on SQLite)."""
-    if not session.in_transaction():
-        await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    """Make sure the session's transaction is a writer's (BEGIN IMMEDIATE on SQLite).
+
+    A read-only transaction already open is ended first: it holds no changes (sessions do not autoflush
+    and services commit their own writes), and on SQLite it could not be upgraded safely.
+    """
+    if session.in_transaction():
+        connection = await session.connection()
+        if (
+            connection.dialect.name != "sqlite"
+            or connection.sync_connection.get_execution_options().get(SQLITE_BEGIN_OPTION) == "IMMEDIATE"
+        ):
+            return
+        await session.commit()
+    await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writes(
+    function: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
+) -> Callable[Concatenate[AsyncSession, P], Awaitable[R]]:
+    """Mark a service function that writes: it runs in a writer's transaction (see begin_write)."""
+
+    @functools.wraps(function)
+    async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
+        await begin_write(session)
+        return await function(session, *args, **kwargs)
+
+    return wrapper
 
 
 @asynccontextmanager

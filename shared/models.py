@@ -117,6 +117,8 @@ class Lesson(TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     price: Mapped[int] = mapped_column(Integer, index=True)
     video_path: Mapped[str | None] = mapped_column(String(PATH_MAX_LENGTH))
+    # Telegram's id for the uploaded video_path: sent instead of the file after the first upload.
+    video_file_id: Mapped[str | None] = mapped_column(String(PATH_MAX_LENGTH))
     text_content: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_free: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -235,6 +237,9 @@ class Purchase(TimestampMixin, Base):
     status: Mapped[PurchaseStatus] = mapped_column(
         _enum_type(PurchaseStatus, "purchase_status"), default=PurchaseStatus.PENDING
     )
+    # Delivery of the content after payment happens once: claimed (with a lease), then marked done.
+    delivery_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="purchases")
     lesson: Mapped[Lesson | None] = relationship(back_populates="purchases")
@@ -254,6 +259,11 @@ class SupportTicket(TimestampMixin, Base):
         _enum_type(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
     )
     admin_response: Mapped[str | None] = mapped_column(Text)
+    purchase_id: Mapped[int | None] = mapped_column(
+        ForeignKey("purchases.id", ondelete="SET NULL"), index=True
+    )
+    # When the admin's answer reached the user in the bot; NULL while it is still to be sent.
+    response_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="support_tickets")
 

@@ -4,6 +4,7 @@ Input models reject unknown fields; money and ids are strict integers; every tex
 characters and invalid Unicode, which databases cannot store.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -74,10 +75,11 @@ OptionalName = Annotated[SafeStr, StringConstraints(strip_whitespace=True, max_l
 Username = Annotated[
     SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=USERNAME_MAX_LENGTH)
 ]
+LANGUAGE_CODE_PATTERN = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}")
 LanguageCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=2, max_length=LANGUAGE_CODE_MAX_LENGTH),
-    Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"),
+    Field(pattern=f"^{LANGUAGE_CODE_PATTERN.pattern}$"),
 ]
 PaymentId = Annotated[SafeStr, StringConstraints(min_length=1, max_length=PAYMENT_ID_MAX_LENGTH)]
 PromoCodeText = Annotated[
@@ -444,6 +446,7 @@ class SupportTicketCreate(InputModel):
     user_id: RecordId
     subject: Subject
     message: Message
+    purchase_id: RecordId | None = Field(default=None, description="The purchase the ticket is about")
 
 
 class SupportTicketUpdate(UpdateModel):
@@ -462,6 +465,8 @@ class SupportTicketRead(ReadModel):
     message: str
     status: TicketStatus
     admin_response: str | None
+    purchase_id: int | None
+    response_sent_at: datetime | None = Field(description="When the answer reached the user in the bot")
     created_at: datetime
     updated_at: datetime
 

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from aiogram import Bot
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from backend.services import (
     support_ticket_service,
     user_service,
 )
-from backend.services.exceptions import InvalidToken
+from backend.services.exceptions import BotNotConfigured, InvalidToken
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
 from shared.database import session_scope
 from shared.models import AuthSession, Course, Lesson, PromoCode, Purchase, SupportTicket, User
@@ -55,6 +56,22 @@ async def get_current_admin(
 OptionalAdmin = Annotated[AuthSession | None, Depends(get_optional_admin)]
 CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
 require_admin = Depends(get_current_admin)
+
+
+def get_bot(request: Request) -> Bot:
+    """The bot the API uses to talk to Telegram (refunds, ticket answers)."""
+    bot = getattr(request.app.state, "bot", None)
+    if bot is None:
+        raise BotNotConfigured()
+    return bot
+
+
+def get_optional_bot(request: Request) -> Bot | None:
+    return getattr(request.app.state, "bot", None)
+
+
+BotDep = Annotated[Bot, Depends(get_bot)]
+OptionalBotDep = Annotated[Bot | None, Depends(get_optional_bot)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]

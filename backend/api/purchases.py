@@ -5,9 +5,19 @@ from typing import Literal
 
 from fastapi import APIRouter, status
 
-from backend.api.deps import DEFAULT_LIMIT, IdFilter, Limit, Offset, PurchaseDep, SessionDep, require_admin
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
-from backend.services import purchase_service
+from backend.api.deps import (
+    DEFAULT_LIMIT,
+    BotDep,
+    IdFilter,
+    Limit,
+    Offset,
+    PurchaseDep,
+    SessionDep,
+    require_admin,
+)
+from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, TELEGRAM, UNAUTHORIZED
+from backend.services import payment_service, purchase_service
+from bot.gateway import star_refunder
 from shared.constants import PurchaseStatus
 from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead
 
@@ -75,3 +85,13 @@ router.add_api_route(
     responses={**NOT_FOUND, **CONFLICT},
     operation_id="create_purchase_spec_path",
 )
+
+
+@router.post(
+    "/{purchase_id}/refund",
+    summary="Refund a purchase paid in Stars: the Stars go back and the access it gave is removed",
+    responses={**NOT_FOUND, **CONFLICT, **TELEGRAM},
+)
+async def refund_purchase(session: SessionDep, purchase: PurchaseDep, bot: BotDep) -> PurchaseRead:
+    refunded = await payment_service.refund(session, purchase, refund_stars=star_refunder(bot))
+    return PurchaseRead.model_validate(refunded)

@@ -61,7 +61,7 @@ async def read_ticket(ticket: TicketDep) -> SupportTicketRead:
 
 @router.put(
     "/{ticket_id}",
-    summary="Update a ticket: change its status or answer it (an answer moves an open ticket to in_progress)",
+    summary="Update a ticket: change its status or answer it (the answer is sent to the user in the bot)",
     responses={**NOT_FOUND},
 )
 async def update_ticket(

@@ -1,6 +1,6 @@
 """The access rule: who may open which lesson."""
 
-from sqlalchemy import ColumnElement, exists, select, union
+from sqlalchemy import ColumnElement, exists, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.constants import PurchaseStatus
@@ -41,3 +41,13 @@ async def accessible_lesson_ids(session: AsyncSession, *, user_id: int) -> set[i
     )
     rows = await session.scalars(union(direct, via_course))
     return {lesson_id for lesson_id in rows if lesson_id is not None}
+
+
+async def library(session: AsyncSession, *, user_id: int) -> list[Lesson]:
+    """Every lesson the user can open now: bought (directly or in a course) and the free ones on offer."""
+    bought = await accessible_lesson_ids(session, user_id=user_id)
+    free = (Lesson.is_free.is_(True)) & (Lesson.is_active.is_(True))
+    condition = or_(Lesson.id.in_(bought), free) if bought else free
+    return list(
+        (await session.scalars(select(Lesson).where(condition).order_by(Lesson.title, Lesson.id))).all()
+    )

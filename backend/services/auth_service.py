@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from backend.config import Settings, get_settings
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
+from shared.database import writes
 from shared.models import Admin, AuthSession, LoginThrottle
 from shared.utils import utcnow
 
@@ -63,6 +64,7 @@ def _dummy_hash() -> str:
     return hash_password(uuid.uuid4().hex)
 
 
+@writes
 async def ensure_admin(session: AsyncSession, *, username: str, password: str) -> Admin:
     """Create the configured admin if missing; follow a password changed in the configuration."""
     admin = await session.scalar(select(Admin).where(Admin.username == username))
@@ -151,6 +153,7 @@ async def _record_failure(session: AsyncSession, username: str, settings: Settin
         await session.rollback()
 
 
+@writes
 async def login(session: AsyncSession, *, username: str, password: str) -> IssuedTokens:
     """Tokens for a new session; InvalidCredentials (same for unknown user and wrong password)."""
     settings = get_settings()
@@ -196,6 +199,7 @@ async def authenticate(session: AsyncSession, access_token: str) -> AuthSession:
     return await _live_session(session, claims["sid"])
 
 
+@writes
 async def refresh(session: AsyncSession, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token: a new pair, the old refresh token dead. Reuse revokes the session."""
     settings = get_settings()
@@ -218,6 +222,7 @@ async def refresh(session: AsyncSession, refresh_token: str) -> IssuedTokens:
     return _issue(auth_session, new_jti, settings)
 
 
+@writes
 async def revoke(session: AsyncSession, session_id: str) -> None:
     """End a session: its access and refresh tokens stop working."""
     await session.execute(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from backend.services import pricing
 from backend.services.common import paginate, sort_order, text_search
 from backend.services.exceptions import CourseNotFound, ItemInUse, LessonNotFound, RuleViolation
+from shared.database import writes
 from shared.models import Course, CourseLesson, Lesson, Purchase
 from shared.schemas import CourseCreate, CourseUpdate
 from shared.utils import utcnow
@@ -93,6 +94,7 @@ async def _load_lessons(session: AsyncSession, lesson_ids: Sequence[int]) -> Non
             raise LessonNotFound(lesson_id)
 
 
+@writes
 async def create(session: AsyncSession, *, data: CourseCreate) -> Course:
     """Create a course, optionally with its ordered lessons."""
     await _load_lessons(session, data.lesson_ids)
@@ -106,6 +108,7 @@ async def create(session: AsyncSession, *, data: CourseCreate) -> Course:
     return await get(session, course.id)
 
 
+@writes
 async def update(session: AsyncSession, course: Course, *, data: CourseUpdate) -> Course:
     """Change the fields that were given; the discount must stay below the total price."""
     changes = data.model_dump(exclude_unset=True)
@@ -119,6 +122,7 @@ async def update(session: AsyncSession, course: Course, *, data: CourseUpdate) -
     return await get(session, course.id)
 
 
+@writes
 async def delete(session: AsyncSession, course: Course) -> None:
     """Delete a course nobody has bought; ItemInUse if purchase history refers to it."""
     if await session.scalar(select(exists().where(Purchase.course_id == course.id))):
@@ -127,6 +131,7 @@ async def delete(session: AsyncSession, course: Course) -> None:
     await session.commit()
 
 
+@writes
 async def set_lessons(session: AsyncSession, course: Course, *, lesson_ids: Sequence[int]) -> Course:
     """Replace the course's lessons with this ordered list."""
     await _load_lessons(session, lesson_ids)
@@ -141,6 +146,7 @@ async def set_lessons(session: AsyncSession, course: Course, *, lesson_ids: Sequ
     return await get(session, course.id)
 
 
+@writes
 async def add_lesson(
     session: AsyncSession, course: Course, *, lesson_id: int, position: int | None = None
 ) -> Course:
@@ -153,6 +159,7 @@ async def add_lesson(
     return await set_lessons(session, course, lesson_ids=lesson_ids)
 
 
+@writes
 async def remove_lesson(session: AsyncSession, course: Course, *, lesson_id: int) -> Course:
     """Take a lesson out of the course; the others close the gap."""
     lesson_ids = [lesson.id for _, lesson in ordered_lessons(course)]

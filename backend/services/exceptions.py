@@ -142,3 +142,39 @@ class InvalidCredentials(AuthenticationError):
 class InvalidToken(AuthenticationError):
     def __init__(self, reason: str = "Invalid or expired token") -> None:
         super().__init__(reason)
+
+
+class InvalidPayload(RuleViolation):
+    """An invoice payload this store did not issue."""
+
+    def __init__(self, payload: str) -> None:
+        super().__init__(f"Unknown invoice payload {payload[:64]!r}")
+
+
+class WrongCurrency(RuleViolation):
+    def __init__(self, currency: str) -> None:
+        super().__init__(f"Payments are accepted in Telegram Stars (XTR), not {currency[:8]}")
+
+
+class PriceChanged(RuleViolation):
+    def __init__(self, asked: int, current: int) -> None:
+        super().__init__(f"The price is now {current} Stars, not {asked}")
+        self.asked = asked
+        self.current = current
+
+
+class RefundRefused(ConflictError):
+    """Telegram refused the refund; `reason` is a stable word (already_refunded, charge_not_found, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TelegramUnavailable(DomainError):
+    """Telegram could not be reached or answered with an unexpected error."""
+
+
+class BotNotConfigured(DomainError):
+    def __init__(self) -> None:
+        super().__init__("The Telegram bot is off: set TELEGRAM_BOT_TOKEN to use this")

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services.common import paginate, sort_order, text_search
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
+from shared.database import writes
 from shared.models import CourseLesson, Lesson, Purchase
 from shared.schemas import LessonCreate, LessonUpdate
 
@@ -65,6 +66,7 @@ def _check_price(lesson: Lesson) -> None:
         raise RuleViolation("price must be at least 1 Star unless is_free is true")
 
 
+@writes
 async def create(session: AsyncSession, *, data: LessonCreate) -> Lesson:
     """Add a lesson to the catalog."""
     lesson = Lesson(**data.model_dump())
@@ -73,10 +75,15 @@ async def create(session: AsyncSession, *, data: LessonCreate) -> Lesson:
     return lesson
 
 
+@writes
 async def update(session: AsyncSession, lesson: Lesson, *, data: LessonUpdate) -> Lesson:
     """Change the fields that were given."""
-    for field, value in data.model_dump(exclude_unset=True).items():
+    changes = data.model_dump(exclude_unset=True)
+    for field, value in changes.items():
         setattr(lesson, field, value)
+    if "video_path" in changes:
+        # Telegram's file id belongs to the old file.
+        lesson.video_file_id = None
     try:
         _check_price(lesson)
     except RuleViolation:
@@ -86,6 +93,7 @@ async def update(session: AsyncSession, lesson: Lesson, *, data: LessonUpdate) -
     return lesson
 
 
+@writes
 async def delete(session: AsyncSession, lesson: Lesson) -> None:
     """Delete a lesson nobody has paid for; ItemInUse if purchase history refers to it."""
     bought_directly = exists().where(Purchase.lesson_id == lesson.id)
@@ -98,4 +106,11 @@ async def delete(session: AsyncSession, lesson: Lesson) -> None:
             "deactivate it with is_active=false instead"
         )
     await session.delete(lesson)
+    await session.commit()
+
+
+@writes
+async def set_video_file_id(session: AsyncSession, lesson: Lesson, file_id: str | None) -> None:
+    """Remember (or forget) Telegram's id of the lesson's uploaded video."""
+    lesson.video_file_id = file_id
     await session.commit()

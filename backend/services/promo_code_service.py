@@ -18,6 +18,7 @@ from backend.services.exceptions import (
     PromoCodeUsedUp,
     RuleViolation,
 )
+from shared.database import writes
 from shared.models import Course, Lesson, PromoCode, Purchase
 from shared.schemas import PromoCodeCreate, PromoCodeUpdate, check_discount_kind
 from shared.utils import utcnow
@@ -77,6 +78,7 @@ async def _commit_unique(session: AsyncSession, code: str) -> None:
         raise
 
 
+@writes
 async def create(session: AsyncSession, *, data: PromoCodeCreate) -> PromoCode:
     """Create a promo code; DuplicatePromoCode if the text is taken."""
     if await get_by_code(session, data.code) is not None:
@@ -87,6 +89,7 @@ async def create(session: AsyncSession, *, data: PromoCodeCreate) -> PromoCode:
     return promo
 
 
+@writes
 async def update(session: AsyncSession, promo: PromoCode, *, data: PromoCodeUpdate) -> PromoCode:
     """Change the fields that were given, keeping one discount kind and max_uses above the uses so far."""
     changes = data.model_dump(exclude_unset=True)
@@ -114,6 +117,7 @@ async def update(session: AsyncSession, promo: PromoCode, *, data: PromoCodeUpda
     return promo
 
 
+@writes
 async def delete(session: AsyncSession, promo: PromoCode) -> None:
     """Delete a code no purchase used; ItemInUse otherwise."""
     if await session.scalar(select(exists().where(Purchase.promo_code_id == promo.id))):
@@ -151,6 +155,7 @@ async def validate(
     return price, None
 
 
+@writes
 async def use(session: AsyncSession, promo: PromoCode) -> None:
     """Count one use atomically: of two concurrent uses of the last one, exactly one succeeds.
 
@@ -174,6 +179,19 @@ async def use(session: AsyncSession, promo: PromoCode) -> None:
         raise PromoCodeUsedUp(promo.code)
 
 
+@writes
+async def take_again(session: AsyncSession, promo_code_id: int) -> None:
+    """Count a use for a payment that arrived after its reservation was released.
+
+    Unconditional (raising max_uses if needed): the buyer has already paid the discounted price.
+    """
+    promo = await get(session, promo_code_id)
+    promo.current_uses += 1
+    if promo.max_uses is not None:
+        promo.max_uses = max(promo.max_uses, promo.current_uses)
+
+
+@writes
 async def release(session: AsyncSession, promo_code_id: int) -> None:
     """Give back a use reserved by a purchase that failed (within the caller's transaction)."""
     await session.execute(

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, course_service, lesson_service, promo_code_service, user_service
 from backend.services.common import paginate, sort_order, violates
@@ -19,6 +20,7 @@ from backend.services.exceptions import (
     PurchaseNotFound,
 )
 from shared.constants import PurchaseStatus
+from shared.database import writes
 from shared.models import Course, Lesson, Purchase
 from shared.schemas import PurchaseCreate
 
@@ -55,9 +57,11 @@ async def get_all(
     status: PurchaseStatus | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    statuses: Sequence[PurchaseStatus] = (),
     sort: str = "-created_at",
     limit: int,
     offset: int,
+    with_items: bool = False,
 ) -> tuple[Sequence[Purchase], int]:
     """A page of purchases matching the filters (created_from inclusive, created_to exclusive)."""
     filters = []
@@ -69,6 +73,8 @@ async def get_all(
         filters.append(Purchase.course_id == course_id)
     if status is not None:
         filters.append(Purchase.status == status)
+    if statuses:
+        filters.append(Purchase.status.in_(statuses))
     if created_from is not None:
         filters.append(Purchase.created_at >= created_from)
     if created_to is not None:
@@ -80,6 +86,7 @@ async def get_all(
         order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
         limit=limit,
         offset=offset,
+        options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
     )
 
 
@@ -110,6 +117,7 @@ async def check_not_owned(session: AsyncSession, *, user_id: int, item: Lesson |
         raise AlreadyPurchased(f"course {item.id}")
 
 
+@writes
 async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
     """Record a purchase at the current price (promo code applied, and its use reserved).
 
@@ -152,6 +160,7 @@ def _check_transition(purchase: Purchase, target: PurchaseStatus) -> None:
         raise InvalidPurchaseTransition(purchase.id, purchase.status.value, target.value)
 
 
+@writes
 async def complete(
     session: AsyncSession, purchase: Purchase, *, telegram_payment_charge_id: str | None = None
 ) -> Purchase:
@@ -160,12 +169,8 @@ async def complete(
         return purchase
     _check_transition(purchase, PurchaseStatus.COMPLETED)
     if purchase.status is PurchaseStatus.FAILED and purchase.promo_code_id is not None:
-        # The failure gave the code's use back; the late payment takes it again, even past max_uses,
-        # because the buyer already paid the discounted price.
-        promo = await promo_code_service.get(session, purchase.promo_code_id)
-        promo.current_uses += 1
-        if promo.max_uses is not None:
-            promo.max_uses = max(promo.max_uses, promo.current_uses)
+        # The failure gave the code's use back; the late payment takes it again.
+        await promo_code_service.take_again(session, purchase.promo_code_id)
     purchase.status = PurchaseStatus.COMPLETED
     if telegram_payment_charge_id is not None:
         purchase.telegram_payment_charge_id = telegram_payment_charge_id
@@ -177,6 +182,7 @@ async def complete(
     return purchase
 
 
+@writes
 async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
     """Give up on an unpaid purchase and release the promo code use it reserved."""
     _check_transition(purchase, PurchaseStatus.FAILED)
@@ -187,6 +193,7 @@ async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
     return purchase
 
 
+@writes
 async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
     """Record that the Stars went back to the buyer: the purchase no longer grants access."""
     _check_transition(purchase, PurchaseStatus.REFUNDED)

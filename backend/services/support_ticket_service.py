@@ -2,14 +2,18 @@
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from backend.services import user_service
 from backend.services.common import paginate, sort_order, text_search
-from backend.services.exceptions import TicketNotFound
+from backend.services.exceptions import PurchaseNotFound, TicketNotFound
 from shared.constants import TicketStatus
-from shared.models import SupportTicket
+from shared.database import writes
+from shared.models import Purchase, SupportTicket
 from shared.schemas import SupportTicketCreate, SupportTicketUpdate
+from shared.utils import utcnow
 
 SORT_COLUMNS = {
     "created_at": SupportTicket.created_at,
@@ -54,27 +58,56 @@ async def get_all(
     )
 
 
+@writes
 async def create(session: AsyncSession, *, data: SupportTicketCreate) -> SupportTicket:
     """Open a ticket for a user."""
     await user_service.get(session, data.user_id)
+    if data.purchase_id is not None:
+        purchase = await session.get(Purchase, data.purchase_id)
+        if purchase is None or purchase.user_id != data.user_id:
+            raise PurchaseNotFound(data.purchase_id)
     ticket = SupportTicket(**data.model_dump(), status=TicketStatus.OPEN)
     session.add(ticket)
     await session.commit()
     return ticket
 
 
+@writes
 async def update(session: AsyncSession, ticket: SupportTicket, *, data: SupportTicketUpdate) -> SupportTicket:
     """Change the fields that were given; an answer to an open ticket moves it to in progress."""
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         setattr(ticket, field, value)
-    if changes.get("admin_response") and "status" not in changes and ticket.status is TicketStatus.OPEN:
-        ticket.status = TicketStatus.IN_PROGRESS
+    if "admin_response" in changes:
+        # A new answer is still to be sent to the user (see answers_to_send).
+        ticket.response_sent_at = None
+        if changes["admin_response"] and "status" not in changes and ticket.status is TicketStatus.OPEN:
+            ticket.status = TicketStatus.IN_PROGRESS
     await session.commit()
     return ticket
 
 
+@writes
 async def delete(session: AsyncSession, ticket: SupportTicket) -> None:
     """Delete a ticket."""
     await session.delete(ticket)
+    await session.commit()
+
+
+async def answers_to_send(session: AsyncSession, *, limit: int = 50) -> Sequence[SupportTicket]:
+    """Tickets whose admin answer has not reached the user yet (with the user loaded)."""
+    statement = (
+        select(SupportTicket)
+        .where(SupportTicket.admin_response.is_not(None), SupportTicket.response_sent_at.is_(None))
+        .options(selectinload(SupportTicket.user))
+        .order_by(SupportTicket.id)
+        .limit(limit)
+    )
+    return (await session.scalars(statement)).all()
+
+
+@writes
+async def mark_answer_sent(session: AsyncSession, ticket: SupportTicket) -> None:
+    """Record that the admin's answer reached the user."""
+    ticket.response_sent_at = utcnow()
     await session.commit()

@@ -8,8 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services.common import paginate, sort_order, text_search, violates
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
+from shared.constants import DEFAULT_LANGUAGE_CODE, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
+from shared.database import writes
 from shared.models import User
-from shared.schemas import UserCreate, UserUpdate
+from shared.schemas import LANGUAGE_CODE_PATTERN, UserCreate, UserUpdate
 
 SORT_COLUMNS = {"created_at": User.created_at, "first_name": User.first_name, "id": User.id}
 
@@ -55,6 +57,7 @@ async def get_all(
     )
 
 
+@writes
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
     if await get_by_telegram_id(session, data.telegram_id) is not None:
@@ -71,6 +74,7 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
     return user
 
 
+@writes
 async def update(session: AsyncSession, user: User, *, data: UserUpdate) -> User:
     """Change the fields that were given."""
     for field, value in data.model_dump(exclude_unset=True).items():
@@ -88,26 +92,36 @@ async def register_or_update(
     username: str | None = None,
     language_code: str | None = None,
 ) -> User:
-    """Register a Telegram user on first contact, refresh their profile on later ones."""
+    """Register a Telegram user on first contact, refresh their profile on later ones.
+
+    Writes only when something changed, so a returning user costs one read.
+    """
     user = await get_by_telegram_id(session, telegram_id)
+    profile = {
+        "first_name": (first_name or "").strip()[:NAME_MAX_LENGTH] or str(telegram_id),
+        "last_name": (last_name or "").strip()[:NAME_MAX_LENGTH] or None,
+        "username": (username or "").strip()[:USERNAME_MAX_LENGTH] or None,
+        "language_code": _language(language_code, user.language_code if user else DEFAULT_LANGUAGE_CODE),
+    }
     if user is None:
-        data = UserCreate(
-            telegram_id=telegram_id,
-            first_name=first_name or str(telegram_id),
-            last_name=last_name,
-            username=username,
-            language_code=language_code or "en",
-        )
         try:
-            return await create(session, data=data)
+            return await create(session, data=UserCreate(telegram_id=telegram_id, **profile))
         except DuplicateTelegramId:
             # Two updates of a new user raced; the other one registered them.
             user = await get_by_telegram_id(session, telegram_id)
             assert user is not None
-    user.first_name = first_name or user.first_name
-    user.last_name = last_name
-    user.username = username
-    if language_code:
-        user.language_code = language_code
-    await session.commit()
+    if any(getattr(user, field) != value for field, value in profile.items()):
+        await _refresh_profile(session, user, profile)
     return user
+
+
+def _language(code: str | None, current: str) -> str:
+    code = (code or "").strip()
+    return code if LANGUAGE_CODE_PATTERN.fullmatch(code) else current
+
+
+@writes
+async def _refresh_profile(session: AsyncSession, user: User, profile: dict[str, str | None]) -> None:
+    for field, value in profile.items():
+        setattr(user, field, value)
+    await session.commit()

@@ -1,0 +1,50 @@
+"""Telegram's side of the API: the webhook that receives updates (when WEBHOOK_URL is set)."""
+
+import hmac
+import logging
+from typing import Annotated, Any
+
+from aiogram.types import Update
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from backend.config import get_settings
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/telegram", tags=["telegram"])
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+
+
+def _secret_matches(received: str | None) -> bool:
+    secret = get_settings().WEBHOOK_SECRET
+    if secret is None or received is None:
+        return False
+    # Constant time, so the secret cannot be guessed from response timings.
+    return hmac.compare_digest(received.encode(), secret.get_secret_value().encode())
+
+
+@router.post(
+    "/webhook",
+    summary="Receive an update from Telegram (checked against WEBHOOK_SECRET)",
+    responses={403: {"description": "Missing or wrong secret token"}, 503: {"description": "Bot is off"}},
+    include_in_schema=False,
+)
+async def receive_update(
+    request: Request,
+    secret_token: Annotated[str | None, Header(alias=SECRET_HEADER)] = None,
+) -> JSONResponse:
+    if not _secret_matches(secret_token):
+        return JSONResponse({"detail": "Forbidden"}, status_code=status.HTTP_403_FORBIDDEN)
+    bot, dispatcher = getattr(request.app.state, "bot", None), getattr(request.app.state, "dispatcher", None)
+    if bot is None or dispatcher is None:
+        return JSONResponse({"detail": "The bot is off"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    try:
+        body: Any = await request.json()
+        update = Update.model_validate(body, context={"bot": bot})
+    except (ValueError, ValidationError):
+        return JSONResponse({"detail": "Not a Telegram update"}, status_code=status.HTTP_400_BAD_REQUEST)
+    # Handled before answering: Telegram redelivers the update if we fail, which is what we want.
+    await dispatcher.feed_update(bot, update)
+    return JSONResponse({"ok": True})

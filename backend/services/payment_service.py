@@ -1,0 +1,454 @@
+"""Telegram Stars payments: invoices, pre-checkout checks, exactly-once recording, refunds, reconciliation.
+
+Telegram delivers updates at least once and a process can die between Telegram taking the Stars and our
+write, so every step here is idempotent and keyed by Telegram's charge id:
+- the same charge recorded twice, or by two processes at once, makes one completed purchase;
+- a payment whose pending purchase is gone is recorded from the invoice payload alone;
+- delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried).
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.services import pricing, promo_code_service, purchase_service, user_service
+from backend.services.exceptions import (
+    InvalidPayload,
+    PriceChanged,
+    RefundRefused,
+    WrongCurrency,
+)
+from shared.constants import PurchaseStatus
+from shared.database import writes
+from shared.models import Course, Lesson, PromoCode, Purchase
+from shared.schemas import PurchaseCreate
+from shared.utils import utcnow
+
+logger = logging.getLogger(__name__)
+
+STARS_CURRENCY = "XTR"
+PAYLOAD_VERSION = "v1"
+# A delivery claimed longer ago than this without finishing is assumed lost (the process died).
+DELIVERY_LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePayload:
+    """What an invoice is for: compact enough for Telegram's 128-byte payload, parseable without the DB."""
+
+    purchase_id: int
+    lesson_id: int | None = None
+    course_id: int | None = None
+    promo_code_id: int | None = None
+
+    def encode(self) -> str:
+        item = f"l{self.lesson_id}" if self.lesson_id is not None else f"c{self.course_id}"
+        promo = f":p{self.promo_code_id}" if self.promo_code_id is not None else ""
+        return f"{PAYLOAD_VERSION}:{self.purchase_id}:{item}{promo}"
+
+    @classmethod
+    def decode(cls, payload: str) -> "InvoicePayload":
+        """Parse a payload this store issued; InvalidPayload for anything else."""
+        parts = payload.split(":")
+        try:
+            if parts[0] != PAYLOAD_VERSION or len(parts) not in (3, 4):
+                raise ValueError(payload)
+            purchase_id = int(parts[1])
+            kind, item_id = parts[2][0], int(parts[2][1:])
+            promo_code_id = None
+            if len(parts) == 4:
+                if parts[3][0] != "p":
+                    raise ValueError(payload)
+                promo_code_id = int(parts[3][1:])
+            if kind not in "lc" or min(purchase_id, item_id, promo_code_id or 1) < 1:
+                raise ValueError(payload)
+        except (ValueError, IndexError) as error:
+            raise InvalidPayload(payload) from error
+        return cls(
+            purchase_id=purchase_id,
+            lesson_id=item_id if kind == "l" else None,
+            course_id=item_id if kind == "c" else None,
+            promo_code_id=promo_code_id,
+        )
+
+    @classmethod
+    def for_purchase(cls, purchase: Purchase) -> "InvoicePayload":
+        return cls(
+            purchase_id=purchase.id,
+            lesson_id=purchase.lesson_id,
+            course_id=purchase.course_id,
+            promo_code_id=purchase.promo_code_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    purchase: Purchase
+    item: Lesson | Course
+    payload: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPayment:
+    purchase: Purchase
+    newly_completed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPayment:
+    """An incoming Stars payment as Telegram's ledger (getStarTransactions) lists it."""
+
+    charge_id: str
+    telegram_user_id: int
+    amount: int
+    payload: str
+    date: datetime
+
+
+@dataclass(slots=True)
+class ReconciliationReport:
+    recorded: list[Purchase] = field(default_factory=list)
+    refunded: list[Purchase] = field(default_factory=list)
+    unknown_to_telegram: list[Purchase] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+@writes
+async def create_invoice(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    promo_code: str | None = None,
+) -> Invoice:
+    """A pending purchase at the current price, and the invoice payload that identifies it.
+
+    Asking again for the same item reuses the user's pending purchase when nothing about it changed,
+    so repeated taps on Buy do not pile up pending purchases or promo code reservations.
+    """
+    item = await purchase_service.get_item_for_sale(session, lesson_id=lesson_id, course_id=course_id)
+    await purchase_service.check_not_owned(session, user_id=user_id, item=item)
+    quote, promo = await promo_code_service.quote(session, item=item, code=promo_code)
+    pending = await session.scalar(
+        select(Purchase)
+        .where(
+            Purchase.user_id == user_id,
+            Purchase.status == PurchaseStatus.PENDING,
+            Purchase.lesson_id == lesson_id if lesson_id is not None else Purchase.course_id == course_id,
+        )
+        .order_by(Purchase.id.desc())
+        .limit(1)
+    )
+    if pending is not None:
+        if pending.amount == quote.final_price and pending.promo_code_id == (promo.id if promo else None):
+            return Invoice(pending, item, InvoicePayload.for_purchase(pending).encode(), pending.amount)
+        await purchase_service.fail(session, pending)
+    purchase = await purchase_service.create(
+        session,
+        data=PurchaseCreate(user_id=user_id, lesson_id=lesson_id, course_id=course_id, promo_code=promo_code),
+    )
+    return Invoice(purchase, item, InvoicePayload.for_purchase(purchase).encode(), purchase.amount)
+
+
+async def check_pre_checkout(
+    session: AsyncSession, *, user_id: int, payload: str, currency: str, total_amount: int
+) -> None:
+    """Raise why Telegram must not take this payment; return when it may.
+
+    Checks that the payload is ours, the item is still on sale, the currency is Stars, the amount is the
+    current price (with the invoice's promo code), and the user does not already have the item.
+    """
+    parsed = InvoicePayload.decode(payload)
+    if currency != STARS_CURRENCY:
+        raise WrongCurrency(currency)
+    item = await purchase_service.get_item_for_sale(
+        session, lesson_id=parsed.lesson_id, course_id=parsed.course_id
+    )
+    await purchase_service.check_not_owned(session, user_id=user_id, item=item)
+    # The current price with the invoice's promo code: an invoice issued with a code keeps its discount.
+    promo = await session.get(PromoCode, parsed.promo_code_id) if parsed.promo_code_id else None
+    expected = pricing.apply_promo_code(pricing.item_price(item), promo).final_price
+    if total_amount != expected:
+        raise PriceChanged(total_amount, expected)
+
+
+@writes
+async def record_payment(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    payload: str,
+    total_amount: int,
+    charge_id: str,
+    currency: str = STARS_CURRENCY,
+) -> RecordedPayment:
+    """Record a successful payment exactly once per charge id; the paying user always gets access."""
+    existing = await _by_charge_id(session, charge_id)
+    if existing is not None:
+        return RecordedPayment(existing, newly_completed=False)
+    if currency != STARS_CURRENCY:
+        logger.error("Payment %s in unexpected currency %s recorded as Stars", charge_id, currency)
+    parsed = InvoicePayload.decode(payload)
+    completed = await _complete_pending(session, parsed, user_id=user_id, charge_id=charge_id)
+    if completed is not None:
+        return completed
+    # The pending purchase is gone, belongs to someone else (a forwarded invoice) or was already paid
+    # (the same invoice paid twice): this charge is a purchase of its own.
+    purchase = Purchase(
+        user_id=user_id,
+        lesson_id=parsed.lesson_id,
+        course_id=parsed.course_id,
+        promo_code_id=parsed.promo_code_id if await _promo_exists(session, parsed.promo_code_id) else None,
+        payment_id=f"tg:{charge_id}",
+        telegram_payment_charge_id=charge_id,
+        amount=total_amount,
+        status=PurchaseStatus.COMPLETED,
+    )
+    session.add(purchase)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _by_charge_id(session, charge_id)
+        if existing is None:
+            raise
+        return RecordedPayment(existing, newly_completed=False)
+    if await _has_other_completed(session, purchase):
+        logger.warning(
+            "User %s paid again for an item they already had (charge %s, purchase %s): consider a refund",
+            user_id,
+            charge_id,
+            purchase.id,
+        )
+    return RecordedPayment(purchase, newly_completed=True)
+
+
+async def _by_charge_id(session: AsyncSession, charge_id: str) -> Purchase | None:
+    return await session.scalar(
+        select(Purchase)
+        .where(Purchase.telegram_payment_charge_id == charge_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _promo_exists(session: AsyncSession, promo_code_id: int | None) -> bool:
+    return promo_code_id is not None and await session.get(PromoCode, promo_code_id) is not None
+
+
+async def _has_other_completed(session: AsyncSession, purchase: Purchase) -> bool:
+    other = await session.scalar(
+        select(Purchase.id).where(
+            Purchase.id != purchase.id,
+            Purchase.user_id == purchase.user_id,
+            Purchase.status == PurchaseStatus.COMPLETED,
+            Purchase.lesson_id == purchase.lesson_id
+            if purchase.lesson_id is not None
+            else Purchase.course_id == purchase.course_id,
+        )
+    )
+    return other is not None
+
+
+async def _complete_pending(
+    session: AsyncSession, parsed: InvoicePayload, *, user_id: int, charge_id: str
+) -> RecordedPayment | None:
+    purchase = await session.get(Purchase, parsed.purchase_id)
+    if (
+        purchase is None
+        or purchase.user_id != user_id
+        or purchase.lesson_id != parsed.lesson_id
+        or purchase.course_id != parsed.course_id
+        or purchase.status not in (PurchaseStatus.PENDING, PurchaseStatus.FAILED)
+    ):
+        return None
+    was_failed = purchase.status is PurchaseStatus.FAILED
+    # Conditional on the status, so that of two processes completing it only one succeeds.
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(
+            Purchase.id == purchase.id,
+            Purchase.status.in_([PurchaseStatus.PENDING, PurchaseStatus.FAILED]),
+        )
+        .values(status=PurchaseStatus.COMPLETED, telegram_payment_charge_id=charge_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        return None
+    if was_failed and purchase.promo_code_id is not None:
+        await promo_code_service.take_again(session, purchase.promo_code_id)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await _by_charge_id(session, charge_id)
+        if existing is None:
+            raise
+        return RecordedPayment(existing, newly_completed=False)
+    await session.refresh(purchase)
+    return RecordedPayment(purchase, newly_completed=True)
+
+
+@writes
+async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
+    """Whether this caller should deliver the purchase's content now (true for exactly one caller)."""
+    now = utcnow()
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(
+            Purchase.id == purchase.id,
+            Purchase.status == PurchaseStatus.COMPLETED,
+            Purchase.delivered_at.is_(None),
+            or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < now - DELIVERY_LEASE),
+        )
+        .values(delivery_claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+@writes
+async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
+    """Record that the content reached the user."""
+    await session.execute(
+        sql_update(Purchase)
+        .where(Purchase.id == purchase.id)
+        .values(delivered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
+    """Completed purchases whose delivery never finished (for a retry after a crash)."""
+    stale = utcnow() - DELIVERY_LEASE
+    return (
+        await session.scalars(
+            select(Purchase)
+            .where(
+                Purchase.status == PurchaseStatus.COMPLETED,
+                Purchase.telegram_payment_charge_id.is_not(None),
+                Purchase.delivered_at.is_(None),
+                or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < stale),
+            )
+            .order_by(Purchase.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+@writes
+async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | None:
+    """Mark the purchase of a refunded charge refunded (idempotent); None if we never recorded it."""
+    purchase = await _by_charge_id(session, charge_id)
+    if purchase is None:
+        logger.warning("Refund of unknown charge %s", charge_id)
+        return None
+    if purchase.status is not PurchaseStatus.REFUNDED:
+        await purchase_service.mark_refunded(session, purchase)
+    return purchase
+
+
+StarRefunder = Callable[[int, str], Awaitable[None]]
+
+
+@writes
+async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: StarRefunder) -> Purchase:
+    """Give the Stars back through Telegram, then mark the purchase refunded (access removed).
+
+    `refund_stars(telegram_user_id, charge_id)` calls Telegram and raises RefundRefused with a reason.
+    """
+    if purchase.status is PurchaseStatus.REFUNDED:
+        raise RefundRefused("already_refunded", f"Purchase {purchase.id} is already refunded")
+    if purchase.status is not PurchaseStatus.COMPLETED:
+        raise RefundRefused(
+            "not_paid", f"Purchase {purchase.id} is {purchase.status.value}: nothing to refund"
+        )
+    if not purchase.telegram_payment_charge_id:
+        raise RefundRefused(
+            "no_charge", f"Purchase {purchase.id} was not paid through Telegram: nothing to refund there"
+        )
+    user = await purchase.awaitable_attrs.user
+    try:
+        await refund_stars(user.telegram_id, purchase.telegram_payment_charge_id)
+    except RefundRefused as refusal:
+        if refusal.reason == "already_refunded":
+            # Refunded elsewhere: make our ledger agree, and still say so.
+            await purchase_service.mark_refunded(session, purchase)
+        raise
+    return await purchase_service.mark_refunded(session, purchase)
+
+
+@writes
+async def reconcile(
+    session: AsyncSession,
+    ledger: Sequence[LedgerPayment],
+    *,
+    refunded_charges: Sequence[str] = (),
+    since: datetime | None = None,
+) -> ReconciliationReport:
+    """Compare Telegram's ledger with our purchases: record missed charges, report what Telegram lacks.
+
+    `since` bounds the comparison to the period the ledger covers.
+    """
+    report = ReconciliationReport()
+    for payment in ledger:
+        if await _by_charge_id(session, payment.charge_id) is not None:
+            continue
+        user = await user_service.get_by_telegram_id(session, payment.telegram_user_id)
+        if user is None:
+            user = await user_service.register_or_update(
+                session, telegram_id=payment.telegram_user_id, first_name=str(payment.telegram_user_id)
+            )
+        try:
+            recorded = await record_payment(
+                session,
+                user_id=user.id,
+                payload=payment.payload,
+                total_amount=payment.amount,
+                charge_id=payment.charge_id,
+            )
+        except InvalidPayload:
+            report.unreadable.append(payment.charge_id)
+            continue
+        if recorded.newly_completed:
+            logger.warning("Reconciliation recorded missed charge %s", payment.charge_id)
+            report.recorded.append(recorded.purchase)
+    for charge_id in refunded_charges:
+        purchase = await _by_charge_id(session, charge_id)
+        if purchase is not None and purchase.status is PurchaseStatus.COMPLETED:
+            report.refunded.append(await purchase_service.mark_refunded(session, purchase))
+    known = {payment.charge_id for payment in ledger} | set(refunded_charges)
+    window = [
+        Purchase.telegram_payment_charge_id.is_not(None),
+        Purchase.status.in_([PurchaseStatus.COMPLETED, PurchaseStatus.REFUNDED]),
+    ]
+    if since is not None:
+        window.append(Purchase.created_at >= since)
+    for purchase in await session.scalars(select(Purchase).where(and_(*window)).order_by(Purchase.id)):
+        if purchase.telegram_payment_charge_id not in known:
+            report.unknown_to_telegram.append(purchase)
+    return report
+
+
+@writes
+async def expire_pending(session: AsyncSession, *, older_than: timedelta) -> int:
+    """Fail pending purchases nobody paid for in time, releasing their promo code uses."""
+    cutoff = utcnow() - older_than
+    stale = (
+        await session.scalars(
+            select(Purchase).where(Purchase.status == PurchaseStatus.PENDING, Purchase.created_at < cutoff)
+        )
+    ).all()
+    for purchase in stale:
+        await purchase_service.fail(session, purchase)
+    return len(stale)

@@ -1,0 +1,40 @@
+"""`python -m bot`: run the bot with long polling (and its periodic jobs)."""
+
+import asyncio
+import logging
+import sys
+
+from backend.config import get_settings
+from bot.app import create_bot, create_dispatcher, set_commands
+from bot.jobs import running
+from shared import database
+
+logger = logging.getLogger("bot")
+
+
+async def main() -> int:
+    settings = get_settings()
+    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.bot_enabled:
+        logger.error("The bot is off: set TELEGRAM_BOT_TOKEN to the token @BotFather gave you")
+        return 2
+    if settings.WEBHOOK_URL:
+        logger.error("WEBHOOK_URL is set: updates go to the API's /telegram/webhook; not polling")
+        return 2
+    await database.migrate()
+    bot = create_bot(settings)
+    dispatcher = create_dispatcher(settings)
+    try:
+        # A webhook left from another deployment would make getUpdates fail.
+        await bot.delete_webhook(drop_pending_updates=False)
+        await set_commands(bot)
+        async with running(bot, settings):
+            await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types())
+    finally:
+        await bot.session.close()
+        await database.dispose_engine()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

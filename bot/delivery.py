@@ -1,0 +1,87 @@
+"""Sending a lesson's content: text split within Telegram's limits, video uploaded once then by file_id."""
+
+import html
+import logging
+from pathlib import Path
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import FSInputFile
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.config import get_settings
+from backend.services import course_service, lesson_service
+from bot import keyboards
+from bot.formatting import parse_html, split_message
+from bot.i18n import Translator
+from shared.models import Lesson, Purchase
+
+logger = logging.getLogger(__name__)
+
+# Upload requests for big videos take a while, even to a local Bot API server.
+UPLOAD_TIMEOUT_SECONDS = 600
+
+
+def video_file(video_path: str) -> Path:
+    """Where a lesson's video lies on this server: absolute, or relative to MEDIA_DIR."""
+    path = Path(video_path)
+    return path if path.is_absolute() else Path(get_settings().MEDIA_DIR) / path
+
+
+async def send_lesson(bot: Bot, session: AsyncSession, chat_id: int, lesson: Lesson, t: Translator) -> None:
+    """Send the lesson's title, text and video. Paid content is protected from forwarding and saving."""
+    protect = not lesson.is_free
+    await bot.send_message(chat_id, f"<b>{html.escape(lesson.title)}</b>", protect_content=protect)
+    if lesson.text_content:
+        text, entities = parse_html(lesson.text_content)
+        for part, part_entities in split_message(text, entities):
+            await bot.send_message(
+                chat_id, part, entities=part_entities, parse_mode=None, protect_content=protect
+            )
+    if lesson.video_path:
+        await _send_video(bot, session, chat_id, lesson, t, protect=protect)
+
+
+async def _send_video(
+    bot: Bot, session: AsyncSession, chat_id: int, lesson: Lesson, t: Translator, *, protect: bool
+) -> None:
+    assert lesson.video_path is not None
+    if lesson.video_file_id:
+        try:
+            await bot.send_video(chat_id, lesson.video_file_id, protect_content=protect)
+            return
+        except TelegramBadRequest as error:
+            # The file id no longer works (e.g. another bot token): upload the file again.
+            logger.warning(
+                "Stored file id of lesson %s refused (%s); uploading again", lesson.id, error.message
+            )
+            await lesson_service.set_video_file_id(session, lesson, None)
+    path = video_file(lesson.video_path)
+    if not path.is_file():
+        logger.error("Video of lesson %s is missing at %s", lesson.id, path)
+        await bot.send_message(chat_id, t("video-missing"))
+        return
+    message = await bot.send_video(
+        chat_id, FSInputFile(path), protect_content=protect, request_timeout=UPLOAD_TIMEOUT_SECONDS
+    )
+    if message.video is not None:
+        await lesson_service.set_video_file_id(session, lesson, message.video.file_id)
+
+
+async def deliver_purchase(
+    bot: Bot, session: AsyncSession, chat_id: int, purchase: Purchase, t: Translator
+) -> None:
+    """What a buyer gets right after paying: the lesson itself, or the course's lessons to open."""
+    if purchase.lesson_id is not None:
+        lesson = await lesson_service.get(session, purchase.lesson_id)
+        await bot.send_message(chat_id, t("payment-thanks-lesson", title=lesson.title))
+        await send_lesson(bot, session, chat_id, lesson, t)
+        return
+    assert purchase.course_id is not None
+    course = await course_service.get(session, purchase.course_id)
+    lessons = [lesson for _, lesson in course_service.ordered_lessons(course)]
+    await bot.send_message(
+        chat_id,
+        t("payment-thanks-course", title=course.title, count=len(lessons)),
+        reply_markup=keyboards.open_lessons(t, lessons),
+    )

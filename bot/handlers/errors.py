@@ -1,0 +1,44 @@
+"""The last resort: an unexpected error is logged with the update id and the user gets an apology."""
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent
+
+from bot.i18n import translator
+
+logger = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+@router.errors()
+async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
+    update = event.update
+    logger.exception("Update %s failed: %s", update.update_id, event.exception, exc_info=event.exception)
+    sender = None
+    chat_id = None
+    if update.message:
+        sender, chat_id = update.message.from_user, update.message.chat.id
+    elif update.callback_query:
+        sender = update.callback_query.from_user
+        chat_id = sender.id
+    elif update.pre_checkout_query:
+        query = update.pre_checkout_query
+        t = translator(query.from_user.language_code)
+        try:
+            await bot.answer_pre_checkout_query(query.id, ok=False, error_message=t.plain("error-generic"))
+        except Exception:
+            logger.exception("Could not refuse pre-checkout query of update %s", update.update_id)
+        return True
+    if chat_id is not None:
+        t = translator(sender.language_code if sender else None)
+        try:
+            await bot.send_message(chat_id, t("error-generic"))
+        except Exception:
+            logger.exception("Could not apologise for update %s", update.update_id)
+    if update.callback_query:
+        try:
+            await bot.answer_callback_query(update.callback_query.id)
+        except Exception:
+            logger.debug("Callback query of update %s already answered or expired", update.update_id)
+    return True

@@ -1,0 +1,59 @@
+"""/start (with deep links to a lesson or course), the main menu, /help, /terms, /privacy."""
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import keyboards
+from bot.callbacks import MenuAction, MenuCb
+from bot.handlers.catalog import show_course_card, show_lesson_card
+from bot.i18n import Translator
+from shared.models import User
+
+router = Router(name=__name__)
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.regexp(r"^(lesson|course)_(\d{1,9})$")))
+async def start_deep_link(
+    message: Message, command: CommandObject, session: AsyncSession, user: User, t: Translator
+) -> None:
+    kind, item_id = (command.args or "").split("_")
+    if kind == "lesson":
+        await show_lesson_card(message, session, user, t, int(item_id))
+    else:
+        await show_course_card(message, session, user, t, int(item_id))
+
+
+@router.message(CommandStart())
+async def start(message: Message, user: User, t: Translator) -> None:
+    await message.answer(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
+async def main_menu(query: CallbackQuery, user: User, t: Translator) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
+    await query.answer()
+
+
+@router.message(Command("help"))
+async def help_command(message: Message, t: Translator) -> None:
+    await message.answer(t("help"), reply_markup=keyboards.back_to_menu(t))
+
+
+@router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
+async def help_button(query: CallbackQuery, t: Translator) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("help"), reply_markup=keyboards.back_to_menu(t))
+    await query.answer()
+
+
+@router.message(Command("terms"))
+async def terms(message: Message, t: Translator) -> None:
+    await message.answer(t("terms"))
+
+
+@router.message(Command("privacy"))
+async def privacy(message: Message, t: Translator) -> None:
+    await message.answer(t("privacy"))

@@ -1,0 +1,45 @@
+"""Translations: Fluent catalogs in bot/locales, one per language, English as the fallback."""
+
+import html
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fluent.runtime import FluentLocalization, FluentResourceLoader
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DEFAULT_LANGUAGE = "en"
+LANGUAGES = ("en", "ru")
+
+
+def language_for(code: str | None) -> str:
+    """The catalog language for a Telegram language code ("ru-RU" -> "ru"; unknown -> English)."""
+    base = (code or "").split("-")[0].split("_")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class Translator:
+    """Looks up a message id in one language, falling back to English."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        chain = [language] if language == DEFAULT_LANGUAGE else [language, DEFAULT_LANGUAGE]
+        self._localization = FluentLocalization(
+            chain, ["bot.ftl"], FluentResourceLoader(str(LOCALES_DIR / "{locale}")), use_isolating=False
+        )
+
+    def __call__(self, key: str, **args: Any) -> str:
+        """The message for an HTML-formatted Telegram message: text arguments are escaped."""
+        escaped = {
+            name: html.escape(value) if isinstance(value, str) else value for name, value in args.items()
+        }
+        return self._localization.format_value(key, escaped)
+
+    def plain(self, key: str, **args: Any) -> str:
+        """The message for plain text (buttons, alerts, invoices, pre-checkout errors)."""
+        return self._localization.format_value(key, args)
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def translator(language: str) -> Translator:
+    return Translator(language_for(language))

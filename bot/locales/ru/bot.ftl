@@ -1,0 +1,108 @@
+# Тексты бота на русском. Сообщения в формате Telegram HTML, если не сказано иное.
+
+welcome = Привет, { $name }! 👋
+    Здесь можно купить видео- и текстовые уроки и курсы за Telegram Stars ⭐ и открывать их в любое время.
+    Куда пойдём?
+help =
+    <b>Как это работает</b>
+    • Смотрите <b>Уроки</b> и <b>Курсы</b>: в карточке видно, что внутри и сколько стоит.
+    • Оплата — Telegram Stars ⭐; урок открывается сразу после оплаты и навсегда остаётся в разделе <b>Мои уроки</b>.
+    • Есть промокод? Нажмите «Промокод» в карточке.
+    • Вопросы: /support. Проблемы с оплатой: /paysupport.
+    • /terms, /privacy — условия продажи и обработка данных.
+terms =
+    <b>Условия продажи</b>
+    Уроки и курсы — цифровые товары, которые продаются за Telegram Stars. Доступ открывается сразу после оплаты и не истекает.
+    Если урок не открывается или не соответствует описанию, напишите в /paysupport: поможем или вернём звёзды.
+privacy =
+    <b>Конфиденциальность</b>
+    Мы храним ваш Telegram id, имя, username и язык, чтобы показывать магазин, и список покупок, чтобы давать доступ.
+    Мы никому их не передаём. Чтобы удалить данные, напишите в /support.
+
+menu-lessons = 📚 Уроки
+menu-courses = 🎓 Курсы
+menu-library = 📂 Мои уроки
+menu-support = 💬 Поддержка
+menu-help = ❓ Помощь
+button-menu = « Меню
+button-previous = ‹ Назад
+button-next = Далее ›
+button-open = ▶️ Открыть
+button-buy = Купить за { $price } ⭐
+button-promo = 🏷 У меня есть промокод
+button-catalog = « Все уроки
+button-courses = « Все курсы
+
+lesson-button-free = 🆓 { $title }
+lesson-button-owned = ✅ { $title }
+lesson-button-paid = { $title } · { $price } ⭐
+course-button = { $title } · { $price } ⭐
+paysupport-purchase-button = №{ $id } { $title } · { $amount } ⭐
+
+lessons-title = 📚 Уроки (страница { $page } из { $pages })
+lessons-empty = Уроков пока нет.
+courses-title = 🎓 Курсы (страница { $page } из { $pages })
+courses-empty = Курсов пока нет.
+item-not-found = Этот урок или курс недоступен.
+lesson-kind-video = 🎬 видео
+lesson-kind-text = 📄 текст
+price-free = 🆓 Бесплатно
+price = Цена: { $price } ⭐
+price-discounted = Цена: <s>{ $old }</s> { $price } ⭐
+lesson-owned = ✅ Этот урок у вас есть.
+course-owned = ✅ Этот курс у вас есть: уроки ниже.
+course-lessons = { $count ->
+    [one] { $count } урок:
+    [few] { $count } урока:
+   *[many] { $count } уроков:
+}
+course-saving = Экономия { $saving } ⭐ по сравнению с покупкой уроков по отдельности ({ $separately } ⭐).
+lesson-locked = Это платный урок. Купите его, чтобы открыть.
+video-missing = Извините, видео этого урока временно недоступно. Мы уже знаем; попробуйте позже или напишите в /support.
+
+library-title = { $count ->
+    [one] 📂 У вас { $count } урок:
+    [few] 📂 У вас { $count } урока:
+   *[many] 📂 У вас { $count } уроков:
+}
+library-empty = У вас пока нет уроков. Начните с бесплатного в разделе 📚 Уроки.
+
+invoice-label-lesson = Урок
+invoice-label-course = Курс
+promo-ask = Отправьте промокод сообщением.
+promo-unknown = Промокода { $code } не существует.
+promo-inactive = Промокод { $code } не активен.
+promo-expired = Срок действия промокода { $code } истёк.
+promo-used-up = Промокод { $code } уже использован.
+
+error-already-owned = Это у вас уже есть. Откройте в «Мои уроки».
+error-not-for-sale = Этот товар больше не продаётся.
+error-price-changed = Цена изменилась: теперь { $price } звёзд. Откройте карточку ещё раз.
+error-wrong-currency = Оплата принимается только в Telegram Stars.
+error-unknown-invoice = Этот счёт больше не действителен. Откройте карточку ещё раз.
+error-generic = Извините, у нас что-то пошло не так. Попробуйте через минуту.
+
+payment-thanks-lesson = ✅ Оплата получена, спасибо! Вот «{ $title }». Урок остаётся в 📂 Мои уроки.
+payment-thanks-course = ✅ Оплата получена, спасибо! Курс «{ $title }» ваш: { $count ->
+    [one] { $count } урок
+    [few] { $count } урока
+   *[many] { $count } уроков
+} — ниже и в 📂 Мои уроки.
+refund-received = ↩️ Вам возвращено звёзд: { $amount }. Доступ, который давала эта покупка, закрыт.
+
+support-ask = Напишите вопрос одним сообщением — мы ответим здесь.
+support-created = Спасибо! Обращение №{ $id } принято. Ответим в этом чате.
+support-subject-payment = Вопрос об оплате покупки №{ $id }
+support-answer = Ответ на обращение №{ $id }:
+
+    { $answer }
+paysupport-choose = О какой покупке вопрос?
+paysupport-none = У вас пока нет покупок. С другими вопросами — в /support.
+
+command-start = Главное меню
+command-mylessons = Мои уроки
+command-support = Задать вопрос
+command-paysupport = Помощь с оплатой
+command-help = Как это работает
+command-terms = Условия продажи
+command-privacy = Конфиденциальность

@@ -1,0 +1,41 @@
+"""Outer middlewares: one database session per update, the user registered, texts in their language."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject
+from aiogram.types import User as TelegramUser
+
+from backend.services import user_service
+from bot.i18n import translator
+from shared.database import session_scope
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Gives each update its own session, closed when the update is handled."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with session_scope() as session:
+            data["session"] = session
+            return await handler(event, data)
+
+
+class UserMiddleware(BaseMiddleware):
+    """Registers the sender on first contact, refreshes their profile, and picks their language."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        data["t"] = translator(sender.language_code if sender else None)
+        if sender is not None and not sender.is_bot:
+            data["user"] = await user_service.register_or_update(
+                data["session"],
+                telegram_id=sender.id,
+                first_name=sender.first_name,
+                last_name=sender.last_name,
+                username=sender.username,
+                language_code=sender.language_code,
+            )
+        return await handler(event, data)
