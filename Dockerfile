@@ -1,4 +1,4 @@
-# The lesson store API (and, later, the Telegram bot: same image, `python -m bot`).
+# The lesson store API and the Telegram bot: one image; the bot runs it as `python -m bot`.
 #
 #   docker build -t lesson-store .
 #   docker run -p 8000:8000 -v lessons-data:/data \
@@ -28,7 +28,7 @@ COPY alembic.ini ./
 COPY alembic/ alembic/
 COPY shared/ shared/
 COPY backend/ backend/
-# When the bot package exists (bot issue), add: COPY bot/ bot/
+COPY bot/ bot/
 
 USER app
 VOLUME ["/data"]

@@ -47,5 +47,27 @@ EOF
 
 echo
 echo "API docs (Swagger): http://$shown_host:$port/docs   Admin login: $admin_login"
+
+# The bot: long polling in a second process, unless the token is missing or the API takes a webhook.
+bot_mode="$("$VENV_PY" -c '
+from backend.config import get_settings
+s = get_settings()
+print("off" if not s.bot_enabled else "webhook" if s.WEBHOOK_URL else "polling")
+')"
+case "$bot_mode" in
+    off) echo "Telegram bot: off (set TELEGRAM_BOT_TOKEN in .env to turn it on; the API runs without it)." ;;
+    webhook) echo "Telegram bot: webhook mode (the API receives updates at /telegram/webhook)." ;;
+    polling)
+        echo "Telegram bot: starting with long polling (python -m bot)."
+        "$VENV_PY" -m bot &
+        bot_pid=$!
+        trap 'kill "$bot_pid" 2>/dev/null; wait "$bot_pid" 2>/dev/null' EXIT INT TERM
+        ;;
+esac
 echo
-exec "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" "$@"
+if [[ "$bot_mode" == polling ]]; then
+    # Not exec: this shell stays to stop the bot when the server stops.
+    "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" "$@"
+else
+    exec "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" "$@"
+fi
