@@ -82,6 +82,11 @@ class Base(AsyncAttrs, DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# SQLite reuses the highest rowid after a delete unless AUTOINCREMENT is on: a stale reference (a bot
+# button, an admin panel cache) would then silently point at a new row.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -89,6 +94,7 @@ class TimestampMixin:
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -110,6 +116,7 @@ class Lesson(TimestampMixin, Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("is_free OR price >= 1", name="paid_price_at_least_one_star"),
         Index("ix_lessons_is_active_created_at", "is_active", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -146,6 +153,7 @@ class Course(TimestampMixin, Base):
             name="discount_price_below_total",
         ),
         Index("ix_courses_is_active_created_at", "is_active", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -198,6 +206,7 @@ class PromoCode(TimestampMixin, Base):
             "current_uses >= 0 AND (max_uses IS NULL OR current_uses <= max_uses)",
             name="current_uses_within_max",
         ),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -222,6 +231,7 @@ class Purchase(TimestampMixin, Base):
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index("ix_purchases_user_id_created_at", "user_id", "created_at"),
         Index("ix_purchases_status_created_at", "status", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -249,7 +259,7 @@ class Purchase(TimestampMixin, Base):
 
 class SupportTicket(TimestampMixin, Base):
     __tablename__ = "support_tickets"
-    __table_args__ = (Index("ix_support_tickets_status_created_at", "status", "created_at"),)
+    __table_args__ = (Index("ix_support_tickets_status_created_at", "status", "created_at"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
@@ -272,6 +282,7 @@ class Admin(TimestampMixin, Base):
     """A person who manages the store through the API and the admin panel."""
 
     __tablename__ = "admins"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_admins")),
         sa.UniqueConstraint("username", name=op.f("uq_admins_username")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("admins", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_admins_created_at"), ["created_at"], unique=False)
@@ -48,6 +49,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("total_price >= 1", name=op.f("ck_courses_total_price_at_least_one_star")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_courses")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("courses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_courses_created_at"), ["created_at"], unique=False)
@@ -71,6 +73,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("price >= 0", name=op.f("ck_lessons_price_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lessons")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("lessons", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_lessons_created_at"), ["created_at"], unique=False)
@@ -115,6 +118,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_promo_codes")),
         sa.UniqueConstraint("code", name=op.f("uq_promo_codes_code")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("promo_codes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_promo_codes_created_at"), ["created_at"], unique=False)
@@ -132,6 +136,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("telegram_id", name=op.f("uq_users_telegram_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_users_created_at"), ["created_at"], unique=False)
@@ -246,6 +251,7 @@ def upgrade() -> None:
             "telegram_payment_charge_id",
             name=op.f("uq_purchases_telegram_payment_charge_id"),
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_purchases_course_id"), ["course_id"], unique=False)
@@ -284,6 +290,7 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_support_tickets")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("support_tickets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_support_tickets_created_at"), ["created_at"], unique=False)

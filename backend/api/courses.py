@@ -55,7 +55,7 @@ def course_read(course: Course, *, public: bool) -> CourseRead:
         total_price=course.total_price,
         discount_price=course.discount_price,
         effective_price=pricing.course_price(course),
-        lessons_price=course_service.lessons_price(course),
+        lessons_price=course_service.lessons_price(course, active_only=public),
         is_active=course.is_active,
         lessons=lessons,
         created_at=course.created_at,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, Search, SessionDep, UserDep, require_admin
 from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import purchase_service, user_service
-from shared.constants import LANGUAGE_CODE_MAX_LENGTH
+from shared.constants import LANGUAGE_CODE_MAX_LENGTH, MAX_TELEGRAM_ID
 from shared.schemas import PurchaseList, SafeStr, UserCreate, UserList, UserRead, UserUpdate
 
 router = APIRouter(
@@ -26,6 +26,9 @@ async def read_users(
     is_active: bool | None = None,
     q: Search = None,
     language_code: Annotated[SafeStr | None, Query(max_length=LANGUAGE_CODE_MAX_LENGTH)] = None,
+    telegram_id: Annotated[
+        int | None, Query(ge=1, le=MAX_TELEGRAM_ID, description="Find by Telegram id")
+    ] = None,
     sort: UserSort = "-created_at",
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,

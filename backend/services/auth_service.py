@@ -123,7 +123,11 @@ def decode_token(token: str, *, expected_type: str, settings: Settings | None = 
     except jwt.PyJWTError as error:
         raise InvalidToken() from error
     if claims.get("type") != expected_type:
-        raise InvalidToken(f"Expected an {expected_type} token")
+        raise InvalidToken(
+            f"This is not an {expected_type} token"
+            if expected_type == ACCESS
+            else "This is not a refresh token"
+        )
     return claims
 
 

@@ -15,9 +15,10 @@ from shared.models import Course, CourseLesson, Lesson, Purchase
 from shared.schemas import CourseCreate, CourseUpdate
 from shared.utils import utcnow
 
+EFFECTIVE_PRICE = func.coalesce(Course.discount_price, Course.total_price)
 SORT_COLUMNS = {
     "created_at": Course.created_at,
-    "price": Course.total_price,
+    "price": EFFECTIVE_PRICE,
     "title": Course.title,
     "id": Course.id,
 }
@@ -50,14 +51,13 @@ async def get_all(
     offset: int,
 ) -> tuple[Sequence[Course], int]:
     """A page of courses (with their lessons) matching the filters; prices filter on the effective price."""
-    effective_price = func.coalesce(Course.discount_price, Course.total_price)
     filters = []
     if is_active is not None:
         filters.append(Course.is_active.is_(is_active))
     if price_min is not None:
-        filters.append(effective_price >= price_min)
+        filters.append(price_min <= EFFECTIVE_PRICE)
     if price_max is not None:
-        filters.append(effective_price <= price_max)
+        filters.append(price_max >= EFFECTIVE_PRICE)
     if search:
         filters.append(text_search(search, Course.title, Course.description))
     return await paginate(
@@ -80,9 +80,9 @@ def ordered_lessons(course: Course, *, active_only: bool = False) -> list[tuple[
     ]
 
 
-def lessons_price(course: Course) -> int:
+def lessons_price(course: Course, *, active_only: bool = False) -> int:
     """What the course's lessons would cost bought one by one (the saving the course offers)."""
-    return sum(pricing.lesson_price(lesson) for _, lesson in ordered_lessons(course))
+    return sum(pricing.lesson_price(lesson) for _, lesson in ordered_lessons(course, active_only=active_only))
 
 
 async def _load_lessons(session: AsyncSession, lesson_ids: Sequence[int]) -> None:

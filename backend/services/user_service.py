@@ -35,6 +35,7 @@ async def get_all(
     is_active: bool | None = None,
     search: str | None = None,
     language_code: str | None = None,
+    telegram_id: int | None = None,
     sort: str = "-created_at",
     limit: int,
     offset: int,
@@ -45,6 +46,8 @@ async def get_all(
         filters.append(User.is_active.is_(is_active))
     if language_code:
         filters.append(User.language_code == language_code)
+    if telegram_id is not None:
+        filters.append(User.telegram_id == telegram_id)
     if search:
         filters.append(text_search(search, User.first_name, User.last_name, User.username))
     return await paginate(
