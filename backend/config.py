@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     MEDIA_DIR: str = "./media"
     REDIS_URL: str | None = None
     PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
+    DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
     RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
     CORS_ORIGINS: list[str] = []
     LOG_LEVEL: str = "INFO"

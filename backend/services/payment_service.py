@@ -17,6 +17,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.config import get_settings
 from backend.services import pricing, promo_code_service, purchase_service, user_service
 from backend.services.exceptions import (
     InvalidPayload,
@@ -34,8 +35,11 @@ logger = logging.getLogger(__name__)
 
 STARS_CURRENCY = "XTR"
 PAYLOAD_VERSION = "v1"
-# A delivery claimed longer ago than this without finishing is assumed lost (the process died).
-DELIVERY_LEASE = timedelta(seconds=60)
+
+
+def delivery_lease() -> timedelta:
+    """A delivery claimed longer ago than this without finishing is assumed lost (the process died)."""
+    return timedelta(seconds=get_settings().DELIVERY_LEASE_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +311,9 @@ async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
             Purchase.id == purchase.id,
             Purchase.status == PurchaseStatus.COMPLETED,
             Purchase.delivered_at.is_(None),
-            or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < now - DELIVERY_LEASE),
+            or_(
+                Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < now - delivery_lease()
+            ),
         )
         .values(delivery_claimed_at=now)
         .execution_options(synchronize_session=False)
@@ -330,7 +336,7 @@ async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
 
 async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
     """Completed purchases whose delivery never finished (for a retry after a crash)."""
-    stale = utcnow() - DELIVERY_LEASE
+    stale = utcnow() - delivery_lease()
     return (
         await session.scalars(
             select(Purchase)

@@ -1,77 +1,13 @@
-"""Test setup: a real database (SQLite file by default, PostgreSQL when TEST_DATABASE_URL is set),
-migrated once per run and emptied after every test, an HTTP client over the real app, and factories."""
+"""API test fixtures: an HTTP client over the real app and an admin's tokens (the database setup is in
+the repository's root conftest.py)."""
 
-import os
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-_TEST_DIR = Path(tempfile.mkdtemp(prefix="lesson-store-tests-"))
-os.environ["ENVIRONMENT"] = "test"
-os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TEST_DIR / 'test.db'}"
-os.environ["SECRET_KEY"] = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
-os.environ["ADMIN_USERNAME"] = "admin"
-os.environ["ADMIN_PASSWORD"] = "test-admin-password"
-os.environ["LOGIN_MAX_FAILURES"] = "5"
-os.environ["CORS_ORIGINS"] = "[]"
+import httpx
+import pytest
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
-from backend.config import get_settings  # noqa: E402
-from backend.main import app, prepare_database  # noqa: E402
-from shared import database  # noqa: E402
-from shared.models import Base  # noqa: E402
-
-ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
-# Kept between tests: the admin account (its password hash is slow to compute on purpose).
-KEPT_TABLES = {"admins", "alembic_version"}
-
-
-def is_postgres() -> bool:
-    return get_settings().async_database_url.startswith("postgresql")
-
-
-async def _reset_postgres_schema() -> None:
-    engine = database.create_engine(get_settings().DATABASE_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def prepared_database() -> AsyncIterator[None]:
-    if is_postgres():
-        await _reset_postgres_schema()
-    database.configure(get_settings().DATABASE_URL)
-    await prepare_database()
-    yield
-    await database.dispose_engine()
-
-
-async def empty_tables() -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEPT_TABLES]
-    async with database.get_engine().begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our own table names)
-
-
-@pytest.fixture(autouse=True)
-async def clean_database(prepared_database: None) -> AsyncIterator[None]:
-    yield
-    await empty_tables()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[AsyncSession]:
-    async with database.session_scope() as session:
-        yield session
+from backend.main import app
+from conftest import ADMIN_PASSWORD, is_postgres  # noqa: F401 (re-exported for the tests)
 
 
 @pytest.fixture
