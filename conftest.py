@@ -21,14 +21,14 @@ os.environ["WEBHOOK_SECRET"] = ""
 os.environ["REDIS_URL"] = ""
 os.environ["MEDIA_DIR"] = str(_TEST_DIR / "media")
 
-import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import get_settings  # noqa: E402
-from backend.main import prepare_database  # noqa: E402
-from shared import database  # noqa: E402
-from shared.models import Base  # noqa: E402
+from backend.config import get_settings
+from backend.main import prepare_database
+from shared import database
+from shared.models import Base
 
 TEST_DIR = _TEST_DIR
 ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]

@@ -49,8 +49,8 @@ from bot.tests.bot_api_double import (
     user,
 )
 
-TOKEN = "123456:TEST-token-abcdefghijklmnop"  # noqa: S105 (a fake token)
-SECRET = "s3cret"  # noqa: S105 (a fake webhook secret)
+TOKEN = "123456:TEST-token-abcdefghijklmnop"
+SECRET = "s3cret"
 ALICE = user(42, "Alice", username="alice")
 
 
@@ -423,7 +423,7 @@ async def test_blocked_user(api: BotAPIDouble, bot: Bot) -> None:
 
 
 async def test_wrong_token_is_unauthorized(api: BotAPIDouble) -> None:
-    api.token = "999:the-only-valid-token-here"  # noqa: S105
+    api.token = "999:the-only-valid-token-here"
     client = Bot(token=TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
     try:
         with pytest.raises(TelegramUnauthorizedError, match="Unauthorized"):

@@ -15,4 +15,5 @@ async def test_start_registers_user_and_shows_menu(telegram, polling_bot, sessio
     buttons = [b["text"] for row in calls[0]["reply_markup"]["inline_keyboard"] for b in row]
     assert "📚 Lessons" in buttons
     stored = await session.scalar(select(User).where(User.telegram_id == 42))
-    assert stored is not None and stored.username == "ann" and stored.first_name == "Ann"
+    assert stored is not None
+    assert (stored.username, stored.first_name) == ("ann", "Ann")
