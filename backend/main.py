@@ -21,6 +21,7 @@ from backend.api import (
 )
 from backend.config import get_settings
 from backend.services import auth_service
+from bot.app import running_in_api
 from shared import database
 from shared.schemas import HealthRead
 
@@ -40,7 +41,7 @@ async def prepare_database() -> None:
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -48,8 +49,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         )
     settings.warn_if_insecure()
     await prepare_database()
-    logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
-    yield
+    async with running_in_api(app.state, settings):
+        logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
+        yield
     await database.dispose_engine()
 
 

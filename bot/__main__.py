@@ -29,7 +29,11 @@ async def main() -> int:
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
         async with running(bot, settings):
-            await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types())
+            # One update at a time: getUpdates confirms an update only once it has been handled, so an
+            # update (a payment) of a process that dies halfway is served again to the next one.
+            await dispatcher.start_polling(
+                bot, handle_as_tasks=False, allowed_updates=dispatcher.resolve_used_update_types()
+            )
     finally:
         await bot.session.close()
         await database.dispose_engine()

@@ -1,6 +1,9 @@
 """Building the bot and its dispatcher, shared by polling (`python -m bot`) and the API's webhook."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -14,6 +17,7 @@ from aiogram.types import BotCommand
 from backend.config import Settings
 from bot.handlers import get_routers
 from bot.i18n import LANGUAGES, translator
+from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
 
 logger = logging.getLogger(__name__)
@@ -46,7 +50,14 @@ def create_dispatcher(settings: Settings) -> Dispatcher:
     dispatcher = Dispatcher(storage=create_storage(settings))
     dispatcher.update.outer_middleware(DbSessionMiddleware())
     dispatcher.update.outer_middleware(UserMiddleware())
-    dispatcher.include_routers(*get_routers())
+    routers = get_routers()
+    for router in routers:
+        # The feature routers are module singletons and aiogram lets a router belong to one dispatcher only:
+        # a new dispatcher in the same process (tests, the API's lifespan run again) takes them over.
+        if router.parent_router is not None:
+            router.parent_router.sub_routers.remove(router)
+            router._parent_router = None
+    dispatcher.include_routers(*routers)
     return dispatcher
 
 
@@ -56,3 +67,44 @@ async def set_commands(bot: Bot) -> None:
         t = translator(language)
         commands = [BotCommand(command=name, description=t.plain(f"command-{name}")) for name in COMMANDS]
         await bot.set_my_commands(commands, language_code=None if language == "en" else language)
+
+
+@asynccontextmanager
+async def running_in_api(state: Any, settings: Settings) -> AsyncIterator[None]:
+    """The bot's part of the API process, for its lifetime; `state` (the app's) gets `bot` and `dispatcher`.
+
+    The API never polls. It keeps a bot to talk to Telegram (refunds, ticket answers); with WEBHOOK_URL it
+    also registers the webhook, handles the updates POSTed to it and runs the periodic jobs, which
+    `python -m bot` runs otherwise.
+    """
+    state.bot = state.dispatcher = None
+    if not settings.bot_enabled:
+        logger.warning(
+            "The Telegram bot is off: TELEGRAM_BOT_TOKEN is not set to a real token. "
+            "The API runs without it: refunds are refused, ticket answers wait until the bot runs"
+        )
+        yield
+        return
+    bot = create_bot(settings)
+    try:
+        if not settings.WEBHOOK_URL:
+            logger.info("Telegram bot ready for the API; updates are received by `python -m bot` (polling)")
+            state.bot = bot
+            yield
+            return
+        assert settings.WEBHOOK_SECRET is not None  # Settings refuse a webhook without a secret.
+        dispatcher = create_dispatcher(settings)
+        await bot.set_webhook(
+            settings.WEBHOOK_URL,
+            secret_token=settings.WEBHOOK_SECRET.get_secret_value(),
+            allowed_updates=dispatcher.resolve_used_update_types(),
+        )
+        await set_commands(bot)
+        logger.info("Telegram bot receives updates at the webhook %s", settings.WEBHOOK_URL)
+        state.bot, state.dispatcher = bot, dispatcher
+        async with running(bot, settings):
+            yield
+    finally:
+        # The webhook stays registered: a restart or a new deployment takes the updates over.
+        state.bot = state.dispatcher = None
+        await bot.session.close()

@@ -1,19 +1,23 @@
-"""Sending a lesson's content: text split within Telegram's limits, video uploaded once then by file_id."""
+"""Sending a lesson's content: text split within Telegram's limits, video uploaded once then by file_id;
+delivering a paid purchase exactly once."""
 
+import asyncio
+import contextlib
 import html
 import logging
 from pathlib import Path
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import FSInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import get_settings
-from backend.services import course_service, lesson_service
+from backend.services import course_service, lesson_service, payment_service
 from bot import keyboards
 from bot.formatting import parse_html, split_message
 from bot.i18n import Translator
+from shared.database import session_scope
 from shared.models import Lesson, Purchase
 
 logger = logging.getLogger(__name__)
@@ -85,3 +89,43 @@ async def deliver_purchase(
         t("payment-thanks-course", title=course.title, count=len(lessons)),
         reply_markup=keyboards.open_lessons(t, lessons),
     )
+
+
+async def deliver_paid(
+    bot: Bot, session: AsyncSession, chat_id: int, purchase: Purchase, t: Translator
+) -> bool:
+    """Deliver a completed purchase unless another update or process has it; whether this call did.
+
+    A failed delivery keeps its claim until the lease ends, then the periodic job retries it.
+    """
+    if not await payment_service.claim_delivery(session, purchase):
+        return False
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(_keep_claim(purchase.id, stop), name=f"delivery-lease-{purchase.id}")
+    try:
+        await deliver_purchase(bot, session, chat_id, purchase, t)
+    except TelegramForbiddenError:
+        # Blocked by the user: retrying would fail the same way, and the purchase is in My lessons.
+        logger.info("Purchase %s not delivered: chat %s blocked the bot", purchase.id, chat_id)
+    finally:
+        # Stopped, not cancelled: a renewal in progress finishes its transaction first.
+        stop.set()
+        await keeper
+    await payment_service.mark_delivered(session, purchase)
+    return True
+
+
+async def _keep_claim(purchase_id: int, stop: asyncio.Event) -> None:
+    # A delivery can outlast the lease (a big video upload): renew it while this process is alive,
+    # so that the job does not deliver the purchase a second time.
+    interval = payment_service.delivery_lease().total_seconds() / 3
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        try:
+            async with session_scope() as session:
+                await payment_service.renew_delivery_claim(session, purchase_id)
+        except Exception:
+            logger.exception("Could not renew the delivery lease of purchase %s", purchase_id)

@@ -54,13 +54,25 @@ class _EntityParser(HTMLParser):
             if name != tag:
                 continue
             del self.open[index]
+            if tag == "code" and index > 0 and self.open[index - 1][0] == "pre":
+                # <pre><code class="language-x"> is one pre entity with a language, as Telegram reads it.
+                language = (attrs.get("class") or "").removeprefix("language-")
+                if language:
+                    self.open[index - 1][2]["language"] = language
+                return
             kind = _TAG_ENTITIES.get(tag)
             if tag == "span" and attrs.get("class") == "tg-spoiler":
                 kind = "spoiler"
+            if tag == "blockquote" and "expandable" in attrs:
+                kind = "expandable_blockquote"
             if kind and self.length > start:
-                extra = {"url": attrs.get("href")} if kind == "text_link" else {}
-                if kind == "text_link" and not extra["url"]:
-                    return
+                extra: dict[str, str | None] = {}
+                if kind == "text_link":
+                    if not attrs.get("href"):
+                        return
+                    extra["url"] = attrs["href"]
+                elif kind == "pre" and attrs.get("language"):
+                    extra["language"] = attrs["language"]
                 self.entities.append(
                     MessageEntity(type=kind, offset=start, length=self.length - start, **extra)
                 )

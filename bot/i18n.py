@@ -40,6 +40,13 @@ class Translator:
         return self._localization.format_value(key, args)
 
 
+def translator(code: str | None) -> Translator:
+    """The translator for a Telegram language code (any code: "de", "ru-RU", None...)."""
+    return _translator(language_for(code))
+
+
+# Keyed by catalog language, not by the raw code: every distinct code would otherwise evict a cached
+# translator and re-read the catalogs from disk.
 @lru_cache(maxsize=len(LANGUAGES))
-def translator(language: str) -> Translator:
-    return Translator(language_for(language))
+def _translator(language: str) -> Translator:
+    return Translator(language)

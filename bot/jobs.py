@@ -7,11 +7,12 @@ import logging
 from datetime import timedelta
 
 from aiogram import Bot
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
 from backend.services import payment_service, support_ticket_service
 from bot import gateway
-from bot.delivery import deliver_purchase
+from bot.delivery import deliver_paid
 from bot.i18n import translator
 from shared.database import session_scope
 
@@ -32,13 +33,7 @@ async def run_once(bot: Bot, settings: Settings, *, reconcile: bool) -> None:
         except Exception:
             logger.exception("Expiring pending purchases failed")
         try:
-            for purchase in await payment_service.undelivered(session):
-                if await payment_service.claim_delivery(session, purchase):
-                    user = await purchase.awaitable_attrs.user
-                    await deliver_purchase(
-                        bot, session, user.telegram_id, purchase, translator(user.language_code)
-                    )
-                    await payment_service.mark_delivered(session, purchase)
+            await redeliver(bot, session)
         except Exception:
             logger.exception("Redelivering purchases failed")
         try:
@@ -51,6 +46,23 @@ async def run_once(bot: Bot, settings: Settings, *, reconcile: bool) -> None:
                 await gateway.reconcile(bot, session)
             except Exception:
                 logger.exception("Reconciliation with Telegram failed")
+
+
+async def redeliver(bot: Bot, session: AsyncSession) -> int:
+    """Deliver paid purchases whose delivery never finished (a crash, Telegram down); how many."""
+    delivered = 0
+    for purchase in await payment_service.undelivered(session):
+        # One by one: a purchase that cannot be delivered now must not hold up the others.
+        try:
+            user = await purchase.awaitable_attrs.user
+            if await deliver_paid(bot, session, user.telegram_id, purchase, translator(user.language_code)):
+                delivered += 1
+        except Exception:
+            logger.exception("Delivery of purchase %s failed; retried after its lease", purchase.id)
+            await session.rollback()
+    if delivered:
+        logger.info("Delivered %s purchases left undelivered", delivered)
+    return delivered
 
 
 async def run_forever(bot: Bot, settings: Settings) -> None:

@@ -6,15 +6,37 @@ import math
 from bot.i18n import Translator
 from shared.models import Course, Lesson
 
+# A card is one message (at most 4096 characters) while a description may hold 10,000 and a course any
+# number of lessons: cards show the start of the description and of the lesson list.
+DESCRIPTION_PREVIEW = 1000
+LISTING_PREVIEW = 2000
+
 
 def pages(total: int, page_size: int) -> int:
     return max(1, math.ceil(total / page_size))
 
 
+def _preview(text: str, limit: int = DESCRIPTION_PREVIEW) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _listing(lessons: list[Lesson]) -> str:
+    lines: list[str] = []
+    length = 0
+    for number, lesson in enumerate(lessons, start=1):
+        line = f"{number}. {_preview(lesson.title, 100)}"
+        if length + len(line) > LISTING_PREVIEW:
+            lines.append("…")
+            break
+        lines.append(html.escape(line))
+        length += len(line) + 1
+    return "\n".join(lines)
+
+
 def lesson_card(t: Translator, lesson: Lesson, *, has_access: bool) -> str:
     lines = [f"<b>{html.escape(lesson.title)}</b>"]
     if lesson.description:
-        lines.append(html.escape(lesson.description))
+        lines.append(html.escape(_preview(lesson.description)))
     kinds = [t("lesson-kind-video")] if lesson.video_path else []
     if lesson.text_content:
         kinds.append(t("lesson-kind-text"))
@@ -34,8 +56,8 @@ def course_card(
 ) -> str:
     lines = [f"<b>{html.escape(course.title)}</b>"]
     if course.description:
-        lines.append(html.escape(course.description))
-    listing = "\n".join(f"{n}. {html.escape(lesson.title)}" for n, lesson in enumerate(lessons, start=1))
+        lines.append(html.escape(_preview(course.description)))
+    listing = _listing(lessons)
     lines.append(t("course-lessons", count=len(lessons)) + ("\n" + listing if listing else ""))
     if owned:
         lines.append(t("course-owned"))

@@ -9,6 +9,7 @@ from backend.api.deps import (
     IdFilter,
     Limit,
     Offset,
+    OptionalBotDep,
     Search,
     SessionDep,
     TicketDep,
@@ -16,6 +17,7 @@ from backend.api.deps import (
 )
 from backend.api.errors import NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import support_ticket_service
+from bot.gateway import send_ticket_answer
 from shared.constants import TicketStatus
 from shared.schemas import SupportTicketCreate, SupportTicketList, SupportTicketRead, SupportTicketUpdate
 
@@ -65,9 +67,13 @@ async def read_ticket(ticket: TicketDep) -> SupportTicketRead:
     responses={**NOT_FOUND},
 )
 async def update_ticket(
-    session: SessionDep, ticket: TicketDep, data: SupportTicketUpdate
+    session: SessionDep, ticket: TicketDep, data: SupportTicketUpdate, bot: OptionalBotDep
 ) -> SupportTicketRead:
-    return SupportTicketRead.model_validate(await support_ticket_service.update(session, ticket, data=data))
+    ticket = await support_ticket_service.update(session, ticket, data=data)
+    if bot is not None and ticket.admin_response and "admin_response" in data.model_fields_set:
+        # Sent now when Telegram lets us; an answer that did not get through is retried by the bot's jobs.
+        await send_ticket_answer(bot, session, ticket)
+    return SupportTicketRead.model_validate(ticket)
 
 
 @router.delete(

@@ -7,10 +7,13 @@ write, so every step here is idempotent and keyed by Telegram's charge id:
 - delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried).
 """
 
+import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy import update as sql_update
@@ -20,21 +23,59 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.config import get_settings
 from backend.services import pricing, promo_code_service, purchase_service, user_service
 from backend.services.exceptions import (
+    DomainError,
     InvalidPayload,
+    InvalidPurchaseTransition,
     PriceChanged,
+    PromoCodeNotApplicable,
+    PromoCodeUsedUp,
     RefundRefused,
     WrongCurrency,
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
 from shared.models import Course, Lesson, PromoCode, Purchase
-from shared.schemas import PurchaseCreate
+from shared.schemas import MAX_ID, PurchaseCreate
 from shared.utils import utcnow
 
 logger = logging.getLogger(__name__)
 
 STARS_CURRENCY = "XTR"
 PAYLOAD_VERSION = "v1"
+# Canonical form only (no signs, spaces, underscores or leading zeros that int() would accept).
+_ID = r"([1-9][0-9]{0,9})"
+PAYLOAD_PATTERN = re.compile(rf"{PAYLOAD_VERSION}:{_ID}:([lc]){_ID}(?::p{_ID})?")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _ends_transaction(
+    function: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
+) -> Callable[Concatenate[AsyncSession, P], Awaitable[R]]:
+    """Commit (or roll back) the writer's transaction on every way out, early returns and errors included.
+
+    On SQLite that transaction holds the database's write lock; the bot's handlers talk to Telegram right
+    after these calls, and every other writer would wait for them meanwhile.
+    """
+
+    @functools.wraps(function)
+    async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = await function(session, *args, **kwargs)
+        except DomainError:
+            # Rules are checked before anything is written: nothing to undo, and a rollback would expire
+            # every object the caller holds.
+            await session.commit()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+        return result
+
+    return wrapper
 
 
 def delivery_lease() -> timedelta:
@@ -59,21 +100,14 @@ class InvoicePayload:
     @classmethod
     def decode(cls, payload: str) -> "InvoicePayload":
         """Parse a payload this store issued; InvalidPayload for anything else."""
-        parts = payload.split(":")
-        try:
-            if parts[0] != PAYLOAD_VERSION or len(parts) not in (3, 4):
-                raise ValueError(payload)
-            purchase_id = int(parts[1])
-            kind, item_id = parts[2][0], int(parts[2][1:])
-            promo_code_id = None
-            if len(parts) == 4:
-                if parts[3][0] != "p":
-                    raise ValueError(payload)
-                promo_code_id = int(parts[3][1:])
-            if kind not in "lc" or min(purchase_id, item_id, promo_code_id or 1) < 1:
-                raise ValueError(payload)
-        except (ValueError, IndexError) as error:
-            raise InvalidPayload(payload) from error
+        match = PAYLOAD_PATTERN.fullmatch(payload)
+        if match is None:
+            raise InvalidPayload(payload)
+        purchase_id, kind, item_id = int(match[1]), match[2], int(match[3])
+        promo_code_id = int(match[4]) if match[4] else None
+        # Ids beyond the database's integer range would make the queries fail instead of finding nothing.
+        if max(purchase_id, item_id, promo_code_id or 1) > MAX_ID:
+            raise InvalidPayload(payload)
         return cls(
             purchase_id=purchase_id,
             lesson_id=item_id if kind == "l" else None,
@@ -125,6 +159,7 @@ class ReconciliationReport:
 
 
 @writes
+@_ends_transaction
 async def create_invoice(
     session: AsyncSession,
     *,
@@ -140,7 +175,6 @@ async def create_invoice(
     """
     item = await purchase_service.get_item_for_sale(session, lesson_id=lesson_id, course_id=course_id)
     await purchase_service.check_not_owned(session, user_id=user_id, item=item)
-    quote, promo = await promo_code_service.quote(session, item=item, code=promo_code)
     pending = await session.scalar(
         select(Purchase)
         .where(
@@ -151,9 +185,11 @@ async def create_invoice(
         .order_by(Purchase.id.desc())
         .limit(1)
     )
+    if pending is not None and await _still_valid(session, pending, item=item, promo_code=promo_code):
+        return Invoice(pending, item, InvoicePayload.for_purchase(pending).encode(), pending.amount)
+    # Raises (leaving any pending purchase alone) if the code cannot be used.
+    await promo_code_service.quote(session, item=item, code=promo_code)
     if pending is not None:
-        if pending.amount == quote.final_price and pending.promo_code_id == (promo.id if promo else None):
-            return Invoice(pending, item, InvoicePayload.for_purchase(pending).encode(), pending.amount)
         await purchase_service.fail(session, pending)
     purchase = await purchase_service.create(
         session,
@@ -162,13 +198,44 @@ async def create_invoice(
     return Invoice(purchase, item, InvoicePayload.for_purchase(purchase).encode(), purchase.amount)
 
 
+async def _still_valid(
+    session: AsyncSession, pending: Purchase, *, item: Lesson | Course, promo_code: str | None
+) -> bool:
+    """Whether a pending purchase is what the user asks for now: same promo code, same price."""
+    promo = await promo_code_service.get_by_code(session, promo_code) if promo_code else None
+    if (promo.id if promo else None) != pending.promo_code_id or (promo_code and promo is None):
+        return False
+    if promo is not None:
+        try:
+            pricing.check_promo_code_usable(promo)
+        except PromoCodeUsedUp:
+            pass  # the pending purchase holds one of the uses already (maybe the last one)
+        except PromoCodeNotApplicable:
+            return False
+    return pending.amount == pricing.apply_promo_code(pricing.item_price(item), promo).final_price
+
+
+async def _holds_reservation(session: AsyncSession, parsed: InvoicePayload, *, user_id: int) -> bool:
+    """Whether the invoice's purchase is this user's, still pending with its promo code use reserved."""
+    purchase = await session.get(Purchase, parsed.purchase_id, populate_existing=True)
+    return (
+        purchase is not None
+        and purchase.user_id == user_id
+        and purchase.status is PurchaseStatus.PENDING
+        and (purchase.lesson_id, purchase.course_id, purchase.promo_code_id)
+        == (parsed.lesson_id, parsed.course_id, parsed.promo_code_id)
+    )
+
+
 async def check_pre_checkout(
     session: AsyncSession, *, user_id: int, payload: str, currency: str, total_amount: int
 ) -> None:
     """Raise why Telegram must not take this payment; return when it may.
 
     Checks that the payload is ours, the item is still on sale, the currency is Stars, the amount is the
-    current price (with the invoice's promo code), and the user does not already have the item.
+    current price (with the invoice's promo code), and the user does not already have the item. The
+    purchase named in the payload is trusted only for the user it belongs to: a forwarded invoice, or one
+    whose reservation expired, gets the promo discount only if the code has a use left now.
     """
     parsed = InvoicePayload.decode(payload)
     if currency != STARS_CURRENCY:
@@ -177,14 +244,16 @@ async def check_pre_checkout(
         session, lesson_id=parsed.lesson_id, course_id=parsed.course_id
     )
     await purchase_service.check_not_owned(session, user_id=user_id, item=item)
-    # The current price with the invoice's promo code: an invoice issued with a code keeps its discount.
     promo = await session.get(PromoCode, parsed.promo_code_id) if parsed.promo_code_id else None
+    if promo is not None and not await _holds_reservation(session, parsed, user_id=user_id):
+        pricing.check_promo_code_usable(promo)
     expected = pricing.apply_promo_code(pricing.item_price(item), promo).final_price
     if total_amount != expected:
         raise PriceChanged(total_amount, expected)
 
 
 @writes
+@_ends_transaction
 async def record_payment(
     session: AsyncSession,
     *,
@@ -206,11 +275,15 @@ async def record_payment(
         return completed
     # The pending purchase is gone, belongs to someone else (a forwarded invoice) or was already paid
     # (the same invoice paid twice): this charge is a purchase of its own.
+    promo_code_id = parsed.promo_code_id if await _promo_exists(session, parsed.promo_code_id) else None
+    if promo_code_id is not None:
+        # No reservation covers this payment; it was made at the discounted price, so it counts as a use.
+        await promo_code_service.take_again(session, promo_code_id)
     purchase = Purchase(
         user_id=user_id,
         lesson_id=parsed.lesson_id,
         course_id=parsed.course_id,
-        promo_code_id=parsed.promo_code_id if await _promo_exists(session, parsed.promo_code_id) else None,
+        promo_code_id=promo_code_id,
         payment_id=f"tg:{charge_id}",
         telegram_payment_charge_id=charge_id,
         amount=total_amount,
@@ -302,6 +375,7 @@ async def _complete_pending(
 
 
 @writes
+@_ends_transaction
 async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
     """Whether this caller should deliver the purchase's content now (true for exactly one caller)."""
     now = utcnow()
@@ -323,6 +397,24 @@ async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
 
 
 @writes
+@_ends_transaction
+async def renew_delivery_claim(session: AsyncSession, purchase_id: int) -> None:
+    """Extend the lease of a delivery still in progress, so that no one takes it for a dead process's."""
+    await session.execute(
+        sql_update(Purchase)
+        .where(
+            Purchase.id == purchase_id,
+            Purchase.delivered_at.is_(None),
+            Purchase.delivery_claimed_at.is_not(None),
+        )
+        .values(delivery_claimed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+@writes
+@_ends_transaction
 async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
     """Record that the content reached the user."""
     await session.execute(
@@ -353,6 +445,7 @@ async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Pu
 
 
 @writes
+@_ends_transaction
 async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | None:
     """Mark the purchase of a refunded charge refunded (idempotent); None if we never recorded it."""
     purchase = await _by_charge_id(session, charge_id)
@@ -368,6 +461,7 @@ StarRefunder = Callable[[int, str], Awaitable[None]]
 
 
 @writes
+@_ends_transaction
 async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: StarRefunder) -> Purchase:
     """Give the Stars back through Telegram, then mark the purchase refunded (access removed).
 
@@ -384,8 +478,11 @@ async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: Sta
             "no_charge", f"Purchase {purchase.id} was not paid through Telegram: nothing to refund there"
         )
     user = await purchase.awaitable_attrs.user
+    charge_id = purchase.telegram_payment_charge_id
+    # Not holding the write transaction (SQLite's lock) while Telegram answers.
+    await session.commit()
     try:
-        await refund_stars(user.telegram_id, purchase.telegram_payment_charge_id)
+        await refund_stars(user.telegram_id, charge_id)
     except RefundRefused as refusal:
         if refusal.reason == "already_refunded":
             # Refunded elsewhere: make our ledger agree, and still say so.
@@ -395,6 +492,7 @@ async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: Sta
 
 
 @writes
+@_ends_transaction
 async def reconcile(
     session: AsyncSession,
     ledger: Sequence[LedgerPayment],
@@ -447,6 +545,7 @@ async def reconcile(
 
 
 @writes
+@_ends_transaction
 async def expire_pending(session: AsyncSession, *, older_than: timedelta) -> int:
     """Fail pending purchases nobody paid for in time, releasing their promo code uses."""
     cutoff = utcnow() - older_than
@@ -455,6 +554,11 @@ async def expire_pending(session: AsyncSession, *, older_than: timedelta) -> int
             select(Purchase).where(Purchase.status == PurchaseStatus.PENDING, Purchase.created_at < cutoff)
         )
     ).all()
+    expired = 0
     for purchase in stale:
-        await purchase_service.fail(session, purchase)
-    return len(stale)
+        try:
+            await purchase_service.fail(session, purchase)
+        except InvalidPurchaseTransition:
+            continue  # paid meanwhile: the payment wins
+        expired += 1
+    return expired

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import case, exists, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -184,11 +184,18 @@ async def take_again(session: AsyncSession, promo_code_id: int) -> None:
     """Count a use for a payment that arrived after its reservation was released.
 
     Unconditional (raising max_uses if needed): the buyer has already paid the discounted price.
+    One statement, so that concurrent uses and releases are not lost. Within the caller's transaction.
     """
-    promo = await get(session, promo_code_id)
-    promo.current_uses += 1
-    if promo.max_uses is not None:
-        promo.max_uses = max(promo.max_uses, promo.current_uses)
+    grown = PromoCode.current_uses + 1
+    await session.execute(
+        sql_update(PromoCode)
+        .where(PromoCode.id == promo_code_id)
+        .values(
+            current_uses=grown,
+            max_uses=case((PromoCode.max_uses < grown, grown), else_=PromoCode.max_uses),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 @writes

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -186,10 +187,23 @@ async def complete(
 async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
     """Give up on an unpaid purchase and release the promo code use it reserved."""
     _check_transition(purchase, PurchaseStatus.FAILED)
-    purchase.status = PurchaseStatus.FAILED
+    # Conditional on the stored status, not the loaded one: a payment recorded meanwhile by another
+    # process must not be turned back into a failure.
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(Purchase.id == purchase.id, Purchase.status == PurchaseStatus.PENDING)
+        .values(status=PurchaseStatus.FAILED)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        purchase_id = purchase.id
+        await session.rollback()
+        await session.refresh(purchase)
+        raise InvalidPurchaseTransition(purchase_id, purchase.status.value, PurchaseStatus.FAILED.value)
     if purchase.promo_code_id is not None:
         await promo_code_service.release(session, purchase.promo_code_id)
     await session.commit()
+    await session.refresh(purchase)
     return purchase
 
 

@@ -2,8 +2,16 @@
 
 from aiogram import Router
 
-from bot.handlers import catalog, errors, library, payments, start, support
+from bot.handlers import catalog, errors, fallback, library, payments, start, support
 
 
 def get_routers() -> list[Router]:
-    return [errors.router, start.router, payments.router, catalog.router, library.router, support.router]
+    return [
+        errors.router,
+        start.router,
+        payments.router,
+        catalog.router,
+        library.router,
+        support.router,
+        fallback.router,
+    ]

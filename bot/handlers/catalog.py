@@ -1,5 +1,8 @@
 """The catalog: pages of lessons and courses, edited in place, and the item cards."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,45 +12,48 @@ from backend.services.exceptions import CourseNotFound, LessonNotFound
 from bot import keyboards, texts
 from bot.callbacks import CourseCb, CoursesPageCb, ItemAction, LessonCb, LessonsPageCb, MenuAction, MenuCb
 from bot.i18n import Translator
+from bot.screens import show
 from shared.models import User
 
 router = Router(name=__name__)
 
 
-async def _show(target: Message | CallbackQuery, text: str, markup: object) -> None:
-    """Edit the message a button belongs to, or answer a command with a new one."""
-    if isinstance(target, CallbackQuery):
-        if isinstance(target.message, Message):
-            await target.message.edit_text(text, reply_markup=markup)  # type: ignore[arg-type]
-        await target.answer()
-    else:
-        await target.answer(text, reply_markup=markup)  # type: ignore[arg-type]
+async def _page(get_all: Any, session: AsyncSession, page: int) -> tuple[Sequence[Any], int, int]:
+    """The active items of a catalog page, their total, and the page shown.
+
+    A page past the end (the catalog shrank under an old keyboard, or crafted data) shows the last one.
+    """
+    page = max(page, 0)
+    items, total = await get_all(
+        session, is_active=True, sort="id", limit=keyboards.PAGE_SIZE, offset=page * keyboards.PAGE_SIZE
+    )
+    last = texts.pages(total, keyboards.PAGE_SIZE) - 1
+    if total and page > last:
+        page = last
+        items, total = await get_all(
+            session, is_active=True, sort="id", limit=keyboards.PAGE_SIZE, offset=page * keyboards.PAGE_SIZE
+        )
+    return items, total, page
 
 
 async def show_lessons_page(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
 ) -> None:
-    page = max(page, 0)
-    lessons, total = await lesson_service.get_all(
-        session, is_active=True, sort="id", limit=keyboards.PAGE_SIZE, offset=page * keyboards.PAGE_SIZE
-    )
+    lessons, total, page = await _page(lesson_service.get_all, session, page)
     owned = await access_service.accessible_lesson_ids(session, user_id=user.id)
     count = texts.pages(total, keyboards.PAGE_SIZE)
     text = t("lessons-title", page=page + 1, pages=count) if total else t("lessons-empty")
-    await _show(target, text, keyboards.lessons_page(t, lessons, page, count, owned))
+    await show(target, text, keyboards.lessons_page(t, lessons, page, count, owned))
 
 
 async def show_courses_page(
     target: Message | CallbackQuery, session: AsyncSession, t: Translator, page: int
 ) -> None:
-    page = max(page, 0)
-    courses, total = await course_service.get_all(
-        session, is_active=True, sort="id", limit=keyboards.PAGE_SIZE, offset=page * keyboards.PAGE_SIZE
-    )
+    courses, total, page = await _page(course_service.get_all, session, page)
     prices = {course.id: pricing.course_price(course) for course in courses}
     count = texts.pages(total, keyboards.PAGE_SIZE)
     text = t("courses-title", page=page + 1, pages=count) if total else t("courses-empty")
-    await _show(target, text, keyboards.courses_page(t, courses, prices, page, count))
+    await show(target, text, keyboards.courses_page(t, courses, prices, page, count))
 
 
 async def show_lesson_card(
@@ -61,10 +67,10 @@ async def show_lesson_card(
         session, user_id=user.id, lesson=lesson
     )
     if lesson is None or (not lesson.is_active and not has_access):
-        await _show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     text = texts.lesson_card(t, lesson, has_access=has_access)
-    await _show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
+    await show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
 
 
 async def show_course_card(
@@ -73,18 +79,23 @@ async def show_course_card(
     try:
         course = await course_service.get(session, course_id)
     except CourseNotFound:
-        await _show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     owned = await access_service.owns_course(session, user_id=user.id, course_id=course.id)
     if not course.is_active and not owned:
-        await _show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     lessons = [lesson for _, lesson in course_service.ordered_lessons(course, active_only=not owned)]
     price = pricing.course_price(course)
     text = texts.course_card(
-        t, course, lessons, price=price, lessons_price=course_service.lessons_price(course), owned=owned
+        t,
+        course,
+        lessons,
+        price=price,
+        lessons_price=course_service.lessons_price(course, active_only=True),
+        owned=owned,
     )
-    await _show(target, text, keyboards.course_card(t, course, price, lessons, owned=owned))
+    await show(target, text, keyboards.course_card(t, course, price, lessons, owned=owned))
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.LESSONS))

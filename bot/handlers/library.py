@@ -12,6 +12,7 @@ from bot.callbacks import ItemAction, LessonCb, LibraryPageCb, MenuAction, MenuC
 from bot.delivery import send_lesson
 from bot.handlers.catalog import show_lesson_card
 from bot.i18n import Translator
+from bot.screens import show
 from shared.models import User
 
 router = Router(name=__name__)
@@ -25,13 +26,7 @@ async def show_library(
     page = min(max(page, 0), count - 1)
     shown = lessons[page * keyboards.PAGE_SIZE : (page + 1) * keyboards.PAGE_SIZE]
     text = t("library-title", count=len(lessons)) if lessons else t("library-empty")
-    markup = keyboards.library_page(t, shown, page, count)
-    if isinstance(target, CallbackQuery):
-        if isinstance(target.message, Message):
-            await target.message.edit_text(text, reply_markup=markup)
-        await target.answer()
-    else:
-        await target.answer(text, reply_markup=markup)
+    await show(target, text, keyboards.library_page(t, shown, page, count))
 
 
 @router.message(Command("mylessons"))
@@ -63,9 +58,8 @@ async def open_lesson(
         return
     if not await access_service.can_access_lesson(session, user_id=user.id, lesson=lesson):
         await query.answer(t.plain("lesson-locked"), show_alert=True)
-        await show_lesson_card(
-            query.message if isinstance(query.message, Message) else query, session, user, t, lesson.id
-        )
+        if isinstance(query.message, Message):
+            await show_lesson_card(query.message, session, user, t, lesson.id)
         return
     await query.answer()
     await send_lesson(bot, session, user.telegram_id, lesson, t)

@@ -8,7 +8,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services import payment_service, user_service
+from backend.services import payment_service
 from backend.services.exceptions import (
     AlreadyPurchased,
     CourseNotFound,
@@ -22,7 +22,7 @@ from backend.services.exceptions import (
 )
 from bot import keyboards
 from bot.callbacks import CourseCb, ItemAction, LessonCb
-from bot.delivery import deliver_purchase
+from bot.delivery import deliver_paid
 from bot.i18n import Translator
 from shared.models import Course, User
 
@@ -124,12 +124,9 @@ async def apply_promo_code(
 
 
 @router.pre_checkout_query()
-async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, t: Translator) -> None:
+async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, user: User, t: Translator) -> None:
     # Telegram cancels the payment if this is not answered within 10 seconds: no slow work here.
-    user = await user_service.get_by_telegram_id(session, query.from_user.id)
     try:
-        if user is None:
-            raise InvalidPayload(query.invoice_payload)
         await payment_service.check_pre_checkout(
             session,
             user_id=user.id,
@@ -150,17 +147,28 @@ async def successful_payment(
 ) -> None:
     payment = message.successful_payment
     assert payment is not None
-    recorded = await payment_service.record_payment(
-        session,
-        user_id=user.id,
-        payload=payment.invoice_payload,
-        total_amount=payment.total_amount,
-        charge_id=payment.telegram_payment_charge_id,
-        currency=payment.currency,
-    )
-    if await payment_service.claim_delivery(session, recorded.purchase):
-        await deliver_purchase(bot, session, message.chat.id, recorded.purchase, t)
-        await payment_service.mark_delivered(session, recorded.purchase)
+    # The payer is the update's sender (registered by UserMiddleware), whoever the invoice was issued to.
+    try:
+        recorded = await payment_service.record_payment(
+            session,
+            user_id=user.id,
+            payload=payment.invoice_payload,
+            total_amount=payment.total_amount,
+            charge_id=payment.telegram_payment_charge_id,
+            currency=payment.currency,
+        )
+    except InvalidPayload:
+        # Pre-checkout refuses such payloads, so Telegram took these Stars for an invoice we cannot read
+        # (an old format?): say so loudly; reconciliation reports it too, and support can refund it.
+        logger.error(
+            "Payment %s of user %s has an unreadable payload %r",
+            payment.telegram_payment_charge_id,
+            user.id,
+            payment.invoice_payload,
+        )
+        raise
+    # Again for a repeated update: a delivery that a dead process left unfinished is taken over here.
+    await deliver_paid(bot, session, message.chat.id, recorded.purchase, t)
 
 
 @router.message(F.refunded_payment)

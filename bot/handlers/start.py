@@ -2,6 +2,7 @@
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -9,6 +10,7 @@ from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
 from bot.handlers.catalog import show_course_card, show_lesson_card
 from bot.i18n import Translator
+from bot.screens import show
 from shared.models import User
 
 router = Router(name=__name__)
@@ -16,8 +18,14 @@ router = Router(name=__name__)
 
 @router.message(CommandStart(deep_link=True, magic=F.args.regexp(r"^(lesson|course)_(\d{1,9})$")))
 async def start_deep_link(
-    message: Message, command: CommandObject, session: AsyncSession, user: User, t: Translator
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    session: AsyncSession,
+    user: User,
+    t: Translator,
 ) -> None:
+    await state.clear()
     kind, item_id = (command.args or "").split("_")
     if kind == "lesson":
         await show_lesson_card(message, session, user, t, int(item_id))
@@ -26,15 +34,15 @@ async def start_deep_link(
 
 
 @router.message(CommandStart())
-async def start(message: Message, user: User, t: Translator) -> None:
+async def start(message: Message, state: FSMContext, user: User, t: Translator) -> None:
+    # /start is everyone's way out: a half-finished support request or promo code entry is dropped.
+    await state.clear()
     await message.answer(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
 async def main_menu(query: CallbackQuery, user: User, t: Translator) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
-    await query.answer()
+    await show(query, t("welcome", name=user.first_name), keyboards.main_menu(t))
 
 
 @router.message(Command("help"))
@@ -44,9 +52,7 @@ async def help_command(message: Message, t: Translator) -> None:
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
 async def help_button(query: CallbackQuery, t: Translator) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(t("help"), reply_markup=keyboards.back_to_menu(t))
-    await query.answer()
+    await show(query, t("help"), keyboards.back_to_menu(t))
 
 
 @router.message(Command("terms"))

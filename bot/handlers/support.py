@@ -75,13 +75,16 @@ async def receive_support_message(
     purchase_id = (await state.get_data()).get("purchase_id")
     await state.clear()
     text = (message.text or "").replace("\x00", "")[:MESSAGE_MAX_LENGTH]
-    subject = (
-        t.plain("support-subject-payment", id=purchase_id) if purchase_id else text.splitlines()[0][:100]
-    )
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "-")
+    subject = t.plain("support-subject-payment", id=purchase_id) if purchase_id else first_line[:100]
     ticket = await support_ticket_service.create(
         session,
-        data=SupportTicketCreate(
-            user_id=user.id, subject=subject or "-", message=text, purchase_id=purchase_id
-        ),
+        data=SupportTicketCreate(user_id=user.id, subject=subject, message=text, purchase_id=purchase_id),
     )
     await message.answer(t("support-created", id=ticket.id), reply_markup=keyboards.back_to_menu(t))
+
+
+@router.message(SupportRequest.waiting_for_message)
+async def support_message_not_text(message: Message, t: Translator) -> None:
+    # A photo or a sticker cannot become a ticket; the request stays open for the text.
+    await message.answer(t("support-text-only"))

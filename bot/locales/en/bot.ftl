@@ -7,7 +7,7 @@ help =
     <b>How it works</b>
     • Browse <b>Lessons</b> and <b>Courses</b>, open a card to see what is inside and what it costs.
     • Pay with Telegram Stars ⭐; the lesson opens right after payment and stays in <b>My lessons</b> forever.
-    • Have a promo code? Use the “Promo code” button on the card.
+    • Have a promo code? Use the “I have a promo code” button on the card.
     • Questions: /support. Problems with a payment: /paysupport.
     • /terms, /privacy — the terms of sale and how we treat your data.
 terms =
@@ -38,13 +38,16 @@ lesson-button-free = 🆓 { $title }
 lesson-button-owned = ✅ { $title }
 lesson-button-paid = { $title } · { $price } ⭐
 course-button = { $title } · { $price } ⭐
-paysupport-purchase-button = #{ $id } { $title } · { $amount } ⭐
+paysupport-purchase-button = #{ NUMBER($id, useGrouping: 0) } { $title } · { $amount } ⭐
 
 lessons-title = 📚 Lessons (page { $page } of { $pages })
 lessons-empty = There are no lessons yet.
 courses-title = 🎓 Courses (page { $page } of { $pages })
 courses-empty = There are no courses yet.
 item-not-found = This lesson or course is not available.
+fallback-message = I did not understand that. Choose from the menu, or write to /support.
+# Plain text (an alert).
+button-outdated = This button is out of date. Send /start to open the menu.
 lesson-kind-video = 🎬 video
 lesson-kind-text = 📄 text
 price-free = 🆓 Free
@@ -89,11 +92,12 @@ payment-thanks-course = ✅ Payment received, thank you! The course “{ $title 
 } to open below and in 📂 My lessons.
 refund-received = ↩️ { $amount } Stars were refunded to you. The access this purchase gave has been removed.
 
+support-text-only = Please write your question as a text message.
 support-ask = Write your question in one message and we will answer here.
-support-created = Thank you! Your request #{ $id } has been received. We will answer in this chat.
-support-subject-payment = Payment question about purchase #{ $id }
+support-created = Thank you! Your request #{ NUMBER($id, useGrouping: 0) } has been received. We will answer in this chat.
+support-subject-payment = Payment question about purchase #{ NUMBER($id, useGrouping: 0) }
 # Plain text.
-support-answer = Answer to your request #{ $id }:
+support-answer = Answer to your request #{ NUMBER($id, useGrouping: 0) }:
 
     { $answer }
 paysupport-choose = Which purchase is your question about?

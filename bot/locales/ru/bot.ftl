@@ -7,7 +7,7 @@ help =
     <b>Как это работает</b>
     • Смотрите <b>Уроки</b> и <b>Курсы</b>: в карточке видно, что внутри и сколько стоит.
     • Оплата — Telegram Stars ⭐; урок открывается сразу после оплаты и навсегда остаётся в разделе <b>Мои уроки</b>.
-    • Есть промокод? Нажмите «Промокод» в карточке.
+    • Есть промокод? Нажмите «У меня есть промокод» в карточке.
     • Вопросы: /support. Проблемы с оплатой: /paysupport.
     • /terms, /privacy — условия продажи и обработка данных.
 terms =
@@ -37,13 +37,15 @@ lesson-button-free = 🆓 { $title }
 lesson-button-owned = ✅ { $title }
 lesson-button-paid = { $title } · { $price } ⭐
 course-button = { $title } · { $price } ⭐
-paysupport-purchase-button = №{ $id } { $title } · { $amount } ⭐
+paysupport-purchase-button = №{ NUMBER($id, useGrouping: 0) } { $title } · { $amount } ⭐
 
 lessons-title = 📚 Уроки (страница { $page } из { $pages })
 lessons-empty = Уроков пока нет.
 courses-title = 🎓 Курсы (страница { $page } из { $pages })
 courses-empty = Курсов пока нет.
 item-not-found = Этот урок или курс недоступен.
+fallback-message = Я не понял сообщение. Выберите раздел в меню или напишите в /support.
+button-outdated = Эта кнопка устарела. Отправьте /start, чтобы открыть меню.
 lesson-kind-video = 🎬 видео
 lesson-kind-text = 📄 текст
 price-free = 🆓 Бесплатно
@@ -90,10 +92,11 @@ payment-thanks-course = ✅ Оплата получена, спасибо! Ку�
 } — ниже и в 📂 Мои уроки.
 refund-received = ↩️ Вам возвращено звёзд: { $amount }. Доступ, который давала эта покупка, закрыт.
 
+support-text-only = Пожалуйста, напишите вопрос текстовым сообщением.
 support-ask = Напишите вопрос одним сообщением — мы ответим здесь.
-support-created = Спасибо! Обращение №{ $id } принято. Ответим в этом чате.
-support-subject-payment = Вопрос об оплате покупки №{ $id }
-support-answer = Ответ на обращение №{ $id }:
+support-created = Спасибо! Обращение №{ NUMBER($id, useGrouping: 0) } принято. Ответим в этом чате.
+support-subject-payment = Вопрос об оплате покупки №{ NUMBER($id, useGrouping: 0) }
+support-answer = Ответ на обращение №{ NUMBER($id, useGrouping: 0) }:
 
     { $answer }
 paysupport-choose = О какой покупке вопрос?

@@ -1,0 +1,20 @@
+"""Catch-alls, tried after every other router: no message or button press is left without an answer."""
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.i18n import Translator
+
+router = Router(name=__name__)
+
+
+@router.message()
+async def unknown_message(message: Message, t: Translator) -> None:
+    await message.answer(t("fallback-message"), reply_markup=keyboards.main_menu(t))
+
+
+@router.callback_query()
+async def unknown_button(query: CallbackQuery, t: Translator) -> None:
+    # A keyboard from an older version of the bot, or crafted data: Telegram shows a spinner until answered.
+    await query.answer(t.plain("button-outdated"), show_alert=True)

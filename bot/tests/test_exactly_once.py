@@ -1,0 +1,250 @@
+"""A payment is recorded and delivered exactly once: repeated updates, concurrent updates, and a bot
+process killed between recording the payment and delivering the content."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from sqlalchemy import update as sql_update
+
+from backend.services import payment_service
+from backend.tests.factories import create_lesson, create_user
+from bot import jobs
+from bot.tests.bot_api_double import BotAPIDouble, BotAPIError, Call
+from bot.tests.conftest import BOT_TOKEN
+from bot.tests.test_payments import BUYER, OTHER, after, purchases, thanks, to
+from conftest import ADMIN_PASSWORD
+from shared.constants import PurchaseStatus
+from shared.database import PROJECT_ROOT, session_scope
+from shared.models import Purchase
+from shared.utils import utcnow
+
+
+@pytest.fixture
+async def sequential_bot(bot: Bot, dispatcher: Dispatcher) -> AsyncIterator[Bot]:
+    """The bot polling one update at a time, as `python -m bot` does."""
+    task = asyncio.create_task(
+        dispatcher.start_polling(
+            bot,
+            polling_timeout=1,
+            handle_as_tasks=False,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+        )
+    )
+    yield bot
+    with contextlib.suppress(RuntimeError):
+        await dispatcher.stop_polling()
+    await asyncio.wait_for(task, timeout=10)
+
+
+async def handled(telegram: BotAPIDouble, person: dict[str, Any]) -> None:
+    """Wait until every update pushed so far was handled (updates are handled in order)."""
+    await after(telegram, "sendMessage", telegram.message_update(person, "/help"), to(person))
+
+
+async def invoice_for(session, person: dict[str, Any], **lesson_fields: Any) -> tuple[str, int]:
+    """A pending purchase of a new lesson by `person`: its invoice payload and amount."""
+    buyer = await create_user(session, telegram_id=person["id"], first_name=person["first_name"])
+    lesson = await create_lesson(session, **lesson_fields)
+    invoice = await payment_service.create_invoice(session, user_id=buyer.id, lesson_id=lesson.id)
+    return invoice.payload, invoice.amount
+
+
+def deliveries(telegram: BotAPIDouble, body: str, since: float = 0) -> list[Call]:
+    return [c for c in telegram.sent_messages() if c.get("text") == body and c.at >= since]
+
+
+async def test_same_payment_update_twice_one_delivery(telegram, sequential_bot, session):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    update = telegram.successful_payment_update(BUYER, payload, amount, "stxTWICE")
+
+    telegram.push_update(update)
+    telegram.push_update(update)  # Telegram redelivers an update it thinks was not received
+    await handled(telegram, BUYER)
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxTWICE")
+    assert purchase.delivered_at is not None
+    assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c)]) == 1
+    assert len(deliveries(telegram, "The body")) == 1
+
+
+async def test_same_charge_concurrently_one_delivery(telegram, bot, dispatcher, session):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    raw = telegram.successful_payment_update(BUYER, payload, amount, "stxRACE")
+    updates = [Update.model_validate({**raw, "update_id": n}, context={"bot": bot}) for n in (1, 1, 2, 3)]
+
+    # As two processes (or two webhook requests) would: each with its own database session.
+    await asyncio.gather(*(dispatcher.feed_update(bot, update) for update in updates))
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxRACE")
+    assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c)]) == 1
+    assert len(deliveries(telegram, "The body")) == 1
+
+
+async def test_two_charges_of_one_invoice_both_recorded(telegram, bot, dispatcher, session):
+    payload, amount = await invoice_for(session, BUYER, price=100)
+    first = telegram.successful_payment_update(BUYER, payload, amount, "stxONE")
+    second = telegram.successful_payment_update(OTHER, payload, amount, "stxTWO")
+
+    await asyncio.gather(
+        *(
+            dispatcher.feed_update(bot, Update.model_validate({**raw, "update_id": n}, context={"bot": bot}))
+            for n, raw in enumerate((first, second))
+        )
+    )
+
+    stored = await purchases(status=PurchaseStatus.COMPLETED)
+    assert sorted(p.telegram_payment_charge_id for p in stored) == ["stxONE", "stxTWO"]
+    assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c) or thanks(OTHER)(c)]) == 2
+
+
+async def test_failed_delivery_is_retried_by_the_job_once(telegram, bot, dispatcher, bot_settings, session):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    telegram.fail("sendMessage", error_code=500, times=1)
+    raw = telegram.successful_payment_update(BUYER, payload, amount, "stxRETRY")
+
+    await dispatcher.feed_update(bot, Update.model_validate({**raw, "update_id": 1}, context={"bot": bot}))
+
+    [purchase] = await purchases()
+    assert purchase.status is PurchaseStatus.COMPLETED
+    assert purchase.delivered_at is None
+    # The claim of the failed delivery holds until its lease ends; then the job takes it over.
+    await jobs.redeliver(bot, session)
+    assert deliveries(telegram, "The body") == []
+    await _expire_leases()
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    assert len(deliveries(telegram, "The body")) == 1
+    assert (await purchases())[0].delivered_at is not None
+
+
+async def test_blocked_buyer_does_not_hold_up_other_deliveries(telegram, bot, bot_settings, session):
+    blocked_payload, amount = await invoice_for(session, BUYER, price=100, text_content="Blocked body")
+    other_payload, _ = await invoice_for(session, OTHER, price=100, text_content="Other body")
+    for payload, charge in ((blocked_payload, "stxB"), (other_payload, "stxO")):
+        async with session_scope() as other:
+            buyer_id = (await other.get(Purchase, int(payload.split(":")[1]))).user_id
+            await payment_service.record_payment(
+                other, user_id=buyer_id, payload=payload, total_amount=amount, charge_id=charge
+            )
+    telegram.block(BUYER["id"])
+
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+
+    assert len(deliveries(telegram, "Other body")) == 1
+    # Blocked: given up (the lesson is in My lessons), not retried forever.
+    assert all(p.delivered_at is not None for p in await purchases())
+
+
+async def _expire_leases() -> None:
+    past = utcnow() - 2 * payment_service.delivery_lease()
+    async with session_scope() as session:
+        await session.execute(sql_update(Purchase).values(delivery_claimed_at=past))
+        await session.commit()
+
+
+# ---------------------------------------------------------------------------------------------- crash
+
+
+def bot_process_env(telegram: BotAPIDouble) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_URL": telegram.base_url,
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "DELIVERY_LEASE_SECONDS": "2",
+        "RECONCILE_INTERVAL_MINUTES": "0",
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": os.environ["SECRET_KEY"],
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "WEBHOOK_URL": "",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def start_bot_process(telegram: BotAPIDouble) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=PROJECT_ROOT, env=bot_process_env(telegram)
+    )
+
+
+async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
+    if process.returncode is None:
+        process.send_signal(sig)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def wait_until(condition, timeout: float = 20) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+async def test_process_killed_between_payment_and_delivery(telegram, session):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    send_message = telegram._handlers["sendMessage"]
+    hang, released = True, asyncio.Event()
+
+    async def hang_on_thanks(call: Call) -> Any:
+        if hang and "Payment received" in str(call.get("text")):
+            await released.wait()
+            raise BotAPIError(500, "Internal Server Error: the process that asked is gone")
+        return send_message(call)
+
+    telegram.respond("sendMessage", hang_on_thanks)
+    first = await start_bot_process(telegram)
+    second = None
+    try:
+        telegram.push_update(telegram.successful_payment_update(BUYER, payload, amount, "stxCRASH"))
+
+        async def completed() -> bool:
+            return [p.status for p in await purchases()] == [PurchaseStatus.COMPLETED]
+
+        await wait_until(completed)
+        await telegram.wait_for("sendMessage", thanks(BUYER), timeout=10)
+        first.kill()  # SIGKILL: no cleanup, no offset confirmed
+        await first.wait()
+        killed_at = time.time()
+        hang = False
+        released.set()
+        # The update was not confirmed: Telegram serves it again to the next process.
+        assert ["successful_payment" in u.get("message", {}) for u in telegram.pending_updates] == [True]
+
+        second = await start_bot_process(telegram)
+
+        async def delivered() -> bool:
+            [purchase] = await purchases()
+            return purchase.delivered_at is not None and not telegram.pending_updates
+
+        await wait_until(delivered)
+        await telegram.wait_for("sendMessage", lambda c: c.get("text") == "The body" and c.ok, timeout=10)
+        await asyncio.sleep(0.5)  # anything more the second process would send
+    finally:
+        released.set()
+        await stop(first, signal.SIGKILL)
+        if second is not None:
+            await stop(second)
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxCRASH")
+    assert len(deliveries(telegram, "The body")) == 1
+    assert len(deliveries(telegram, "The body", since=killed_at)) == 1
+    assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c) and c.at >= killed_at]) == 1

@@ -1,0 +1,211 @@
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from backend.main import app
+from backend.tests.factories import create_course, create_lesson, create_purchase, create_ticket, create_user
+from bot.tests.bot_api_double import user
+from bot.tests.helpers import buttons, db_scalar, db_scalars, press, send, settle
+from conftest import ADMIN_PASSWORD
+from shared.constants import PurchaseStatus, TicketStatus
+from shared.models import SupportTicket
+
+
+async def test_support_message_becomes_a_ticket(telegram, polling_bot):
+    person = user(100, "Ann")
+
+    [ask] = await send(telegram, person, "/support")
+    [created] = await send(telegram, person, "The video does not play\nOn my phone, since yesterday.")
+
+    assert ask["text"] == "Write your question in one message and we will answer here."
+    [ticket] = await db_scalars(select(SupportTicket))
+    assert created["text"] == (
+        f"Thank you! Your request #{ticket.id} has been received. We will answer in this chat."
+    )
+    assert buttons(created) == [("« Menu", "m:main")]
+    assert ticket.subject == "The video does not play"
+    assert ticket.message == "The video does not play\nOn my phone, since yesterday."
+    assert ticket.status is TicketStatus.OPEN
+    assert ticket.purchase_id is None
+    assert ticket.user_id is not None
+
+
+async def test_support_from_the_menu_button_in_russian(telegram, polling_bot):
+    person = user(101, language_code="ru")
+    await send(telegram, person, "/start")
+
+    [ask] = await press(telegram, person, "m:support", method="sendMessage")
+    [created] = await send(telegram, person, "Вопрос")
+
+    [ticket] = await db_scalars(select(SupportTicket))
+    assert ask["text"] == "Напишите вопрос одним сообщением — мы ответим здесь."
+    assert created["text"] == f"Спасибо! Обращение №{ticket.id} принято. Ответим в этом чате."
+
+
+async def test_support_waits_for_a_text_message(telegram, polling_bot):
+    person = user(102)
+    await send(telegram, person, "/support")
+    telegram.push_update(
+        {
+            "message": {
+                "message_id": 9001,
+                "from": person,
+                "chat": {"id": 102, "type": "private", "first_name": "Test"},
+                "date": int(time.time()),
+                "location": {"latitude": 59.93, "longitude": 30.33},
+            }
+        }
+    )
+    [not_text] = await telegram.wait_for("sendMessage", lambda c: "text message" in c["text"])
+
+    [created] = await send(telegram, person, "Here it is in words")
+
+    assert not_text["text"] == "Please write your question as a text message."
+    assert "has been received" in created["text"]
+    [ticket] = await db_scalars(select(SupportTicket))
+    assert ticket.message == "Here it is in words"
+
+
+async def test_paysupport_without_purchases(telegram, polling_bot, session):
+    buyer = await create_user(session, telegram_id=103)
+    await create_purchase(session, buyer, await create_lesson(session), status=PurchaseStatus.PENDING)
+
+    [reply] = await send(telegram, user(103), "/paysupport")
+
+    assert reply["text"] == "You have no purchases yet. For other questions use /support."
+
+
+async def test_paysupport_ticket_about_a_purchase(telegram, polling_bot, session):
+    buyer = await create_user(session, telegram_id=104)
+    lesson = await create_lesson(session, title="Knots")
+    course = await create_course(session, [], title="Sailing")
+    bought = await create_purchase(session, buyer, lesson, amount=120)
+    refunded = await create_purchase(session, buyer, course, amount=400, status=PurchaseStatus.REFUNDED)
+    await create_purchase(session, buyer, await create_lesson(session), status=PurchaseStatus.PENDING)
+    person = user(104)
+
+    [choose] = await send(telegram, person, "/paysupport")
+    [ask] = await press(telegram, person, f"ps:{bought.id}", method="sendMessage")
+    [created] = await send(telegram, person, "I was charged twice")
+
+    assert choose["text"] == "Which purchase is your question about?"
+    assert sorted(buttons(choose)[:2]) == sorted(
+        [
+            (f"#{bought.id} Knots · 120 ⭐", f"ps:{bought.id}"),
+            (f"#{refunded.id} Sailing · 400 ⭐", f"ps:{refunded.id}"),
+        ]
+    )
+    assert buttons(choose)[2:] == [("« Menu", "m:main")]
+    assert ask["text"] == "Write your question in one message and we will answer here."
+    [ticket] = await db_scalars(select(SupportTicket))
+    assert ticket.purchase_id == bought.id
+    assert ticket.subject == f"Payment question about purchase #{bought.id}"
+    assert ticket.message == "I was charged twice"
+    assert f"#{ticket.id}" in created["text"]
+
+
+async def test_paysupport_about_someone_elses_purchase_opens_no_ticket(telegram, polling_bot, session):
+    other = await create_user(session, telegram_id=105)
+    purchase = await create_purchase(session, other, await create_lesson(session))
+    person = user(106)
+    await send(telegram, person, "/start")
+
+    await press(telegram, person, f"ps:{purchase.id}", method="sendMessage")
+    [reply] = await send(telegram, person, "Refund me")
+
+    assert reply["text"] == "Sorry, something went wrong on our side. Please try again in a minute."
+    assert await db_scalars(select(SupportTicket)) == []
+
+
+# Answers from the admin API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def api(bot_settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real API with its lifespan (which gives it the bot), logged in as the admin."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.post(
+                "/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+            assert response.status_code == 200, response.text
+            client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+            yield client
+
+
+async def _answer(api: httpx.AsyncClient, ticket_id: int, **changes: object) -> dict:
+    response = await api.put(f"/api/support-tickets/{ticket_id}", json=changes)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_admin_answer_reaches_the_user(telegram, api, session):
+    author = await create_user(session, telegram_id=107)
+    ticket = await create_ticket(session, author)
+
+    body = await _answer(api, ticket.id, admin_response="Reinstall the app <please>")
+
+    [sent] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "107")
+    assert sent["text"] == f"Answer to your request #{ticket.id}:\n\nReinstall the app <please>"
+    assert sent.ok
+    assert body["response_sent_at"] is not None
+    assert body["status"] == "in_progress"
+    stored = await db_scalar(select(SupportTicket).where(SupportTicket.id == ticket.id))
+    assert stored.response_sent_at is not None
+
+
+async def test_admin_answer_in_the_users_language(telegram, api, session):
+    author = await create_user(session, telegram_id=108, language_code="ru")
+    ticket = await create_ticket(session, author)
+
+    await _answer(api, ticket.id, admin_response="Готово")
+
+    [sent] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "108")
+    assert sent["text"] == f"Ответ на обращение №{ticket.id}:\n\nГотово"
+
+
+async def test_admin_answer_to_a_user_who_blocked_the_bot(telegram, api, session):
+    author = await create_user(session, telegram_id=109)
+    ticket = await create_ticket(session, author)
+    telegram.block(109)
+
+    body = await _answer(api, ticket.id, admin_response="Hello?")
+
+    [refused] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "109")
+    assert refused.error == "Forbidden: bot was blocked by the user"
+    assert body["response_sent_at"] is None
+    assert body["admin_response"] == "Hello?"
+    stored = await db_scalar(select(SupportTicket).where(SupportTicket.id == ticket.id))
+    assert stored.response_sent_at is None
+
+
+async def test_ticket_update_without_an_answer_sends_nothing(telegram, api, session):
+    author = await create_user(session, telegram_id=110)
+    ticket = await create_ticket(session, author)
+
+    body = await _answer(api, ticket.id, status="closed")
+    await settle()
+
+    assert body["status"] == "closed"
+    assert telegram.calls_to("sendMessage") == []
+
+
+async def test_admin_answer_with_the_bot_off_is_kept_for_later(session):
+    author = await create_user(session, telegram_id=111)
+    ticket = await create_ticket(session, author)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            login = await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            response = await client.put(
+                f"/api/support-tickets/{ticket.id}", json={"admin_response": "Later"}, headers=headers
+            )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["response_sent_at"] is None
+    assert response.json()["admin_response"] == "Later"
