@@ -276,9 +276,6 @@ async def record_payment(
     # The pending purchase is gone, belongs to someone else (a forwarded invoice) or was already paid
     # (the same invoice paid twice): this charge is a purchase of its own.
     promo_code_id = parsed.promo_code_id if await _promo_exists(session, parsed.promo_code_id) else None
-    if promo_code_id is not None:
-        # No reservation covers this payment; it was made at the discounted price, so it counts as a use.
-        await promo_code_service.take_again(session, promo_code_id)
     purchase = Purchase(
         user_id=user_id,
         lesson_id=parsed.lesson_id,
@@ -289,15 +286,20 @@ async def record_payment(
         amount=total_amount,
         status=PurchaseStatus.COMPLETED,
     )
-    session.add(purchase)
+    # A savepoint: if another process recorded the charge meanwhile, only this insert is undone (a full
+    # rollback would also expire every object the caller holds, e.g. reconcile's report).
     try:
-        await session.commit()
+        async with session.begin_nested():
+            if promo_code_id is not None:
+                # No reservation covers this payment, made at the discounted price: it counts as a use.
+                await promo_code_service.take_again(session, promo_code_id)
+            session.add(purchase)
     except IntegrityError:
-        await session.rollback()
         existing = await _by_charge_id(session, charge_id)
         if existing is None:
             raise
         return RecordedPayment(existing, newly_completed=False)
+    await session.commit()
     if await _has_other_completed(session, purchase):
         logger.warning(
             "User %s paid again for an item they already had (charge %s, purchase %s): consider a refund",
@@ -337,7 +339,7 @@ async def _has_other_completed(session: AsyncSession, purchase: Purchase) -> boo
 async def _complete_pending(
     session: AsyncSession, parsed: InvoicePayload, *, user_id: int, charge_id: str
 ) -> RecordedPayment | None:
-    purchase = await session.get(Purchase, parsed.purchase_id)
+    purchase = await session.get(Purchase, parsed.purchase_id, populate_existing=True)
     if (
         purchase is None
         or purchase.user_id != user_id
@@ -346,32 +348,36 @@ async def _complete_pending(
         or purchase.status not in (PurchaseStatus.PENDING, PurchaseStatus.FAILED)
     ):
         return None
-    was_failed = purchase.status is PurchaseStatus.FAILED
-    # Conditional on the status, so that of two processes completing it only one succeeds.
-    result = await session.execute(
-        sql_update(Purchase)
-        .where(
-            Purchase.id == purchase.id,
-            Purchase.status.in_([PurchaseStatus.PENDING, PurchaseStatus.FAILED]),
-        )
-        .values(status=PurchaseStatus.COMPLETED, telegram_payment_charge_id=charge_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
-        return None
-    if was_failed and purchase.promo_code_id is not None:
-        await promo_code_service.take_again(session, purchase.promo_code_id)
     try:
-        await session.commit()
+        async with session.begin_nested():
+            # Conditional on the status, so that of two processes completing it only one succeeds; pending
+            # first, so that we know whether the promo code use it reserved is still held.
+            if not await _complete_if(session, purchase.id, PurchaseStatus.PENDING, charge_id):
+                if not await _complete_if(session, purchase.id, PurchaseStatus.FAILED, charge_id):
+                    return None
+                if purchase.promo_code_id is not None:
+                    await promo_code_service.take_again(session, purchase.promo_code_id)
     except IntegrityError:
-        await session.rollback()
+        # The charge id is already on another purchase: recorded meanwhile by another process.
         existing = await _by_charge_id(session, charge_id)
         if existing is None:
             raise
         return RecordedPayment(existing, newly_completed=False)
+    await session.commit()
     await session.refresh(purchase)
     return RecordedPayment(purchase, newly_completed=True)
+
+
+async def _complete_if(
+    session: AsyncSession, purchase_id: int, status: PurchaseStatus, charge_id: str
+) -> bool:
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(Purchase.id == purchase_id, Purchase.status == status)
+        .values(status=PurchaseStatus.COMPLETED, telegram_payment_charge_id=charge_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 @writes

@@ -196,10 +196,10 @@ async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        purchase_id = purchase.id
-        await session.rollback()
-        await session.refresh(purchase)
-        raise InvalidPurchaseTransition(purchase_id, purchase.status.value, PurchaseStatus.FAILED.value)
+        await session.refresh(
+            purchase
+        )  # nothing was changed: no rollback (it would expire the caller's rows)
+        raise InvalidPurchaseTransition(purchase.id, purchase.status.value, PurchaseStatus.FAILED.value)
     if purchase.promo_code_id is not None:
         await promo_code_service.release(session, purchase.promo_code_id)
     await session.commit()

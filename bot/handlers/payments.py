@@ -113,7 +113,8 @@ async def ask_promo_code(
         await query.message.answer(t("promo-ask"))
 
 
-@router.message(PromoEntry.waiting_for_code, F.text)
+# Commands are not promo codes: they go to their own handlers (/start also ends the promo entry).
+@router.message(PromoEntry.waiting_for_code, F.text, ~F.text.startswith("/"))
 async def apply_promo_code(
     message: Message, state: FSMContext, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> None:

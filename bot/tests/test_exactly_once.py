@@ -49,7 +49,9 @@ async def sequential_bot(bot: Bot, dispatcher: Dispatcher) -> AsyncIterator[Bot]
 
 async def handled(telegram: BotAPIDouble, person: dict[str, Any]) -> None:
     """Wait until every update pushed so far was handled (updates are handled in order)."""
-    await after(telegram, "sendMessage", telegram.message_update(person, "/help"), to(person))
+    update = telegram.message_update(person, "/help")
+    await after(telegram, "sendMessage", update, lambda c: to(person)(c) and "How it works" in c["text"])
+    await asyncio.sleep(0.1)  # the answer to /help is on its way: its update is finished
 
 
 async def invoice_for(session, person: dict[str, Any], **lesson_fields: Any) -> tuple[str, int]:
@@ -156,6 +158,10 @@ async def _expire_leases() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- crash
+# (generous timeouts: starting a Python process that imports the app takes seconds on a busy machine)
+
+
+PROCESS_LEASE_SECONDS = 2
 
 
 def bot_process_env(telegram: BotAPIDouble) -> dict[str, str]:
@@ -164,7 +170,7 @@ def bot_process_env(telegram: BotAPIDouble) -> dict[str, str]:
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
         "TELEGRAM_API_URL": telegram.base_url,
         "DATABASE_URL": os.environ["DATABASE_URL"],
-        "DELIVERY_LEASE_SECONDS": "2",
+        "DELIVERY_LEASE_SECONDS": str(PROCESS_LEASE_SECONDS),
         "RECONCILE_INTERVAL_MINUTES": "0",
         "ENVIRONMENT": "test",
         "SECRET_KEY": os.environ["SECRET_KEY"],
@@ -190,7 +196,7 @@ async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -
             await process.wait()
 
 
-async def wait_until(condition, timeout: float = 20) -> None:  # noqa: ASYNC109
+async def wait_until(condition, timeout: float = 60) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while not await condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -227,6 +233,8 @@ async def test_process_killed_between_payment_and_delivery(telegram, session):
         released.set()
         # The update was not confirmed: Telegram serves it again to the next process.
         assert ["successful_payment" in u.get("message", {}) for u in telegram.pending_updates] == [True]
+        # The dead process's delivery claim must run out first (its lease is renewed while it lives).
+        await asyncio.sleep(PROCESS_LEASE_SECONDS + 0.2)
 
         second = await start_bot_process(telegram)
 

@@ -287,6 +287,21 @@ async def test_unknown_promo_code_is_explained(telegram, polling_bot, session):
     assert telegram.calls_to("sendInvoice") == []
 
 
+async def test_command_during_promo_entry_is_not_a_code(telegram, polling_bot, session):
+    lesson = await create_lesson(session, price=200)
+    card = await show_card(telegram, BUYER, lesson)
+    await after(
+        telegram,
+        "sendMessage",
+        telegram.callback_update(BUYER, buttons(card)["🏷 I have a promo code"]),
+        to(BUYER),
+    )
+
+    answer = await after(telegram, "sendMessage", telegram.message_update(BUYER, "/mylessons"), to(BUYER))
+
+    assert "Promo code" not in answer["text"]
+
+
 async def test_forwarded_promo_invoice_needs_a_use_left(telegram, polling_bot, session):
     lesson = await create_lesson(session, price=200)
     await create_promo_code(session, code="ONCE", discount_percent=50, max_uses=1)
@@ -336,7 +351,11 @@ async def test_nobody_opens_paid_content_without_paying(telegram, polling_bot, s
     lesson = await create_lesson(session, price=100, text_content="Secret")
     invoice = await buy(telegram, BUYER, lesson)
 
-    # A crafted Open button, an unpaid invoice, a refused pre-checkout: still locked, nothing sent.
+    # A deep link, a crafted Open button, an unpaid invoice, a refused pre-checkout: still locked.
+    card = await after(
+        telegram, "sendMessage", telegram.message_update(BUYER, f"/start lesson_{lesson.id}"), to(BUYER)
+    )
+    assert [text for text in buttons(card) if text.startswith("Buy")]
     assert locked(await open_lesson(telegram, BUYER, lesson.id))
     await pre_checkout(telegram, BUYER, invoice["payload"], 1)
     assert locked(await open_lesson(telegram, OTHER, lesson.id))
@@ -362,7 +381,7 @@ async def test_paid_user_is_never_left_without_access(telegram, polling_bot, ses
     telegram.push_update(telegram.successful_payment_update(BUYER, removed_invoice["payload"], 100))
     # ... and one paid from a payload whose purchase row we do not have at all.
     orphan = await create_lesson(session, price=70, text_content="Orphan body")
-    telegram.push_update(telegram.successful_payment_update(BUYER, f"v1:99999:l{orphan.id}", 70))
+    telegram.push_update(telegram.successful_payment_update(BUYER, f"v1:2000000004:l{orphan.id}", 70))
 
     for body in ("Expired body", "Removed body", "Orphan body"):
         await telegram.wait_for("sendMessage", lambda c, b=body: c["text"] == b)
@@ -417,3 +436,18 @@ async def test_refused_for_someone_else_does_not_touch_their_purchase(telegram, 
     # Bob already owns it: paying Ann's forwarded invoice is refused; Ann's stays payable.
     assert (await pre_checkout(telegram, OTHER, invoice["payload"], 100))["ok"] is False
     assert (await pre_checkout(telegram, BUYER, invoice["payload"], 100))["ok"] is True
+
+
+async def test_payment_with_unreadable_payload_is_not_swallowed(telegram, polling_bot, caplog):
+    # Pre-checkout refuses such payloads; if Telegram ever charges one, it is logged as an error
+    # (and reconciliation reports it), never silently dropped.
+    apology = await after(
+        telegram,
+        "sendMessage",
+        telegram.successful_payment_update(BUYER, "v0:legacy", 100, "stxLEGACY"),
+        to(BUYER),
+    )
+
+    assert apology["text"] == "Sorry, something went wrong on our side. Please try again in a minute."
+    assert await purchases() == []
+    assert any("stxLEGACY" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)

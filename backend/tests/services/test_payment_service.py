@@ -319,7 +319,7 @@ async def _record_in_own_session(**args):
 @pytest.mark.parametrize("with_pending", [True, False])
 async def test_record_payment_concurrently_is_one_purchase(session, with_pending):
     user, _, invoice = await _invoice(session)
-    payload = invoice.payload if with_pending else f"v1:999999:l{invoice.purchase.lesson_id}"
+    payload = invoice.payload if with_pending else f"v1:2000000001:l{invoice.purchase.lesson_id}"
     args = {"user_id": user.id, "payload": payload, "total_amount": 100, "charge_id": "ch-race"}
 
     results = await asyncio.gather(*(_record_in_own_session(**args) for _ in range(2)))
@@ -335,7 +335,7 @@ async def test_record_payment_missing_purchase_recorded_from_payload(session):
     course = await create_course(session, [await create_lesson(session)], total_price=300)
 
     recorded = await payment_service.record_payment(
-        session, user_id=user.id, payload=f"v1:424242:c{course.id}", total_amount=300, charge_id="ch-x"
+        session, user_id=user.id, payload=f"v1:2000000002:c{course.id}", total_amount=300, charge_id="ch-x"
     )
 
     assert recorded.newly_completed
@@ -552,7 +552,7 @@ async def test_reconcile_records_missed_and_reports_unknown(session):
     ledger = [
         _ledger("ch-known", known_user.telegram_id, 100, f"v1:{known.id}:l{known.lesson_id}"),
         _ledger("ch-missed", user.telegram_id, 100, invoice.payload),
-        _ledger("ch-stranger", 555_000_111, 70, f"v1:999:l{stranger_lesson.id}"),
+        _ledger("ch-stranger", 555_000_111, 70, f"v1:2000000003:l{stranger_lesson.id}"),
         _ledger("ch-other-bot", user.telegram_id, 5, "something else"),
     ]
 
@@ -590,3 +590,15 @@ async def test_writers_end_their_transaction(session):
     assert await payment_service.record_refund(session, charge_id="unknown") is None
     assert not session.in_transaction()
     assert lesson.id == invoice.purchase.lesson_id  # nothing was expired by a rollback
+
+
+async def test_pre_checkout_refuses_old_invoice_after_price_change(session):
+    user, lesson, old = await _invoice(session, price=100)
+    lesson.price = 300
+    await session.commit()
+    await payment_service.create_invoice(session, user_id=user.id, lesson_id=lesson.id)  # replaces it
+
+    with pytest.raises(PriceChanged):
+        await payment_service.check_pre_checkout(
+            session, user_id=user.id, payload=old.payload, currency="XTR", total_amount=100
+        )
