@@ -196,7 +196,7 @@ class PromoCode(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "(discount_amount IS NULL AND discount_percent BETWEEN 1 AND 100)"
-            " OR (discount_amount >= 1 AND discount_percent = 0)",
+            " OR (discount_amount IS NOT NULL AND discount_amount >= 1 AND discount_percent = 0)",
             name="one_discount_kind",
         ),
         CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="max_uses_positive"),

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import case, exists, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,8 +72,11 @@ async def _commit_unique(session: AsyncSession, code: str) -> None:
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
-        if violates(error, "code"):
+        # SQLite names the column, PostgreSQL the constraint.
+        if violates(error, "promo_codes.code", "uq_promo_codes_code"):
             raise DuplicatePromoCode(code) from error
+        if violates(error, "current_uses_within_max"):
+            raise RuleViolation("max_uses cannot be lower than the uses so far") from error
         raise
 
 
@@ -166,12 +169,30 @@ async def use(session: AsyncSession, promo: PromoCode) -> None:
             or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
         )
         .values(current_uses=PromoCode.current_uses + 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     await session.refresh(promo)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         pricing.check_promo_code_usable(promo, now=now)
         raise PromoCodeUsedUp(promo.code)
+
+
+async def take_again(session: AsyncSession, promo_code_id: int) -> None:
+    """Count a use for a payment that arrived after its reservation was released (caller commits).
+
+    Unconditional, raising max_uses if needed: the buyer has already paid the discounted price.
+    One atomic UPDATE, so concurrent late payments each count.
+    """
+    taken = PromoCode.current_uses + 1
+    await session.execute(
+        sql_update(PromoCode)
+        .where(PromoCode.id == promo_code_id)
+        .values(
+            current_uses=taken,
+            max_uses=case((PromoCode.max_uses < taken, taken), else_=PromoCode.max_uses),
+        )
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def release(session: AsyncSession, promo_code_id: int) -> None:
@@ -180,5 +201,6 @@ async def release(session: AsyncSession, promo_code_id: int) -> None:
         sql_update(PromoCode)
         .where(PromoCode.id == promo_code_id, PromoCode.current_uses > 0)
         .values(current_uses=PromoCode.current_uses - 1)
-        .execution_options(synchronize_session=False)
+        # Keeps a copy of the code loaded in this session in step with the database.
+        .execution_options(synchronize_session="fetch")
     )

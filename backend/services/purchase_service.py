@@ -160,12 +160,8 @@ async def complete(
         return purchase
     _check_transition(purchase, PurchaseStatus.COMPLETED)
     if purchase.status is PurchaseStatus.FAILED and purchase.promo_code_id is not None:
-        # The failure gave the code's use back; the late payment takes it again, even past max_uses,
-        # because the buyer already paid the discounted price.
-        promo = await promo_code_service.get(session, purchase.promo_code_id)
-        promo.current_uses += 1
-        if promo.max_uses is not None:
-            promo.max_uses = max(promo.max_uses, promo.current_uses)
+        # The failure gave the code's use back; the late payment takes it again.
+        await promo_code_service.take_again(session, purchase.promo_code_id)
     purchase.status = PurchaseStatus.COMPLETED
     if telegram_payment_charge_id is not None:
         purchase.telegram_payment_charge_id = telegram_payment_charge_id
