@@ -54,12 +54,11 @@ async def prepared_database() -> AsyncIterator[None]:
 
 async def empty_tables() -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in KEPT_TABLES]
+    # DELETE, not TRUNCATE: on these tiny tables it is ~30x faster on PostgreSQL. Ids keep growing,
+    # so no test may assume a particular id.
     async with database.get_engine().begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our own table names)
+        for table in tables:
+            await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our own table names)
 
 
 @pytest.fixture(autouse=True)
