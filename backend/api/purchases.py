@@ -1,15 +1,14 @@
 """Purchases: the sales ledger."""
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from backend.api.deps import DEFAULT_LIMIT, IdFilter, Limit, Offset, PurchaseDep, SessionDep, require_admin
 from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import purchase_service
 from shared.constants import PurchaseStatus
-from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead
+from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead, UtcDateTime
 
 router = APIRouter(
     prefix="/purchases",
@@ -28,8 +27,10 @@ async def read_purchases(
     lesson_id: IdFilter = None,
     course_id: IdFilter = None,
     status: PurchaseStatus | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[
+        UtcDateTime | None, Query(description="Created at or after (naive = UTC)")
+    ] = None,
+    created_to: Annotated[UtcDateTime | None, Query(description="Created before (naive = UTC)")] = None,
     sort: PurchaseSort = "-created_at",
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services import access_service, course_service, lesson_service, promo_code_service, user_service
+from backend.services import access_service, course_service, lesson_service, promo_code_service
 from backend.services.common import paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
@@ -17,9 +17,10 @@ from backend.services.exceptions import (
     InvalidPurchaseTransition,
     ItemNotForSale,
     PurchaseNotFound,
+    UserNotFound,
 )
 from shared.constants import PurchaseStatus
-from shared.models import Course, Lesson, Purchase
+from shared.models import Course, Lesson, Purchase, User
 from shared.schemas import PurchaseCreate
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
@@ -115,7 +116,10 @@ async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
 
     Pending purchases await payment; a purchase created as completed grants access at once.
     """
-    await user_service.get(session, data.user_id)
+    # Locking the buyer's row serialises this user's purchases, so two concurrent requests cannot both
+    # pass the "already owned" check (SQLite's write lock does the same there).
+    if await session.scalar(select(User.id).where(User.id == data.user_id).with_for_update()) is None:
+        raise UserNotFound(data.user_id)
     item = await get_item_for_sale(session, lesson_id=data.lesson_id, course_id=data.course_id)
     await check_not_owned(session, user_id=data.user_id, item=item)
     price, promo = await promo_code_service.quote(session, item=item, code=data.promo_code)

@@ -19,7 +19,6 @@ from backend.tests.api import (  # noqa: F401 (lenient_client_fixture, quick_tok
     lenient_client_fixture,
     quick_tokens,
 )
-from backend.tests.conftest import is_postgres
 from backend.tests.factories import (
     create_course,
     create_lesson,
@@ -188,11 +187,6 @@ async def test_nul_byte_in_body(client, admin_headers, records, method, path):
     assert_invalid(response, "body", field)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a lone surrogate is rejected by validation, but FastAPI's default RequestValidationError "
-    "handler echoes it back in 'input', and encoding that JSON response raises UnicodeEncodeError -> 500",
-    strict=True,
-)
 @pytest.mark.parametrize(("method", "path"), TEXT_FIELD_ENDPOINTS)
 async def test_lone_surrogate_in_body(lenient_client, admin_headers, records, method, path):
     build, field = BODY_ENDPOINTS[(method, path)]
@@ -381,12 +375,6 @@ async def test_create_promo_codes_same_code_concurrently(lenient_client, admin_h
     assert await count(session, PromoCode) == 1
 
 
-@pytest.mark.xfail(
-    is_postgres(),
-    reason="BUG (PostgreSQL): the 'already owned' check and the insert are not atomic and nothing unique "
-    "guards (user, item) for completed purchases, so concurrent completed purchases of a lesson all succeed",
-    strict=True,
-)
 async def test_create_completed_purchases_same_lesson_concurrently(lenient_client, admin_headers, session):
     user, lesson = await create_user(session), await create_lesson(session)
     payload = {"user_id": user.id, "lesson_id": lesson.id, "status": PurchaseStatus.COMPLETED.value}
@@ -397,13 +385,6 @@ async def test_create_completed_purchases_same_lesson_concurrently(lenient_clien
     assert await count(session, Purchase) == 1
 
 
-@pytest.mark.xfail(
-    is_postgres(),
-    reason="BUG (PostgreSQL): concurrent PUT /api/courses/{id}/lessons deadlock (course_service.set_lessons "
-    "deletes and inserts course_lessons rows, then updates the course row, without locking the course "
-    "first); the DeadlockDetected DBAPIError is not handled -> 500",
-    strict=True,
-)
 async def test_set_course_lessons_concurrently(lenient_client, admin_headers, session):
     # Admins reorder the same course at once: each request wins or gets a clean 409, never a 500,
     # and the stored order is one of the requested ones, whole.

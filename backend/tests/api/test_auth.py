@@ -190,11 +190,6 @@ async def test_login_form_missing_password(client):
     assert ["body", "password"] in [error["loc"] for error in response.json()["detail"]]
 
 
-@pytest.mark.xfail(
-    reason="BUG: /auth/token builds LoginRequest inside the endpoint, so its pydantic ValidationError "
-    "(username > 64 chars, NUL, ...) escapes as a 500 instead of a 422",
-    strict=True,
-)
 @pytest.mark.parametrize("username", ["a" * 65, "ad\x00min"])
 async def test_login_form_invalid_username(lenient_client, username):
     response = await lenient_client.post("/auth/token", data={"username": username, "password": "x"})

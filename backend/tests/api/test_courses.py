@@ -535,7 +535,7 @@ async def test_remove_course_lesson_not_in_course(client, admin_headers, session
     course = await create_course(session, lessons=[a])
     response = await client.delete(f"/api/courses/{course.id}/lessons/{other.id}", headers=admin_headers)
     assert response.status_code == 404
-    assert response.json() == {"detail": f"Lesson {other.id} not found"}
+    assert response.json() == {"detail": f"Lesson {other.id} is not in course {course.id}"}
     assert await stored_order(session, course.id) == [a.id]
 
 

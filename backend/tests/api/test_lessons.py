@@ -345,11 +345,6 @@ async def test_create_lesson_paid_without_price(client, admin_headers):
     assert_rule_violation(response, "price")
 
 
-@pytest.mark.xfail(
-    reason="BUG: the paid-lesson price rule is a model validator, so its 422 has loc ['body'] "
-    "instead of naming 'price'",
-    strict=True,
-)
 async def test_create_lesson_paid_with_zero_price_names_field(client, admin_headers):
     response = await client.post("/api/lessons/", json={"title": "T", "price": 0}, headers=admin_headers)
     assert_invalid(response, "body", "price")
@@ -402,10 +397,6 @@ async def test_create_lesson_strips_title(client, admin_headers):
     assert response.json()["title"] == "Intro"
 
 
-@pytest.mark.xfail(
-    reason="BUG: Title checks min_length before strip_whitespace, so a blank title is stored as ''",
-    strict=True,
-)
 async def test_create_lesson_blank_title(client, admin_headers, session):
     response = await client.post("/api/lessons/", json={"title": "   ", "price": 5}, headers=admin_headers)
     assert_invalid(response, "body", "title")
@@ -487,11 +478,6 @@ async def test_update_lesson_null_required_field(client, admin_headers, session,
     assert (await fresh(session, Lesson, lesson.id)).title == "Kept"
 
 
-@pytest.mark.xfail(
-    reason="BUG: the 'may not be null' check is a model validator, so its 422 has loc ['body'] "
-    "instead of ['body', 'title']",
-    strict=True,
-)
 async def test_update_lesson_null_title_names_field(client, admin_headers, session):
     lesson = await create_lesson(session)
     response = await client.put(f"/api/lessons/{lesson.id}", json={"title": None}, headers=admin_headers)

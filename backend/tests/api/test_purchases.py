@@ -515,11 +515,6 @@ async def test_read_purchases_invalid_query(client, admin_headers, params, loc):
     assert_invalid(await client.get("/api/purchases/", params=params, headers=admin_headers), *loc)
 
 
-@pytest.mark.xfail(
-    reason="BUG: an aware datetime at the edge of the calendar overflows when converted to UTC in "
-    "UTCDateTime.process_bind_param (OverflowError -> 500) instead of a 422",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "params", [{"created_from": "0001-01-01T00:00:00+05:00"}, {"created_to": "9999-12-31T23:59:59-05:00"}]
 )

@@ -84,10 +84,6 @@ async def test_create_ticket_invalid_field(client, admin_headers, session, chang
     assert await count(session, SupportTicket) == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: Subject checks min_length before strip_whitespace, so a blank subject is stored as ''",
-    strict=True,
-)
 async def test_create_ticket_blank_subject(client, admin_headers, session):
     user = await create_user(session)
     response = await client.post(

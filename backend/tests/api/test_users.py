@@ -122,10 +122,6 @@ async def test_create_user_invalid_field(client, admin_headers, session, changes
     assert await count(session, User) == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: PersonName checks min_length before strip_whitespace, so a blank first_name is stored as ''",
-    strict=True,
-)
 async def test_create_user_blank_first_name(client, admin_headers, session):
     response = await client.post(
         "/api/users/", json={"telegram_id": 42, "first_name": "   "}, headers=admin_headers

@@ -4,7 +4,13 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.services import course_service
-from backend.services.exceptions import CourseNotFound, ItemInUse, LessonNotFound, RuleViolation
+from backend.services.exceptions import (
+    CourseNotFound,
+    ItemInUse,
+    LessonNotFound,
+    NotFoundError,
+    RuleViolation,
+)
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from shared.constants import PurchaseStatus
 from shared.models import Course, CourseLesson, Lesson
@@ -246,7 +252,7 @@ async def test_remove_lesson_not_in_course(session):
     a, outside = await lessons(session, 2)
     course = await course_service.get(session, (await create_course(session, [a])).id)
 
-    with pytest.raises(LessonNotFound):
+    with pytest.raises(NotFoundError, match="is not in course"):
         await course_service.remove_lesson(session, course, lesson_id=outside.id)
 
     assert await stored_links(session, course.id) == [(0, a.id)]
