@@ -59,8 +59,13 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
+    check_user: bool = False,
 ) -> tuple[Sequence[Purchase], int]:
-    """A page of purchases matching the filters (created_from inclusive, created_to exclusive)."""
+    """A page of purchases matching the filters (created_from inclusive, created_to exclusive).
+
+    check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
+    row proves that its user exists).
+    """
     filters = []
     if user_id is not None:
         filters.append(Purchase.user_id == user_id)
@@ -74,7 +79,7 @@ async def get_all(
         filters.append(Purchase.created_at >= created_from)
     if created_to is not None:
         filters.append(Purchase.created_at < created_to)
-    return await paginate(
+    purchases, total = await paginate(
         session,
         Purchase,
         filters=filters,
@@ -82,6 +87,9 @@ async def get_all(
         limit=limit,
         offset=offset,
     )
+    if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
+        raise UserNotFound(user_id)
+    return purchases, total
 
 
 async def get_item_for_sale(
