@@ -88,7 +88,8 @@ def create_app() -> FastAPI:
     )
     async def health(response: Response) -> HealthRead:
         try:
-            await asyncio.wait_for(database.ping(), timeout=HEALTH_TIMEOUT_SECONDS)
+            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                await database.ping()
         except Exception:
             logger.exception("Health check: database unreachable")
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from alembic import command
+from shared import sqlite_connection
 from shared.utils import normalize_database_url
 
 logger = logging.getLogger(__name__)
@@ -26,13 +28,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Execution option read by the SQLite "begin" hook; ignored by other backends.
 SQLITE_BEGIN_OPTION = "sqlite_begin"
+# Statements that a reader may send outside a transaction (see _on_sqlite_begin).
+_SQLITE_NO_TRANSACTION_NEEDED = ("SELECT", "PRAGMA", "EXPLAIN", "BEGIN")
 
 _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # We emit BEGIN ourselves (see _on_sqlite_begin); the driver's implicit BEGIN would be DEFERRED.
+    # Autocommit mode: we emit BEGIN ourselves, and only for writers (see _on_sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,18 +49,45 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_sqlite_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    # A reader sends no BEGIN: in autocommit mode each of its SELECTs is its own implicit read transaction,
+    # which spares every request a BEGIN and a ROLLBACK, each a round trip to aiosqlite's thread. The price:
+    # two SELECTs of one request may see different commits, as under PostgreSQL's READ COMMITTED (a page and
+    # its total come from one statement, see paginate). A reader that writes gets BEGIN IMMEDIATE from
+    # _on_sqlite_execute, so its writes stay atomic.
+    if mode != "DEFERRED":
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _on_sqlite_execute(connection: Connection, cursor: Any, statement: str, *_args: Any) -> None:
+    if statement.lstrip()[:7].upper().startswith(_SQLITE_NO_TRANSACTION_NEEDED):
+        return
+    if connection.in_transaction() and not connection.connection.driver_connection.in_transaction:
+        # A write in a session begun as a reader: make its statements atomic again, as one writer.
+        cursor.execute("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create an async engine for a user-written DATABASE_URL (sqlite:///... or postgresql://...)."""
     async_url = normalize_database_url(url)
     if async_url.startswith("sqlite"):
-        engine = create_async_engine(
-            async_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-        )
+
+        async def connect() -> sqlite_connection.Connection:
+            # The URL's file and options, as SQLAlchemy would pass them to aiosqlite.connect.
+            args, kwargs = engine.sync_engine.dialect.create_connect_args(engine.sync_engine.url)
+            return await sqlite_connection.connect(
+                *args, **{**kwargs, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+            )
+
+        # As many connections as before (5 + 10 overflow), but all kept: each is a thread, a file handle and
+        # four PRAGMAs to set up, and under load the overflow ones were being opened and closed all the time.
+        # (An in-memory database gets SQLAlchemy's single shared connection instead.)
+        parsed = make_url(async_url)
+        queued = issubclass(parsed.get_dialect().get_pool_class(parsed), QueuePool)
+        sizes = {"pool_size": 15, "max_overflow": 0} if queued else {}
+        engine = create_async_engine(async_url, echo=echo, async_creator=connect, **sizes)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+        event.listen(engine.sync_engine, "before_cursor_execute", _on_sqlite_execute)
         return engine
     return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

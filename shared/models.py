@@ -22,7 +22,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
 from shared.constants import (
     DEFAULT_LANGUAGE_CODE,
@@ -135,13 +135,22 @@ class Lesson(TimestampMixin, Base):
         back_populates="lesson", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    # Whether there is a video / a text, loaded instead of the content itself by the lists that leave it
+    # unloaded (with_expression, see lesson_service); None otherwise.
+    video_present: Mapped[bool | None] = query_expression()
+    text_present: Mapped[bool | None] = query_expression()
+
     @property
     def has_video(self) -> bool:
-        return bool(self.video_path)
+        if "video_path" in self.__dict__ or self.video_present is None:
+            return bool(self.video_path)
+        return self.video_present
 
     @property
     def has_text(self) -> bool:
-        return bool(self.text_content)
+        if "text_content" in self.__dict__ or self.text_present is None:
+            return bool(self.text_content)
+        return self.text_present
 
 
 class Course(TimestampMixin, Base):
@@ -198,7 +207,7 @@ class PromoCode(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "(discount_amount IS NULL AND discount_percent BETWEEN 1 AND 100)"
-            " OR (discount_amount >= 1 AND discount_percent = 0)",
+            " OR (discount_amount IS NOT NULL AND discount_amount >= 1 AND discount_percent = 0)",
             name="one_discount_kind",
         ),
         CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="max_uses_positive"),

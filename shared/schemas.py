@@ -14,7 +14,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     computed_field,
+    field_validator,
     model_validator,
 )
 
@@ -52,49 +54,50 @@ def reject_unstorable_text(value: str) -> str:
 
 
 def _to_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
+    try:
+        return None if value is None else as_utc(value)
+    except OverflowError as error:
+        # 0001-01-01 with a positive offset, or 9999-12-31 with a negative one, has no UTC equivalent.
+        raise ValueError("is out of the supported date range") from error
 
 
 def _normalize_promo_code(value: str) -> str:
     return value.strip().upper()
 
 
+def text(*, max_length: int, min_length: int = 0, strip: bool = True) -> Any:
+    """A text type: stripped (by default) before its length is checked, and storable by every database."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+        AfterValidator(reject_unstorable_text),
+    ]
+
+
 SafeStr = Annotated[str, AfterValidator(reject_unstorable_text)]
-Title = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
-]
-Description = Annotated[SafeStr, StringConstraints(max_length=DESCRIPTION_MAX_LENGTH)]
-TextContent = Annotated[SafeStr, StringConstraints(max_length=TEXT_CONTENT_MAX_LENGTH)]
-FilePath = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=PATH_MAX_LENGTH)
-]
-PersonName = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH)
-]
-OptionalName = Annotated[SafeStr, StringConstraints(strip_whitespace=True, max_length=NAME_MAX_LENGTH)]
-Username = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=USERNAME_MAX_LENGTH)
-]
+Title = text(min_length=1, max_length=TITLE_MAX_LENGTH)
+Description = text(max_length=DESCRIPTION_MAX_LENGTH, strip=False)
+TextContent = text(max_length=TEXT_CONTENT_MAX_LENGTH, strip=False)
+FilePath = text(min_length=1, max_length=PATH_MAX_LENGTH)
+PersonName = text(min_length=1, max_length=NAME_MAX_LENGTH)
+OptionalName = text(max_length=NAME_MAX_LENGTH)
+Username = text(min_length=1, max_length=USERNAME_MAX_LENGTH)
 LANGUAGE_CODE_PATTERN = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}")
 LanguageCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=2, max_length=LANGUAGE_CODE_MAX_LENGTH),
     Field(pattern=f"^{LANGUAGE_CODE_PATTERN.pattern}$"),
 ]
-PaymentId = Annotated[SafeStr, StringConstraints(min_length=1, max_length=PAYMENT_ID_MAX_LENGTH)]
+PaymentId = text(min_length=1, max_length=PAYMENT_ID_MAX_LENGTH, strip=False)
 PromoCodeText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=PROMO_CODE_MAX_LENGTH),
     Field(pattern=r"^[A-Za-z0-9_-]+$"),
     AfterValidator(_normalize_promo_code),
 ]
-Subject = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUBJECT_MAX_LENGTH)
-]
-Message = Annotated[
-    SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_MAX_LENGTH)
-]
-AdminResponse = Annotated[SafeStr, StringConstraints(strip_whitespace=True, max_length=MESSAGE_MAX_LENGTH)]
+Subject = text(min_length=1, max_length=SUBJECT_MAX_LENGTH)
+Message = text(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+AdminResponse = text(max_length=MESSAGE_MAX_LENGTH)
 
 Stars = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_STARS)]
 PaidStars = Annotated[int, Field(strict=True, ge=1, le=MAX_PRICE_STARS)]
@@ -115,12 +118,13 @@ class UpdateModel(InputModel):
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _reject_null_for_required_columns(self) -> "UpdateModel":
-        for name in self.model_fields_set:
-            if getattr(self, name) is None and name not in self.nullable_fields:
-                raise ValueError(f"{name} may not be null")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _reject_null_for_required_columns(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only for fields present in the input, so leaving a field out stays allowed.
+        if value is None and info.field_name not in cls.nullable_fields:
+            raise ValueError(f"{info.field_name} may not be null")
+        return value
 
 
 class ReadModel(BaseModel):
@@ -192,15 +196,24 @@ UserList = Page[UserRead]
 class LessonBase(InputModel):
     title: Title
     description: Description = ""
+    # Before price: price's validator reads it.
+    is_free: Flag = False
     price: Stars = 0
     video_path: FilePath | None = None
     text_content: TextContent | None = None
     is_active: Flag = True
-    is_free: Flag = False
+
+    @field_validator("price")
+    @classmethod
+    def _paid_lessons_cost_at_least_one_star(cls, price: int, info: ValidationInfo) -> int:
+        if not info.data.get("is_free", False) and price < 1:
+            raise ValueError("price must be at least 1 Star unless is_free is true")
+        return price
 
     @model_validator(mode="after")
-    def _paid_lessons_cost_at_least_one_star(self) -> "LessonBase":
-        if not self.is_free and self.price < 1:
+    def _price_given_for_paid_lesson(self) -> "LessonBase":
+        # A field left out is not validated: a paid lesson without a price must still be refused.
+        if not self.is_free and self.price < 1 and "price" not in self.model_fields_set:
             raise ValueError("price must be at least 1 Star unless is_free is true")
         return self
 

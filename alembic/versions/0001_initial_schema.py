@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "(discount_amount IS NULL AND discount_percent BETWEEN 1 AND 100) OR (discount_amount >= 1 AND discount_percent = 0)",
+            "(discount_amount IS NULL AND discount_percent BETWEEN 1 AND 100) OR (discount_amount IS NOT NULL AND discount_amount >= 1 AND discount_percent = 0)",
             name=op.f("ck_promo_codes_one_discount_kind"),
         ),
         sa.CheckConstraint(

@@ -3,7 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import ValidationError
 
 from backend.api.deps import CurrentAdmin, SessionDep
 from backend.api.errors import RULE_VIOLATION, TOO_MANY, UNAUTHORIZED
@@ -39,7 +41,13 @@ async def login(session: SessionDep, credentials: LoginRequest) -> TokenPair:
     responses={**UNAUTHORIZED, **TOO_MANY, **RULE_VIOLATION},
 )
 async def login_form(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenPair:
-    credentials = LoginRequest(username=form.username, password=form.password)
+    try:
+        credentials = LoginRequest(username=form.username, password=form.password)
+    except ValidationError as error:
+        # Same 422 as the JSON login, with the form field named.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_input=False, include_url=False)]
+        ) from error
     return _token_pair(
         await auth_service.login(session, username=credentials.username, password=credentials.password)
     )

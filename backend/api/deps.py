@@ -17,7 +17,7 @@ from backend.services import (
     support_ticket_service,
     user_service,
 )
-from backend.services.exceptions import BotNotConfigured, InvalidToken
+from backend.services.exceptions import InvalidToken
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
 from shared.database import session_scope
 from shared.models import AuthSession, Course, Lesson, PromoCode, Purchase, SupportTicket, User
@@ -58,19 +58,11 @@ CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
 require_admin = Depends(get_current_admin)
 
 
-def get_bot(request: Request) -> Bot:
-    """The bot the API uses to talk to Telegram (refunds, ticket answers)."""
-    bot = getattr(request.app.state, "bot", None)
-    if bot is None:
-        raise BotNotConfigured()
-    return bot
-
-
 def get_optional_bot(request: Request) -> Bot | None:
+    """The bot the API uses to talk to Telegram (refunds, ticket answers), None when it is off."""
     return getattr(request.app.state, "bot", None)
 
 
-BotDep = Annotated[Bot, Depends(get_bot)]
 OptionalBotDep = Annotated[Bot | None, Depends(get_optional_bot)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -1,11 +1,14 @@
 """Translation of domain exceptions into HTTP errors, and the error responses the docs declare."""
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from backend.services.exceptions import (
     AuthenticationError,
@@ -74,6 +77,37 @@ async def handle_integrity_error(request: Request, error: Exception) -> JSONResp
     )
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an echoed lone surrogate cannot be encoded as UTF-8 otherwise."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+async def handle_validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return AsciiJSONResponse(
+        {"detail": jsonable_encoder(error.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
+# SQLSTATEs of a transaction PostgreSQL aborted to resolve a conflict with another one.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+async def handle_database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DBAPIError)
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        logger.info("Concurrent update on %s %s: %s", request.method, request.url.path, error.orig)
+        return JSONResponse(
+            {"detail": "Another change to the same data happened at the same moment; try again"},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    raise error
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, handle_domain_error)
     app.add_exception_handler(IntegrityError, handle_integrity_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(DBAPIError, handle_database_error)

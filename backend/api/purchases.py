@@ -1,25 +1,25 @@
 """Purchases: the sales ledger."""
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from backend.api.deps import (
     DEFAULT_LIMIT,
-    BotDep,
     IdFilter,
     Limit,
     Offset,
+    OptionalBotDep,
     PurchaseDep,
     SessionDep,
     require_admin,
 )
 from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, TELEGRAM, UNAUTHORIZED
 from backend.services import payment_service, purchase_service
+from backend.services.exceptions import BotNotConfigured
 from bot.gateway import star_refunder
 from shared.constants import PurchaseStatus
-from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead
+from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead, UtcDateTime
 
 router = APIRouter(
     prefix="/purchases",
@@ -38,8 +38,10 @@ async def read_purchases(
     lesson_id: IdFilter = None,
     course_id: IdFilter = None,
     status: PurchaseStatus | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[
+        UtcDateTime | None, Query(description="Created at or after (naive = UTC)")
+    ] = None,
+    created_to: Annotated[UtcDateTime | None, Query(description="Created before (naive = UTC)")] = None,
     sort: PurchaseSort = "-created_at",
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -92,6 +94,9 @@ router.add_api_route(
     summary="Refund a purchase paid in Stars: the Stars go back and the access it gave is removed",
     responses={**NOT_FOUND, **CONFLICT, **TELEGRAM},
 )
-async def refund_purchase(session: SessionDep, purchase: PurchaseDep, bot: BotDep) -> PurchaseRead:
+async def refund_purchase(session: SessionDep, purchase: PurchaseDep, bot: OptionalBotDep) -> PurchaseRead:
+    # Checked here, after the path and the purchase: a bad id is a 422/404 whether the bot is on or not.
+    if bot is None:
+        raise BotNotConfigured()
     refunded = await payment_service.refund(session, purchase, refund_stars=star_refunder(bot))
     return PurchaseRead.model_validate(refunded)

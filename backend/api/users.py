@@ -4,7 +4,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, Search, SessionDep, UserDep, require_admin
+from backend.api.deps import (
+    DEFAULT_LIMIT,
+    IdPath,
+    Limit,
+    Offset,
+    Search,
+    SessionDep,
+    UserDep,
+    require_admin,
+)
 from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import purchase_service, user_service
 from shared.constants import LANGUAGE_CODE_MAX_LENGTH, MAX_TELEGRAM_ID
@@ -64,7 +73,9 @@ async def update_user(session: SessionDep, user: UserDep, data: UserUpdate) -> U
 
 @router.get("/{user_id}/purchases", summary="A user's purchases, newest first", responses={**NOT_FOUND})
 async def read_user_purchases(
-    session: SessionDep, user: UserDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+    session: SessionDep, user_id: IdPath, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> PurchaseList:
-    purchases, total = await purchase_service.get_all(session, user_id=user.id, limit=limit, offset=offset)
+    purchases, total = await purchase_service.get_all(
+        session, user_id=user_id, limit=limit, offset=offset, check_user=True
+    )
     return PurchaseList(items=purchases, total=total, limit=limit, offset=offset)  # type: ignore[arg-type]

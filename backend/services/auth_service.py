@@ -18,6 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -140,26 +142,36 @@ async def _check_throttle(session: AsyncSession, username: str) -> None:
         )
 
 
-async def _record_failure(session: AsyncSession, username: str, settings: Settings) -> None:
-    throttle = await session.get(LoginThrottle, username)
-    if throttle is None:
-        throttle = LoginThrottle(username=username, failures=0)
-        session.add(throttle)
-    throttle.failures += 1
-    if throttle.failures >= settings.LOGIN_MAX_FAILURES:
-        throttle.locked_until = utcnow() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-        throttle.failures = 0
-        logger.warning("Login for %r locked after repeated failures", username)
-    try:
-        await session.commit()
-    except IntegrityError:
-        # A concurrent failure created the row first; its count is enough.
-        await session.rollback()
-
-
 @writes
+async def _record_failure(session: AsyncSession, username: str, settings: Settings) -> None:
+    # One atomic upsert, so that concurrent wrong passwords are each counted.
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    counted = (
+        insert(LoginThrottle)
+        .values(username=username, failures=1, created_at=now, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.username],
+            set_={"failures": LoginThrottle.failures + 1, "updated_at": now},
+        )
+        .returning(LoginThrottle.failures)
+    )
+    failures = (await session.execute(counted)).scalar_one()
+    if failures >= settings.LOGIN_MAX_FAILURES:
+        await session.execute(
+            sql_update(LoginThrottle)
+            .where(LoginThrottle.username == username)
+            .values(locked_until=now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES), failures=0)
+        )
+        logger.warning("Login for %r locked after repeated failures", username)
+    await session.commit()
+
+
 async def login(session: AsyncSession, *, username: str, password: str) -> IssuedTokens:
-    """Tokens for a new session; InvalidCredentials (same for unknown user and wrong password)."""
+    """Tokens for a new session; InvalidCredentials (same for unknown user and wrong password).
+
+    Not a writer as a whole: the slow password check must not hold SQLite's write lock.
+    """
     settings = get_settings()
     await _check_throttle(session, username)
     admin = await session.scalar(select(Admin).where(Admin.username == username))
@@ -168,7 +180,12 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Issue
     if admin is None or not valid or not admin.is_active:
         await _record_failure(session, username, settings)
         raise InvalidCredentials()
-    throttle = await session.get(LoginThrottle, username)
+    return await _start_session(session, admin, settings)
+
+
+@writes
+async def _start_session(session: AsyncSession, admin: Admin, settings: Settings) -> IssuedTokens:
+    throttle = await session.get(LoginThrottle, admin.username)
     if throttle is not None:
         await session.delete(throttle)
     refresh_jti = uuid.uuid4().hex

@@ -24,15 +24,23 @@ async def paginate(
     limit: int,
     offset: int,
     options: Sequence[ExecutableOption] = (),
+    total: int | None = None,
 ) -> tuple[Sequence[ModelT], int]:
-    """One page of the model's rows that match the filters, and how many match in all."""
+    """One page of the model's rows that match the filters, and how many match in all (unless given)."""
     filters = list(filters)
-    total = (await session.execute(select(func.count()).select_from(model).where(*filters))).scalar_one()
-    if total == 0 or offset >= total:
-        return [], total
-    statement = select(model).where(*filters).order_by(*order_by).limit(limit).offset(offset)
-    rows = (await session.scalars(statement.options(*options))).all()
-    return rows, total
+    page = select(model).where(*filters).order_by(*order_by).limit(limit).offset(offset).options(*options)
+    if total is not None:
+        return (await session.scalars(page)).all(), total
+    # The count rides along with the page as an uncorrelated scalar subquery: one statement, evaluated once
+    # and from the same index as a count of its own (a count(*) OVER () window would read every matching
+    # row). A page past the end has no row to carry it, so only then is it counted separately.
+    count = select(func.count()).select_from(model).where(*filters)
+    rows = (await session.execute(page.add_columns(count.scalar_subquery().correlate(None)))).all()
+    if rows:
+        return [row[0] for row in rows], rows[0][1]
+    if offset == 0:
+        return [], 0
+    return [], (await session.execute(count)).scalar_one()
 
 
 def text_search(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:

@@ -9,7 +9,13 @@ from sqlalchemy.orm import selectinload
 
 from backend.services import pricing
 from backend.services.common import paginate, sort_order, text_search
-from backend.services.exceptions import CourseNotFound, ItemInUse, LessonNotFound, RuleViolation
+from backend.services.exceptions import (
+    CourseNotFound,
+    ItemInUse,
+    LessonNotFound,
+    NotFoundError,
+    RuleViolation,
+)
 from shared.database import writes
 from shared.models import Course, CourseLesson, Lesson, Purchase
 from shared.schemas import CourseCreate, CourseUpdate
@@ -134,6 +140,8 @@ async def delete(session: AsyncSession, course: Course) -> None:
 @writes
 async def set_lessons(session: AsyncSession, course: Course, *, lesson_ids: Sequence[int]) -> Course:
     """Replace the course's lessons with this ordered list."""
+    # Lock the course first: concurrent reorders then queue instead of deadlocking on PostgreSQL.
+    await session.execute(select(Course.id).where(Course.id == course.id).with_for_update())
     await _load_lessons(session, lesson_ids)
     # Delete first in SQL: the unit of work would insert new positions before deleting old ones.
     await session.execute(sql_delete(CourseLesson).where(CourseLesson.course_id == course.id))
@@ -164,6 +172,6 @@ async def remove_lesson(session: AsyncSession, course: Course, *, lesson_id: int
     """Take a lesson out of the course; the others close the gap."""
     lesson_ids = [lesson.id for _, lesson in ordered_lessons(course)]
     if lesson_id not in lesson_ids:
-        raise LessonNotFound(lesson_id)
+        raise NotFoundError(f"Lesson {lesson_id} is not in course {course.id}")
     lesson_ids.remove(lesson_id)
     return await set_lessons(session, course, lesson_ids=lesson_ids)

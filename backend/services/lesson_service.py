@@ -2,14 +2,29 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, defer, with_expression
 
+from backend.services import catalog_cache
 from backend.services.common import paginate, sort_order, text_search
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
 from shared.database import writes
 from shared.models import CourseLesson, Lesson, Purchase
 from shared.schemas import LessonCreate, LessonUpdate
+
+
+def _present(column: InstrumentedAttribute[str | None]) -> ColumnElement[bool]:
+    return and_(column.is_not(None), column != "")
+
+
+# The public catalog never shows paid content: it stays in the database, SQL only says whether there is any.
+PUBLIC_LOADING = (
+    defer(Lesson.video_path, raiseload=True),
+    defer(Lesson.text_content, raiseload=True),
+    with_expression(Lesson.video_present, _present(Lesson.video_path)),
+    with_expression(Lesson.text_present, _present(Lesson.text_content)),
+)
 
 SORT_COLUMNS = {
     "created_at": Lesson.created_at,
@@ -38,8 +53,13 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
+    public: bool = False,
 ) -> tuple[Sequence[Lesson], int]:
-    """A page of lessons matching the filters (search looks in title and description)."""
+    """A page of lessons matching the filters (search looks in title and description).
+
+    public: for the anonymous catalog; the paid content stays unloaded (has_video and has_text still work)
+    and the total may be up to catalog_cache.TTL_SECONDS old.
+    """
     filters = []
     if is_active is not None:
         filters.append(Lesson.is_active.is_(is_active))
@@ -51,14 +71,25 @@ async def get_all(
         filters.append(Lesson.price <= price_max)
     if search:
         filters.append(text_search(search, Lesson.title, Lesson.description))
-    return await paginate(
+    order_by = sort_order(sort, SORT_COLUMNS, Lesson.id)
+    if not public:
+        return await paginate(session, Lesson, filters=filters, order_by=order_by, limit=limit, offset=offset)
+    key = (is_active, is_free, price_min, price_max, search)
+    generation = catalog_cache.totals.generation
+    total = catalog_cache.totals.get(key)
+    lessons, counted = await paginate(
         session,
         Lesson,
         filters=filters,
-        order_by=sort_order(sort, SORT_COLUMNS, Lesson.id),
+        order_by=order_by,
         limit=limit,
         offset=offset,
+        options=PUBLIC_LOADING,
+        total=total,
     )
+    if total is None:
+        catalog_cache.totals.put(key, counted, generation=generation)
+    return lessons, counted
 
 
 def _check_price(lesson: Lesson) -> None:

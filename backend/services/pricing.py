@@ -6,7 +6,7 @@ from datetime import datetime
 from backend.services.exceptions import PromoCodeExpired, PromoCodeInactive, PromoCodeUsedUp
 from shared.constants import MIN_PAID_PRICE_STARS
 from shared.models import Course, Lesson, PromoCode
-from shared.utils import utcnow
+from shared.utils import as_utc, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,8 @@ def check_promo_code_usable(promo: PromoCode, *, now: datetime | None = None) ->
     now = now or utcnow()
     if not promo.is_active:
         raise PromoCodeInactive(promo.code)
-    if promo.expires_at is not None and promo.expires_at <= now:
+    # as_utc: a value assigned in this session may still be naive (the models treat naive as UTC).
+    if promo.expires_at is not None and as_utc(promo.expires_at) <= as_utc(now):
         raise PromoCodeExpired(promo.code)
     if promo.max_uses is not None and promo.current_uses >= promo.max_uses:
         raise PromoCodeUsedUp(promo.code)

@@ -73,8 +73,11 @@ async def _commit_unique(session: AsyncSession, code: str) -> None:
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
-        if violates(error, "code"):
+        # SQLite names the column, PostgreSQL the constraint.
+        if violates(error, "promo_codes.code", "uq_promo_codes_code"):
             raise DuplicatePromoCode(code) from error
+        if violates(error, "current_uses_within_max"):
+            raise RuleViolation("max_uses cannot be lower than the uses so far") from error
         raise
 
 
@@ -171,7 +174,7 @@ async def use(session: AsyncSession, promo: PromoCode) -> None:
             or_(PromoCode.expires_at.is_(None), PromoCode.expires_at > now),
         )
         .values(current_uses=PromoCode.current_uses + 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     await session.refresh(promo)
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -181,20 +184,20 @@ async def use(session: AsyncSession, promo: PromoCode) -> None:
 
 @writes
 async def take_again(session: AsyncSession, promo_code_id: int) -> None:
-    """Count a use for a payment that arrived after its reservation was released.
+    """Count a use for a payment that arrived after its reservation was released (caller commits).
 
-    Unconditional (raising max_uses if needed): the buyer has already paid the discounted price.
-    One statement, so that concurrent uses and releases are not lost. Within the caller's transaction.
+    Unconditional, raising max_uses if needed: the buyer has already paid the discounted price.
+    One atomic UPDATE, so concurrent late payments each count.
     """
-    grown = PromoCode.current_uses + 1
+    taken = PromoCode.current_uses + 1
     await session.execute(
         sql_update(PromoCode)
         .where(PromoCode.id == promo_code_id)
         .values(
-            current_uses=grown,
-            max_uses=case((PromoCode.max_uses < grown, grown), else_=PromoCode.max_uses),
+            current_uses=taken,
+            max_uses=case((PromoCode.max_uses < taken, taken), else_=PromoCode.max_uses),
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
 
 
@@ -205,5 +208,6 @@ async def release(session: AsyncSession, promo_code_id: int) -> None:
         sql_update(PromoCode)
         .where(PromoCode.id == promo_code_id, PromoCode.current_uses > 0)
         .values(current_uses=PromoCode.current_uses - 1)
-        .execution_options(synchronize_session=False)
+        # Keeps a copy of the code loaded in this session in step with the database.
+        .execution_options(synchronize_session="fetch")
     )

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import access_service, course_service, lesson_service, promo_code_service, user_service
+from backend.services import access_service, course_service, lesson_service, promo_code_service
 from backend.services.common import paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
@@ -19,10 +19,11 @@ from backend.services.exceptions import (
     InvalidPurchaseTransition,
     ItemNotForSale,
     PurchaseNotFound,
+    UserNotFound,
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
-from shared.models import Course, Lesson, Purchase
+from shared.models import Course, Lesson, Purchase, User
 from shared.schemas import PurchaseCreate
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
@@ -63,8 +64,13 @@ async def get_all(
     limit: int,
     offset: int,
     with_items: bool = False,
+    check_user: bool = False,
 ) -> tuple[Sequence[Purchase], int]:
-    """A page of purchases matching the filters (created_from inclusive, created_to exclusive)."""
+    """A page of purchases matching the filters (created_from inclusive, created_to exclusive).
+
+    check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
+    row proves that its user exists).
+    """
     filters = []
     if user_id is not None:
         filters.append(Purchase.user_id == user_id)
@@ -80,7 +86,7 @@ async def get_all(
         filters.append(Purchase.created_at >= created_from)
     if created_to is not None:
         filters.append(Purchase.created_at < created_to)
-    return await paginate(
+    purchases, total = await paginate(
         session,
         Purchase,
         filters=filters,
@@ -89,6 +95,9 @@ async def get_all(
         offset=offset,
         options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
     )
+    if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
+        raise UserNotFound(user_id)
+    return purchases, total
 
 
 async def get_item_for_sale(
@@ -124,7 +133,10 @@ async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
 
     Pending purchases await payment; a purchase created as completed grants access at once.
     """
-    await user_service.get(session, data.user_id)
+    # Locking the buyer's row serialises this user's purchases, so two concurrent requests cannot both
+    # pass the "already owned" check (SQLite's write lock does the same there).
+    if await session.scalar(select(User.id).where(User.id == data.user_id).with_for_update()) is None:
+        raise UserNotFound(data.user_id)
     item = await get_item_for_sale(session, lesson_id=data.lesson_id, course_id=data.course_id)
     await check_not_owned(session, user_id=data.user_id, item=item)
     price, promo = await promo_code_service.quote(session, item=item, code=data.promo_code)

@@ -101,7 +101,8 @@ async def register_or_update(
     """
     user = await get_by_telegram_id(session, telegram_id)
     profile = {
-        "first_name": (first_name or "").strip()[:NAME_MAX_LENGTH] or str(telegram_id),
+        "first_name": (first_name or "").strip()[:NAME_MAX_LENGTH]
+        or (user.first_name if user else str(telegram_id)),
         "last_name": (last_name or "").strip()[:NAME_MAX_LENGTH] or None,
         "username": (username or "").strip()[:USERNAME_MAX_LENGTH] or None,
         "language_code": _language(language_code, user.language_code if user else DEFAULT_LANGUAGE_CODE),

@@ -1,0 +1,380 @@
+"""/auth: login (JSON and OAuth2 form), throttling, refresh-token rotation, logout, /auth/me, bad tokens.
+
+The login tests go through /auth/login for real (argon2 and all); the others start from `tokens` of a real
+session opened without the slow password check (see backend/tests/api/__init__.py).
+"""
+
+import asyncio
+import uuid
+import warnings
+from datetime import timedelta
+
+import jwt
+import pytest
+from sqlalchemy import update
+
+from backend.config import get_settings
+from backend.tests.api import (  # noqa: F401 (lenient_client_fixture, quick_tokens: fixtures)
+    bearer,
+    count,
+    fresh,
+    issue_tokens,
+    lenient_client_fixture,
+    quick_tokens,
+)
+from backend.tests.conftest import ADMIN_PASSWORD, login
+from backend.tests.factories import create_lesson
+from shared.models import AuthSession, LoginThrottle
+from shared.utils import utcnow
+
+SECRET = get_settings().SECRET_KEY.get_secret_value()
+ACCESS_TTL = 30 * 60
+
+
+def session_id(token: str) -> str:
+    return jwt.decode(token, options={"verify_signature": False})["sid"]
+
+
+def forge(token: str, key: str = SECRET, algorithm: str = "HS256", **changes) -> str:
+    """The token's claims, changed and signed again (with our key unless told otherwise)."""
+    claims = jwt.decode(token, options={"verify_signature": False}) | changes
+    claims = {name: value for name, value in claims.items() if value is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # our key is short for HS512
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def assert_unauthorized(response, detail: str | None = None) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+
+
+# Login ---------------------------------------------------------------------------------------------------
+
+
+async def test_login(client, session):
+    response = await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == ACCESS_TTL
+    assert 7 * 86400 - 60 <= body["refresh_expires_in"] <= 7 * 86400
+    assert body["access_token"] != body["refresh_token"]
+    # One session in the database, shared by both tokens.
+    assert session_id(body["access_token"]) == session_id(body["refresh_token"])
+    stored = await fresh(session, AuthSession, session_id(body["access_token"]))
+    assert stored is not None
+    assert stored.revoked_at is None
+    me = await client.get("/auth/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+
+
+async def test_login_twice_opens_separate_sessions(client, session):
+    first = await login(client)
+    second = await login(client)
+    assert session_id(first["access_token"]) != session_id(second["access_token"])
+    assert await count(session, AuthSession) == 2
+
+
+async def test_login_wrong_password_and_unknown_user_identical(client, session):
+    wrong_password = await client.post("/auth/login", json={"username": "admin", "password": "nope"})
+    unknown_user = await client.post("/auth/login", json={"username": "nobody", "password": "nope"})
+    assert_unauthorized(wrong_password, "Incorrect username or password")
+    assert_unauthorized(unknown_user)
+    assert wrong_password.json() == unknown_user.json()
+    assert wrong_password.headers["www-authenticate"] == unknown_user.headers["www-authenticate"]
+    assert await count(session, AuthSession) == 0
+    # Both failures are counted, per username, known or not.
+    assert (await fresh(session, LoginThrottle, "admin")).failures == 1
+    assert (await fresh(session, LoginThrottle, "nobody")).failures == 1
+
+
+async def test_login_locked_after_five_failures(client, session):
+    for _ in range(5):
+        response = await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
+        assert response.status_code == 401
+    response = await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 429, response.text
+    retry_after = int(response.headers["retry-after"])
+    assert 0 < retry_after <= 15 * 60 + 1
+    assert "too many failed login attempts" in response.json()["detail"].lower()
+    # The form login is locked too, and no session was opened.
+    form = await client.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert form.status_code == 429
+    assert "retry-after" in form.headers
+    assert await count(session, AuthSession) == 0
+
+
+async def test_login_lockout_is_per_username(client):
+    for _ in range(5):
+        await client.post("/auth/login", json={"username": "someone", "password": "wrong"})
+    locked = await client.post("/auth/login", json={"username": "someone", "password": "wrong"})
+    assert locked.status_code == 429
+    assert (
+        await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    ).is_success
+
+
+async def test_login_success_resets_failures(client, session):
+    for _ in range(4):
+        await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
+    assert (await fresh(session, LoginThrottle, "admin")).failures == 4
+    await login(client)
+    assert await fresh(session, LoginThrottle, "admin") is None
+    # Counting starts again from zero.
+    response = await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
+    assert response.status_code == 401
+    assert (await fresh(session, LoginThrottle, "admin")).failures == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"username": "admin"}, ["body", "password"]),
+        ({"password": "x"}, ["body", "username"]),
+        ({"username": "admin", "password": ""}, ["body", "password"]),
+        ({"username": "a" * 65, "password": "x"}, ["body", "username"]),
+        ({"username": "admin", "password": "x", "remember": True}, ["body", "remember"]),
+        ({"username": "ad\x00min", "password": "x"}, ["body", "username"]),
+        ({"username": 5, "password": "x"}, ["body", "username"]),
+    ],
+)
+async def test_login_invalid_body(client, session, body, loc):
+    response = await client.post("/auth/login", json=body)
+    assert response.status_code == 422, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert await count(session, LoginThrottle) == 0
+
+
+# Login with the OAuth2 form (Swagger's Authorize button) ---------------------------------------------------
+
+
+async def test_login_form(client):
+    response = await client.post(
+        "/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD, "grant_type": "password"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == ACCESS_TTL
+    users = await client.get("/api/users/", headers=bearer(body["access_token"]))
+    assert users.status_code == 200
+    assert users.json()["total"] == 0
+
+
+async def test_login_form_without_grant_type(client):
+    response = await client.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200
+
+
+async def test_login_form_wrong_password(client):
+    response = await client.post("/auth/token", data={"username": "admin", "password": "wrong"})
+    assert_unauthorized(response, "Incorrect username or password")
+
+
+async def test_login_form_wrong_grant_type(client):
+    response = await client.post(
+        "/auth/token",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "grant_type": "client_credentials"},
+    )
+    assert response.status_code == 422
+    assert ["body", "grant_type"] in [error["loc"] for error in response.json()["detail"]]
+
+
+async def test_login_form_missing_password(client):
+    response = await client.post("/auth/token", data={"username": "admin"})
+    assert response.status_code == 422
+    assert ["body", "password"] in [error["loc"] for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize("username", ["a" * 65, "ad\x00min"])
+async def test_login_form_invalid_username(lenient_client, username):
+    response = await lenient_client.post("/auth/token", data={"username": username, "password": "x"})
+    assert response.status_code == 422, response.text
+
+
+# /auth/me ------------------------------------------------------------------------------------------------
+
+
+async def test_read_me(client, admin_headers):
+    response = await client.get("/auth/me", headers=admin_headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"id", "username", "is_active", "created_at"}
+    assert body["username"] == "admin"
+    assert body["is_active"] is True
+
+
+async def test_read_me_without_token(client):
+    assert_unauthorized(await client.get("/auth/me"), "Not authenticated")
+
+
+# Refresh -------------------------------------------------------------------------------------------------
+
+
+async def test_refresh_rotates_tokens(client, tokens, session):
+    response = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert response.status_code == 200, response.text
+    new = response.json()
+    assert new["token_type"] == "bearer"
+    assert new["expires_in"] == ACCESS_TTL
+    assert new["refresh_token"] != tokens["refresh_token"]
+    assert new["access_token"] != tokens["access_token"]
+    # Same session, new pair: both work, and the old access token keeps working until it expires.
+    assert session_id(new["access_token"]) == session_id(tokens["access_token"])
+    assert (await client.get("/auth/me", headers=bearer(new["access_token"]))).status_code == 200
+    assert (await client.get("/auth/me", headers=bearer(tokens["access_token"]))).status_code == 200
+    again = await client.post("/auth/refresh", json={"refresh_token": new["refresh_token"]})
+    assert again.status_code == 200
+    assert await count(session, AuthSession) == 1
+
+
+async def test_refresh_reused_token_revokes_session(client, tokens, session):
+    rotated = (await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).json()
+    reuse = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert_unauthorized(reuse, "Refresh token was already used; the session has been revoked")
+    # The reuse means the token leaked: the whole session ends, the new tokens included.
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(rotated["access_token"])))
+    assert_unauthorized(await client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}))
+    stored = await fresh(session, AuthSession, session_id(tokens["access_token"]))
+    assert stored.revoked_at is not None
+
+
+async def test_refresh_concurrent_same_token_only_one_wins(client, tokens):
+    body = {"refresh_token": tokens["refresh_token"]}
+    responses = await asyncio.gather(*(client.post("/auth/refresh", json=body) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 401]
+
+
+async def test_refresh_other_sessions_unaffected_by_reuse(client, tokens):
+    other = await issue_tokens()
+    await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert (await client.get("/auth/me", headers=bearer(other["access_token"]))).status_code == 200
+
+
+async def test_refresh_with_access_token(client, tokens):
+    response = await client.post("/auth/refresh", json={"refresh_token": tokens["access_token"]})
+    assert_unauthorized(response)
+    # The session survives a wrong-type token.
+    assert (await client.get("/auth/me", headers=bearer(tokens["access_token"]))).status_code == 200
+
+
+async def test_refresh_token_as_bearer(client, tokens):
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(tokens["refresh_token"])))
+    assert_unauthorized(await client.get("/api/users/", headers=bearer(tokens["refresh_token"])))
+
+
+@pytest.mark.parametrize("refresh_token", ["garbage", "a.b.c"])
+async def test_refresh_garbage_token(client, refresh_token):
+    assert_unauthorized(await client.post("/auth/refresh", json={"refresh_token": refresh_token}))
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"refresh_token": ""}, {"refresh_token": None}, {"refresh_token": "x", "extra": 1}]
+)
+async def test_refresh_invalid_body(client, body):
+    assert (await client.post("/auth/refresh", json=body)).status_code == 422
+
+
+async def test_refresh_expired_session(client, tokens, session):
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id(tokens["refresh_token"]))
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    await session.commit()
+    assert_unauthorized(
+        await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
+        "Session has ended; log in again",
+    )
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(tokens["access_token"])))
+
+
+# Logout --------------------------------------------------------------------------------------------------
+
+
+async def test_logout(client, tokens, session):
+    response = await client.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(tokens["access_token"])))
+    assert_unauthorized(await client.get("/api/users/", headers=bearer(tokens["access_token"])))
+    assert_unauthorized(await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}))
+    assert (await fresh(session, AuthSession, session_id(tokens["access_token"]))).revoked_at is not None
+
+
+async def test_logout_twice(client, tokens):
+    assert (await client.post("/auth/logout", headers=bearer(tokens["access_token"]))).status_code == 204
+    assert_unauthorized(await client.post("/auth/logout", headers=bearer(tokens["access_token"])))
+
+
+async def test_logout_keeps_other_sessions(client, tokens):
+    other = await issue_tokens()
+    await client.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    assert (await client.get("/auth/me", headers=bearer(other["access_token"]))).status_code == 200
+
+
+async def test_logout_without_token(client):
+    assert_unauthorized(await client.post("/auth/logout"), "Not authenticated")
+
+
+# Bad tokens ----------------------------------------------------------------------------------------------
+
+
+def _bad_tokens(access_token: str) -> dict[str, str]:
+    return {
+        "garbage": "not-a-jwt",
+        "empty_segments": "..",
+        "alg_none": forge(access_token, key="", algorithm="none"),
+        "wrong_key": forge(access_token, key="another-secret-key-that-is-long-enough-000000"),
+        "hs512": forge(access_token, algorithm="HS512"),
+        "expired": forge(access_token, exp=int((utcnow() - timedelta(minutes=1)).timestamp())),
+        "without_sid": forge(access_token, sid=None),
+        "without_exp": forge(access_token, exp=None),
+        "unknown_session": forge(access_token, sid=uuid.uuid4().hex),
+        "refresh_type": forge(access_token, type="refresh"),
+        "tampered": access_token[:-2] + ("AA" if not access_token.endswith("AA") else "BB"),
+    }
+
+
+BAD_TOKEN_KINDS = list(_bad_tokens(jwt.encode({"sid": "x"}, SECRET)).keys())
+
+
+@pytest.mark.parametrize("kind", BAD_TOKEN_KINDS)
+async def test_read_me_bad_token(client, tokens, kind):
+    token = _bad_tokens(tokens["access_token"])[kind]
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(token)))
+
+
+async def test_read_me_expired_token_says_expired(client, tokens):
+    token = _bad_tokens(tokens["access_token"])["expired"]
+    assert_unauthorized(await client.get("/auth/me", headers=bearer(token)), "Token has expired")
+
+
+async def test_forged_token_still_valid_when_resigned_with_our_key(client, tokens):
+    # Guard for the forge() helper itself: unchanged claims signed with our key are accepted.
+    assert (await client.get("/auth/me", headers=bearer(forge(tokens["access_token"])))).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/lessons/", "/api/courses/", "/api/lessons/{id}", "/api/courses/{id}"])
+@pytest.mark.parametrize("kind", ["garbage", "expired", "alg_none"])
+async def test_read_catalog_wrong_token_refused(client, session, tokens, path, kind):
+    lesson = await create_lesson(session)
+    token = _bad_tokens(tokens["access_token"])[kind]
+    response = await client.get(path.format(id=lesson.id), headers=bearer(token))
+    # Not silently served as anonymous: the caller meant to be an admin.
+    assert_unauthorized(response)
+
+
+async def test_read_catalog_revoked_token_refused(client, tokens):
+    await client.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    assert_unauthorized(await client.get("/api/lessons/", headers=bearer(tokens["access_token"])))
+
+
+async def test_read_users_non_bearer_scheme(client):
+    response = await client.get("/api/users/", headers={"Authorization": "Basic YWRtaW46eA=="})
+    assert_unauthorized(response, "Not authenticated")
