@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test suite with coverage (fails under 80%, see pyproject.toml).
+# Run the test suite (API and bot) with coverage (fails under 80%, see pyproject.toml).
 #
 #   ./scripts/test.sh                       # SQLite (a temporary file per run)
 #   ./scripts/test.sh -k auth -x            # extra arguments go to pytest
@@ -18,4 +18,4 @@ if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
     # Print the URL without its password, if it has one.
     echo "Tests run against TEST_DATABASE_URL=$(sed -E 's#//([^:/@]*):[^@]*@#//\1:***@#' <<<"$TEST_DATABASE_URL")"
 fi
-exec "$VENV_PY" -m pytest backend/tests/ -v --cov=backend --cov=shared "$@"
+exec "$VENV_PY" -m pytest backend/tests/ bot/tests/ -v --cov=backend --cov=shared --cov=bot "$@"
