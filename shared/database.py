@@ -35,6 +35,10 @@ _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Autocommit mode: we emit BEGIN ourselves, and only for writers (see _on_sqlite_begin).
     dbapi_connection.isolation_level = None
@@ -45,6 +49,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL with synchronous=NORMAL is durable across application crashes, and much faster than FULL.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # SQLite's own lower() knows only ASCII, so a case-insensitive search for "привет" would miss
+    # "Привет"; Python's knows every script.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
@@ -143,6 +150,8 @@ async def begin_write(session: AsyncSession) -> None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# Session.info key: set while the outermost @writes function runs (inner ones join its transaction).
+_IN_WRITES = "in_writes"
 
 
 def writes(
@@ -152,8 +161,19 @@ def writes(
 
     @functools.wraps(function)
     async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
+        if session.info.get(_IN_WRITES):
+            return await function(session, *args, **kwargs)
         await begin_write(session)
-        return await function(session, *args, **kwargs)
+        session.info[_IN_WRITES] = True
+        try:
+            result = await function(session, *args, **kwargs)
+        finally:
+            session.info[_IN_WRITES] = False
+        if session.in_transaction():
+            # An early return left the writer's transaction open: end it, so that the write lock (SQLite)
+            # or row locks (PostgreSQL) are not held while the caller talks to Telegram.
+            await session.commit()
+        return result
 
     return wrapper
 

@@ -43,6 +43,9 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
 
+    # Purchases paid before this migration were delivered already: the delivery job must not send them again.
+    op.execute("UPDATE purchases SET delivered_at = updated_at WHERE status IN ('completed', 'refunded')")
+
 
 def downgrade() -> None:
     with op.batch_alter_table(

@@ -12,7 +12,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from backend.services.exceptions import (
     AuthenticationError,
-    BotNotConfigured,
     ConflictError,
     DomainError,
     NotFoundError,
@@ -30,7 +29,6 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (RuleViolation, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (TooManyAttempts, status.HTTP_429_TOO_MANY_REQUESTS),
     (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
-    (BotNotConfigured, status.HTTP_503_SERVICE_UNAVAILABLE),
     (TelegramUnavailable, status.HTTP_502_BAD_GATEWAY),
 ]
 
@@ -44,10 +42,7 @@ NOT_FOUND = _response(404, "No record with this id")
 CONFLICT = _response(409, "Conflicts with the current state (duplicate, still in use, already bought)")
 RULE_VIOLATION = _response(422, "Invalid input, or input that breaks a business rule")
 TOO_MANY = _response(429, "Too many failed logins; see Retry-After")
-TELEGRAM = {
-    **_response(502, "Telegram could not be reached or gave an unexpected error"),
-    **_response(503, "The Telegram bot is not configured"),
-}
+TELEGRAM = _response(502, "Telegram could not be reached or gave an unexpected error")
 
 
 def http_status_for(error: DomainError) -> int:

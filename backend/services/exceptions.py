@@ -175,6 +175,8 @@ class TelegramUnavailable(DomainError):
     """Telegram could not be reached or answered with an unexpected error."""
 
 
-class BotNotConfigured(DomainError):
+class BotNotConfigured(ConflictError):
+    """The request needs Telegram, and this installation has no bot token."""
+
     def __init__(self) -> None:
         super().__init__("The Telegram bot is off: set TELEGRAM_BOT_TOKEN to use this")

@@ -143,7 +143,7 @@ async def test_refund_with_bot_off_is_unavailable(telegram, session):
         async with admin_client() as client:
             response = await client.post(f"/api/purchases/{purchase.id}/refund")
 
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert "TELEGRAM_BOT_TOKEN" in response.json()["detail"]
     [stored] = await purchases()
     assert stored.status is PurchaseStatus.COMPLETED

@@ -13,7 +13,6 @@ from backend.tests.api import (  # noqa: F401 (quick_tokens: fixture)
     ids,
     quick_tokens,
 )
-from backend.tests.conftest import is_postgres
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from shared.models import CourseLesson, Lesson, Purchase
 from shared.utils import utcnow
@@ -182,12 +181,6 @@ async def test_read_lessons_search(client, session, q, expected):
     assert response.json()["total"] == len(expected)
 
 
-@pytest.mark.xfail(
-    not is_postgres(),
-    reason="BUG (SQLite): search uses ILIKE, which SQLite runs as lower(x) LIKE lower(y) with an ASCII-only "
-    "lower(), so 'привет' does not find 'Привет' (PostgreSQL is fine)",
-    strict=True,
-)
 @pytest.mark.parametrize("q", ["привет", "ПРИВЕТ", "über"])
 async def test_read_lessons_search_non_ascii_ignores_case(client, session, q):
     lesson = await create_lesson(session, title="Привет, мир", description="Über alles")
