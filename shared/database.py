@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+SQLITE_POOL_SIZE = 50
 # Execution option read by the SQLite "begin" hook; ignored by other backends.
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 # Statements that a reader may send outside a transaction (see _on_sqlite_begin).
@@ -85,12 +86,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 *args, **{**kwargs, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
             )
 
-        # As many connections as before (5 + 10 overflow), but all kept: each is a thread, a file handle and
-        # four PRAGMAs to set up, and under load the overflow ones were being opened and closed all the time.
-        # (An in-memory database gets SQLAlchemy's single shared connection instead.)
+        # Connections are opened on demand and kept (no overflow ones, opened and closed again under load:
+        # each is a thread and four PRAGMAs). Enough that requests seldom queue for one: SQLAlchemy's asyncio
+        # pool lets a newcomer take a returned connection ahead of those waiting, so a saturated pool
+        # starves a few requests for seconds. (An in-memory database gets one shared connection instead.)
         parsed = make_url(async_url)
         queued = issubclass(parsed.get_dialect().get_pool_class(parsed), QueuePool)
-        sizes = {"pool_size": 15, "max_overflow": 0} if queued else {}
+        sizes = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 0} if queued else {}
         engine = create_async_engine(async_url, echo=echo, async_creator=connect, **sizes)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

@@ -421,7 +421,8 @@ async def test_sqlite_commit_and_rollback_of_nothing_skip_the_thread(monkeypatch
 @pytest.mark.usefixtures("sqlite_only")
 async def test_sqlite_engine_keeps_its_pool():
     engine = database.get_engine()
-    assert (engine.pool.size(), engine.pool._max_overflow) == (15, 0)  # type: ignore[attr-defined]
+    # Kept connections only: no overflow ones, opened and closed again under load.
+    assert (engine.pool.size(), engine.pool._max_overflow) == (database.SQLITE_POOL_SIZE, 0)  # type: ignore[attr-defined]
     memory = database.create_engine("sqlite://")
     try:
         async with memory.connect() as connection:
