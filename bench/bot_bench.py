@@ -39,8 +39,8 @@ from aiogram import Bot, Dispatcher  # noqa: E402
 from aiogram.types import Update  # noqa: E402
 
 from backend.config import get_settings  # noqa: E402
-from backend.services import payment_service  # noqa: E402
-from backend.tests.factories import create_lesson, create_user  # noqa: E402
+from backend.services import payment_service, user_service  # noqa: E402
+from backend.tests.factories import create_lesson  # noqa: E402
 from bench.bot_echo import create_echo_dispatcher  # noqa: E402
 from bot.app import create_bot, create_dispatcher  # noqa: E402
 from bot.callbacks import ItemAction, LessonCb, MenuAction, MenuCb  # noqa: E402
@@ -73,8 +73,14 @@ async def new_buyers(lessons: list[Any], n: int) -> list[tuple[dict[str, Any], s
     for i in range(n):
         person = user(next(_telegram_ids), f"Buyer{i}", language_code="en")
         lesson = lessons[i % len(lessons)]
-        async with database.session_scope(write=True) as session:
-            row = await create_user(session, telegram_id=person["id"], first_name=person["first_name"])
+        # A buyer has talked to the bot before paying (/start, the card), which registered their profile.
+        async with database.session_scope() as session:
+            row = await user_service.register_or_update(
+                session,
+                telegram_id=person["id"],
+                first_name=person["first_name"],
+                language_code=person.get("language_code"),
+            )
             user_id = row.id
         async with database.session_scope() as session:
             invoice = await payment_service.create_invoice(session, user_id=user_id, lesson_id=lesson.id)

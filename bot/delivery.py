@@ -92,13 +92,20 @@ async def deliver_purchase(
 
 
 async def deliver_paid(
-    bot: Bot, session: AsyncSession, chat_id: int, purchase: Purchase, t: Translator
+    bot: Bot,
+    session: AsyncSession,
+    chat_id: int,
+    purchase: Purchase,
+    t: Translator,
+    *,
+    claimed: bool = False,
 ) -> bool:
     """Deliver a completed purchase unless another update or process has it; whether this call did.
 
-    A failed delivery keeps its claim until the lease ends, then the periodic job retries it.
+    `claimed`: the caller already holds the delivery claim (record_payment took it). A failed delivery
+    keeps its claim until the lease ends, then the periodic job retries it.
     """
-    if not await payment_service.claim_delivery(session, purchase):
+    if not claimed and not await payment_service.claim_delivery(session, purchase):
         return False
     stop = asyncio.Event()
     keeper = asyncio.create_task(_keep_claim(purchase.id, stop), name=f"delivery-lease-{purchase.id}")

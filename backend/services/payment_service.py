@@ -137,6 +137,8 @@ class Invoice:
 class RecordedPayment:
     purchase: Purchase
     newly_completed: bool
+    # The caller holds the delivery claim (see claim_delivery): taken with the completion, when asked for.
+    delivery_claimed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,15 +264,23 @@ async def record_payment(
     total_amount: int,
     charge_id: str,
     currency: str = STARS_CURRENCY,
+    claim_delivery: bool = False,
 ) -> RecordedPayment:
-    """Record a successful payment exactly once per charge id; the paying user always gets access."""
+    """Record a successful payment exactly once per charge id; the paying user always gets access.
+
+    With claim_delivery, the call that completes the purchase also claims its delivery, in the same write
+    (the caller is about to send the content; a repeated update claims through claim_delivery instead).
+    """
     existing = await _by_charge_id(session, charge_id)
     if existing is not None:
         return RecordedPayment(existing, newly_completed=False)
     if currency != STARS_CURRENCY:
         logger.error("Payment %s in unexpected currency %s recorded as Stars", charge_id, currency)
     parsed = InvoicePayload.decode(payload)
-    completed = await _complete_pending(session, parsed, user_id=user_id, charge_id=charge_id)
+    claimed_at = utcnow() if claim_delivery else None
+    completed = await _complete_pending(
+        session, parsed, user_id=user_id, charge_id=charge_id, claimed_at=claimed_at
+    )
     if completed is not None:
         return completed
     # The pending purchase is gone, belongs to someone else (a forwarded invoice) or was already paid
@@ -285,6 +295,7 @@ async def record_payment(
         telegram_payment_charge_id=charge_id,
         amount=total_amount,
         status=PurchaseStatus.COMPLETED,
+        delivery_claimed_at=claimed_at,
     )
     # A savepoint: if another process recorded the charge meanwhile, only this insert is undone (a full
     # rollback would also expire every object the caller holds, e.g. reconcile's report).
@@ -307,7 +318,7 @@ async def record_payment(
             charge_id,
             purchase.id,
         )
-    return RecordedPayment(purchase, newly_completed=True)
+    return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claim_delivery)
 
 
 async def _by_charge_id(session: AsyncSession, charge_id: str) -> Purchase | None:
@@ -337,7 +348,12 @@ async def _has_other_completed(session: AsyncSession, purchase: Purchase) -> boo
 
 
 async def _complete_pending(
-    session: AsyncSession, parsed: InvoicePayload, *, user_id: int, charge_id: str
+    session: AsyncSession,
+    parsed: InvoicePayload,
+    *,
+    user_id: int,
+    charge_id: str,
+    claimed_at: datetime | None,
 ) -> RecordedPayment | None:
     purchase = await session.get(Purchase, parsed.purchase_id, populate_existing=True)
     if (
@@ -352,8 +368,8 @@ async def _complete_pending(
         async with session.begin_nested():
             # Conditional on the status, so that of two processes completing it only one succeeds; pending
             # first, so that we know whether the promo code use it reserved is still held.
-            if not await _complete_if(session, purchase.id, PurchaseStatus.PENDING, charge_id):
-                if not await _complete_if(session, purchase.id, PurchaseStatus.FAILED, charge_id):
+            if not await _complete_if(session, purchase.id, PurchaseStatus.PENDING, charge_id, claimed_at):
+                if not await _complete_if(session, purchase.id, PurchaseStatus.FAILED, charge_id, claimed_at):
                     return None
                 if purchase.promo_code_id is not None:
                     await promo_code_service.take_again(session, purchase.promo_code_id)
@@ -365,16 +381,25 @@ async def _complete_pending(
         return RecordedPayment(existing, newly_completed=False)
     await session.commit()
     await session.refresh(purchase)
-    return RecordedPayment(purchase, newly_completed=True)
+    return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
 
 
 async def _complete_if(
-    session: AsyncSession, purchase_id: int, status: PurchaseStatus, charge_id: str
+    session: AsyncSession,
+    purchase_id: int,
+    status: PurchaseStatus,
+    charge_id: str,
+    claimed_at: datetime | None,
 ) -> bool:
     result = await session.execute(
         sql_update(Purchase)
         .where(Purchase.id == purchase_id, Purchase.status == status)
-        .values(status=PurchaseStatus.COMPLETED, telegram_payment_charge_id=charge_id, updated_at=utcnow())
+        .values(
+            status=PurchaseStatus.COMPLETED,
+            telegram_payment_charge_id=charge_id,
+            updated_at=utcnow(),
+            delivery_claimed_at=claimed_at,
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]

@@ -383,42 +383,6 @@ async def test_sqlite_connections_come_back_without_transaction(client, admin_he
 
 
 @pytest.mark.usefixtures("sqlite_only")
-async def test_sqlite_commit_and_rollback_of_nothing_skip_the_thread(monkeypatch, tmp_path):
-    connection = await sqlite_connection.connect(str(tmp_path / "x.db"), isolation_level=None)
-    trips: list[str] = []
-    real_execute = connection._execute
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await real_execute(fn, *args, **kwargs)
-
-    monkeypatch.setattr(connection, "_execute", counting)
-    try:
-        await connection.commit()
-        await connection.rollback()
-        assert trips == []
-        cursor = await connection.cursor()
-        await cursor.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
-        await cursor.execute("BEGIN")
-        await cursor.executemany("INSERT INTO t (name) VALUES (?)", [("a",), ("b",), ("c",)])
-        assert cursor.rowcount == 3
-        await connection.commit()
-        assert len(trips) == 4  # one per statement, and the commit
-        async with connection.cursor() as rows:
-            await rows.execute("SELECT id, name FROM t WHERE id > ? ORDER BY id", (1,))
-            assert [d[0] for d in rows.description] == ["id", "name"]
-            assert await rows.fetchone() == (2, "b")
-            assert await rows.fetchmany(5) == [(3, "c")]
-            assert await rows.fetchall() == []
-        await cursor.execute("INSERT INTO t (name) VALUES ('d')")
-        assert (cursor.lastrowid, cursor.rowcount) == (4, 1)
-        with pytest.raises(sqlite3.OperationalError):
-            await cursor.execute("SELECT nope FROM t")
-    finally:
-        await connection.close()
-
-
-@pytest.mark.usefixtures("sqlite_only")
 async def test_sqlite_engine_keeps_its_pool():
     engine = database.get_engine()
     # Kept connections only: no overflow ones, opened and closed again under load.

@@ -157,6 +157,7 @@ async def successful_payment(
             total_amount=payment.total_amount,
             charge_id=payment.telegram_payment_charge_id,
             currency=payment.currency,
+            claim_delivery=True,
         )
     except InvalidPayload:
         # Pre-checkout refuses such payloads, so Telegram took these Stars for an invoice we cannot read
@@ -169,7 +170,7 @@ async def successful_payment(
         )
         raise
     # Again for a repeated update: a delivery that a dead process left unfinished is taken over here.
-    await deliver_paid(bot, session, message.chat.id, recorded.purchase, t)
+    await deliver_paid(bot, session, message.chat.id, recorded.purchase, t, claimed=recorded.delivery_claimed)
 
 
 @router.message(F.refunded_payment)
