@@ -5,10 +5,10 @@
 1. Captures the SQL the real app sends for each endpoint, by calling its services with a
    before_cursor_execute listener on the app's own engine (shared.database):
      health                 database.ping()
-     lessons (anonymous)    lesson_service.get_all(is_active=True, limit=20, offset=0, sort="-created_at")
+     lessons (anonymous)    lesson_service.get_all(is_active=True, ..., public=True), total not cached
      lessons (admin)        auth_service.authenticate(token) + lesson_service.get_all(is_active=None, ...)
-     user purchases         auth_service.authenticate(token) + user_service.get(id)
-                            + purchase_service.get_all(user_id=id, limit=20, offset=0)
+     user purchases         auth_service.authenticate(token)
+                            + purchase_service.get_all(user_id=id, limit=20, offset=0, check_user=True)
 2. Prints SQLite's EXPLAIN QUERY PLAN of every statement on the full-size database and flags a full table
    scan (SCAN t), a whole-index scan (SCAN t USING [COVERING] INDEX: reads every entry unless an ORDER BY
    on that index plus LIMIT stops it early) and a sort of all matching rows (USE TEMP B-TREE). The same
@@ -72,7 +72,7 @@ async def capture(db_path: Path) -> list[EndpointSql]:
 
     from backend.config import get_settings
     from backend.main import prepare_database
-    from backend.services import auth_service, lesson_service, purchase_service, user_service
+    from backend.services import auth_service, catalog_cache, lesson_service, purchase_service
     from shared import database
 
     get_settings.cache_clear()
@@ -90,7 +90,12 @@ async def capture(db_path: Path) -> list[EndpointSql]:
 
         async def anonymous_lessons() -> None:
             async with database.session_scope() as session:
-                await lesson_service.get_all(session, is_active=True, limit=20, offset=0, sort="-created_at")
+                # As the endpoint calls it: the public list, with its cached total (cleared first, so that
+                # the count it caches is captured too).
+                catalog_cache.totals.clear()
+                await lesson_service.get_all(
+                    session, is_active=True, limit=20, offset=0, sort="-created_at", public=True
+                )
 
         async def admin_lessons() -> None:
             async with database.session_scope() as session:
@@ -100,8 +105,9 @@ async def capture(db_path: Path) -> list[EndpointSql]:
         async def user_purchases() -> None:
             async with database.session_scope() as session:
                 await auth_service.authenticate(session, tokens.access_token)
-                user = await user_service.get(session, SAMPLE_USER_ID)
-                await purchase_service.get_all(session, user_id=user.id, limit=20, offset=0)
+                await purchase_service.get_all(
+                    session, user_id=SAMPLE_USER_ID, limit=20, offset=0, check_user=True
+                )
 
         calls: list[tuple[str, Callable[[], Any]]] = [
             ("GET /health", database.ping),

@@ -1,9 +1,15 @@
-"""Inline keyboards, one function per screen."""
+"""Inline keyboards, one function per screen.
+
+Built as plain rows of buttons rather than with aiogram's InlineKeyboardBuilder, which copies and
+re-validates every button (profiled at several percent of the bot's CPU); the menus that are the same for
+everyone are built once per language.
+"""
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import (
     CourseCb,
@@ -16,138 +22,140 @@ from bot.callbacks import (
     MenuCb,
     PaySupportCb,
 )
-from bot.i18n import Translator
+from bot.i18n import LANGUAGES, Translator
 from shared.models import Course, Lesson, Purchase
 
 PAGE_SIZE = 5
 
+Button = tuple[str, CallbackData]
 
+
+def _markup(*rows: Sequence[Button]) -> InlineKeyboardMarkup:
+    """A keyboard of the given rows (empty rows are left out)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=text, callback_data=data.pack()) for text, data in row]
+            for row in rows
+            if row
+        ]
+    )
+
+
+def _column(buttons: Sequence[Button]) -> list[list[Button]]:
+    return [[button] for button in buttons]
+
+
+@lru_cache(maxsize=len(LANGUAGES))
 def main_menu(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t.plain("menu-lessons"), callback_data=MenuCb(action=MenuAction.LESSONS))
-    builder.button(text=t.plain("menu-courses"), callback_data=MenuCb(action=MenuAction.COURSES))
-    builder.button(text=t.plain("menu-library"), callback_data=MenuCb(action=MenuAction.LIBRARY))
-    builder.button(text=t.plain("menu-support"), callback_data=MenuCb(action=MenuAction.SUPPORT))
-    builder.button(text=t.plain("menu-help"), callback_data=MenuCb(action=MenuAction.HELP))
-    builder.adjust(2, 2, 1)
-    return builder.as_markup()
+    return _markup(
+        [
+            (t.plain("menu-lessons"), MenuCb(action=MenuAction.LESSONS)),
+            (t.plain("menu-courses"), MenuCb(action=MenuAction.COURSES)),
+        ],
+        [
+            (t.plain("menu-library"), MenuCb(action=MenuAction.LIBRARY)),
+            (t.plain("menu-support"), MenuCb(action=MenuAction.SUPPORT)),
+        ],
+        [(t.plain("menu-help"), MenuCb(action=MenuAction.HELP))],
+    )
 
 
+@lru_cache(maxsize=len(LANGUAGES))
 def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    return builder.as_markup()
+    return _markup([_menu_button(t)])
 
 
-def _pager(builder: InlineKeyboardBuilder, t: Translator, page: int, pages: int, make_cb: type) -> int:
-    buttons = 0
+def _menu_button(t: Translator) -> Button:
+    return (t.plain("button-menu"), MenuCb(action=MenuAction.MAIN))
+
+
+def _pager(t: Translator, page: int, pages: int, make_cb: type) -> list[Button]:
+    """Previous and next page buttons, where there is such a page."""
+    row: list[Button] = []
     if page > 0:
-        builder.button(text=t.plain("button-previous"), callback_data=make_cb(page=page - 1))
-        buttons += 1
+        row.append((t.plain("button-previous"), make_cb(page=page - 1)))
     if page + 1 < pages:
-        builder.button(text=t.plain("button-next"), callback_data=make_cb(page=page + 1))
-        buttons += 1
-    return buttons
+        row.append((t.plain("button-next"), make_cb(page=page + 1)))
+    return row
+
+
+def _lesson_label(t: Translator, lesson: Lesson, owned: set[int]) -> str:
+    if lesson.is_free:
+        return t.plain("lesson-button-free", title=lesson.title)
+    if lesson.id in owned:
+        return t.plain("lesson-button-owned", title=lesson.title)
+    return t.plain("lesson-button-paid", title=lesson.title, price=lesson.price)
+
+
+def _open_buttons(lessons: Sequence[Lesson]) -> list[Button]:
+    return [(lesson.title, LessonCb(id=lesson.id, action=ItemAction.OPEN)) for lesson in lessons]
 
 
 def lessons_page(
     t: Translator, lessons: Sequence[Lesson], page: int, pages: int, owned: set[int]
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for lesson in lessons:
-        if lesson.is_free:
-            label = t.plain("lesson-button-free", title=lesson.title)
-        elif lesson.id in owned:
-            label = t.plain("lesson-button-owned", title=lesson.title)
-        else:
-            label = t.plain("lesson-button-paid", title=lesson.title, price=lesson.price)
-        builder.button(text=label, callback_data=LessonCb(id=lesson.id, action=ItemAction.SHOW))
-    nav = _pager(builder, t, page, pages, LessonsPageCb)
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    builder.adjust(*([1] * len(lessons)), *([nav] if nav else []), 1)
-    return builder.as_markup()
+    items = [
+        (_lesson_label(t, lesson, owned), LessonCb(id=lesson.id, action=ItemAction.SHOW))
+        for lesson in lessons
+    ]
+    return _markup(*_column(items), _pager(t, page, pages, LessonsPageCb), [_menu_button(t)])
 
 
 def courses_page(
     t: Translator, courses: Sequence[Course], prices: dict[int, int], page: int, pages: int
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for course in courses:
-        builder.button(
-            text=t.plain("course-button", title=course.title, price=prices[course.id]),
-            callback_data=CourseCb(id=course.id, action=ItemAction.SHOW),
+    items = [
+        (
+            t.plain("course-button", title=course.title, price=prices[course.id]),
+            CourseCb(id=course.id, action=ItemAction.SHOW),
         )
-    nav = _pager(builder, t, page, pages, CoursesPageCb)
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    builder.adjust(*([1] * len(courses)), *([nav] if nav else []), 1)
-    return builder.as_markup()
+        for course in courses
+    ]
+    return _markup(*_column(items), _pager(t, page, pages, CoursesPageCb), [_menu_button(t)])
 
 
 def lesson_card(t: Translator, lesson: Lesson, *, has_access: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    buttons: list[Button]
     if has_access:
-        builder.button(
-            text=t.plain("button-open"), callback_data=LessonCb(id=lesson.id, action=ItemAction.OPEN)
-        )
+        buttons = [(t.plain("button-open"), LessonCb(id=lesson.id, action=ItemAction.OPEN))]
     else:
-        builder.button(
-            text=t.plain("button-buy", price=lesson.price),
-            callback_data=LessonCb(id=lesson.id, action=ItemAction.BUY),
-        )
-        builder.button(
-            text=t.plain("button-promo"), callback_data=LessonCb(id=lesson.id, action=ItemAction.PROMO)
-        )
-    builder.button(text=t.plain("button-catalog"), callback_data=MenuCb(action=MenuAction.LESSONS))
-    builder.adjust(1)
-    return builder.as_markup()
+        buttons = [
+            (t.plain("button-buy", price=lesson.price), LessonCb(id=lesson.id, action=ItemAction.BUY)),
+            (t.plain("button-promo"), LessonCb(id=lesson.id, action=ItemAction.PROMO)),
+        ]
+    buttons.append((t.plain("button-catalog"), MenuCb(action=MenuAction.LESSONS)))
+    return _markup(*_column(buttons))
 
 
 def course_card(
     t: Translator, course: Course, price: int, lessons: Sequence[Lesson], *, owned: bool
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    buttons: list[Button]
     if owned:
-        for lesson in lessons:
-            builder.button(text=lesson.title, callback_data=LessonCb(id=lesson.id, action=ItemAction.OPEN))
+        buttons = _open_buttons(lessons)
     else:
-        builder.button(
-            text=t.plain("button-buy", price=price),
-            callback_data=CourseCb(id=course.id, action=ItemAction.BUY),
-        )
-        builder.button(
-            text=t.plain("button-promo"), callback_data=CourseCb(id=course.id, action=ItemAction.PROMO)
-        )
-    builder.button(text=t.plain("button-courses"), callback_data=MenuCb(action=MenuAction.COURSES))
-    builder.adjust(1)
-    return builder.as_markup()
+        buttons = [
+            (t.plain("button-buy", price=price), CourseCb(id=course.id, action=ItemAction.BUY)),
+            (t.plain("button-promo"), CourseCb(id=course.id, action=ItemAction.PROMO)),
+        ]
+    buttons.append((t.plain("button-courses"), MenuCb(action=MenuAction.COURSES)))
+    return _markup(*_column(buttons))
 
 
 def library_page(t: Translator, lessons: Sequence[Lesson], page: int, pages: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for lesson in lessons:
-        builder.button(text=lesson.title, callback_data=LessonCb(id=lesson.id, action=ItemAction.OPEN))
-    nav = _pager(builder, t, page, pages, LibraryPageCb)
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    builder.adjust(*([1] * len(lessons)), *([nav] if nav else []), 1)
-    return builder.as_markup()
+    return _markup(*_column(_open_buttons(lessons)), _pager(t, page, pages, LibraryPageCb), [_menu_button(t)])
 
 
 def open_lessons(t: Translator, lessons: Sequence[Lesson]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for lesson in lessons:
-        builder.button(text=lesson.title, callback_data=LessonCb(id=lesson.id, action=ItemAction.OPEN))
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    builder.adjust(1)
-    return builder.as_markup()
+    return _markup(*_column([*_open_buttons(lessons), _menu_button(t)]))
 
 
 def paysupport_purchases(t: Translator, purchases: Sequence[tuple[Purchase, str]]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for purchase, title in purchases:
-        builder.button(
-            text=t.plain("paysupport-purchase-button", id=purchase.id, title=title, amount=purchase.amount),
-            callback_data=PaySupportCb(purchase_id=purchase.id),
+    buttons: list[Button] = [
+        (
+            t.plain("paysupport-purchase-button", id=purchase.id, title=title, amount=purchase.amount),
+            PaySupportCb(purchase_id=purchase.id),
         )
-    builder.button(text=t.plain("button-menu"), callback_data=MenuCb(action=MenuAction.MAIN))
-    builder.adjust(1)
-    return builder.as_markup()
+        for purchase, title in purchases
+    ]
+    return _markup(*_column([*buttons, _menu_button(t)]))

@@ -1,18 +1,27 @@
 """Showing a screen (a text with its inline keyboard): in place of the message a button belongs to, or new."""
 
 import logging
+from typing import Any
 
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 logger = logging.getLogger(__name__)
 
+# A handler's last Bot API call, returned instead of made: in webhook mode it rides on the answer to
+# Telegram's request (one request fewer per update, and the soonest the user can see it); polling makes
+# it. Only for calls whose outcome nothing depends on.
+Reply = TelegramMethod[Any] | None
 
-async def show(target: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Answer a command with a new message; for a button, edit its message (and answer the query)."""
+
+async def show(target: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> Reply:
+    """Answer a command with a new message; for a button, edit its message (and answer the query).
+
+    The new message, or the query's answer, is returned for the handler to return (see Reply).
+    """
     if isinstance(target, Message):
-        await target.answer(text, reply_markup=markup)
-        return
+        return target.answer(text, reply_markup=markup)
     message = target.message
     # Buttons under a video or an invoice, or under a message too old to reach, cannot be edited into text.
     if isinstance(message, Message) and message.text is not None:
@@ -25,4 +34,4 @@ async def show(target: Message | CallbackQuery, text: str, markup: InlineKeyboar
             # Not modified: a double tap, the screen is already showing.
     else:
         await target.bot.send_message(target.from_user.id, text, reply_markup=markup)  # type: ignore[union-attr]
-    await target.answer()
+    return target.answer()

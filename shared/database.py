@@ -49,6 +49,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     # WAL with synchronous=NORMAL is durable across application crashes, and much faster than FULL.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run on a thread of their own, never inside a commit on the event loop (see
+    # sqlite_connection.Checkpointer).
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
     # SQLite's own lower() knows only ASCII, so a case-insensitive search for "привет" would miss
     # "Привет"; Python's knows every script.

@@ -7,8 +7,8 @@ only one thing ever waits for long: taking the write lock (BEGIN IMMEDIATE, or a
 transaction) while another connection's writer holds it. Reads, and everything a transaction does once it
 holds the write lock (its commit included), take microseconds, so they run right here on the event loop.
 The price: a slow query (a text search over a large table) holds up every other request of the process
-while it runs, as in any synchronous server; and every thousand or so written pages, a commit also copies
-the WAL back into the database file.
+while it runs, as in any synchronous server. Copying the WAL back into the database file (a checkpoint,
+which syncs the disk) is kept out of commits and done on a thread (Checkpointer).
 
 Writers of one process take an asyncio lock (first come, first served) before they ask SQLite for its write
 lock, then try to take it without waiting. Without the queue, waiting writers poll SQLite's busy handler,
@@ -21,7 +21,9 @@ create_async_engine(async_creator=...).
 """
 
 import asyncio
+import logging
 import sqlite3
+import threading
 import weakref
 from collections import deque
 from collections.abc import Generator, Iterable, Sequence
@@ -29,6 +31,8 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
+
+logger = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
 _Outcome = tuple[Any, int, int | None, list[Row]]
@@ -127,6 +131,61 @@ class PrefetchCursor:
         return self.__aenter__().__await__()
 
 
+class Checkpointer:
+    """Copies the WAL back into the database file now and then, on a thread of its own.
+
+    SQLite does it by itself in the commit that takes the WAL past a thousand pages, and that commit then
+    also syncs the file to disk: a good part of a second on a busy disk, with the event loop stopped. So
+    our connections turn that off (PRAGMA wal_autocheckpoint=0, see shared.database) and this runs a
+    PASSIVE checkpoint, which waits for no one and no one waits for, every COMMITS_PER_CHECKPOINT commits.
+    """
+
+    COMMITS_PER_CHECKPOINT = 200
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.commits = 0
+        self._running: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def count_commit(self) -> None:
+        self.commits += 1
+        if self.commits >= self.COMMITS_PER_CHECKPOINT and not self._in_progress():
+            self.commits = 0
+            self._running = asyncio.get_running_loop().create_task(self.checkpoint())
+
+    def _in_progress(self) -> bool:
+        # A task of an event loop that is gone (tests run many) will never finish.
+        running = self._running
+        return running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop()
+
+    async def checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._checkpoint)
+        except sqlite3.Error:
+            # The next one will catch up; the WAL only grows meanwhile.
+            logger.exception("WAL checkpoint of %s failed", self.database)
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            if self._connection is None:
+                self._connection = sqlite3.connect(
+                    self.database, check_same_thread=False, isolation_level=None
+                )
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+_checkpointers: dict[str, Checkpointer] = {}
+
+
+def checkpointer(database: str) -> Checkpointer:
+    found = _checkpointers.get(database)
+    if found is None:
+        found = _checkpointers[database] = Checkpointer(database)
+    return found
+
+
 class Connection(aiosqlite.Connection):
     """aiosqlite.Connection that runs non-waiting statements inline and queues this process's writers."""
 
@@ -197,12 +256,15 @@ class Connection(aiosqlite.Connection):
 
     async def commit(self) -> None:
         if self._conn.in_transaction:
+            wrote = self._held_lock is not None
             try:
-                # Inline too: in WAL mode the writer already holds every lock its commit needs. (Every few
-                # megabytes of writes, a commit also copies the WAL back into the database file.)
+                # Inline too: in WAL mode the writer already holds every lock its commit needs, and it never
+                # checkpoints here (see Checkpointer).
                 self._conn.commit()
             finally:
                 self._release_if_done()
+            if wrote:
+                checkpointer(self._database).count_commit()
 
     async def rollback(self) -> None:
         if self._conn.in_transaction:

@@ -2,10 +2,14 @@
 
 import hmac
 import logging
+import secrets
 from typing import Annotated, Any
 
-from aiogram.types import Update
-from fastapi import APIRouter, Header, Request, status
+from aiogram import Bot
+from aiogram.methods import TelegramMethod
+from aiogram.types import InputFile, Update
+from aiohttp import MultipartWriter
+from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -46,5 +50,25 @@ async def receive_update(
     except (ValueError, ValidationError):
         return JSONResponse({"detail": "Not a Telegram update"}, status_code=status.HTTP_400_BAD_REQUEST)
     # Handled before answering: Telegram redelivers the update if we fail, which is what we want.
-    await dispatcher.feed_update(bot, update)
+    reply = await dispatcher.feed_update(bot, update)
+    if isinstance(reply, TelegramMethod):
+        return await webhook_reply(bot, reply)
     return JSONResponse({"ok": True})
+
+
+async def webhook_reply(bot: Bot, method: TelegramMethod[Any]) -> Response:
+    """The handler's last Bot API call, made by Telegram from our answer to the webhook (no request of
+    its own), encoded as aiogram's own webhook server does. Its result is not known: handlers leave only
+    calls whose failure nothing depends on (answering a query, showing a screen)."""
+    writer = MultipartWriter("form-data", boundary=f"webhookBoundary{secrets.token_urlsafe(16)}")
+    writer.append(method.__api_method__).set_content_disposition("form-data", name="method")
+    files: dict[str, InputFile] = {}
+    for key, value in method.model_dump(warnings=False).items():
+        prepared = bot.session.prepare_value(value, bot=bot, files=files)
+        if prepared:
+            writer.append(prepared).set_content_disposition("form-data", name=key)
+    if files:
+        # An upload cannot ride on the answer: make the call ourselves.
+        await bot(method)
+        return JSONResponse({"ok": True})
+    return Response(await writer.as_bytes(), media_type=writer.content_type)

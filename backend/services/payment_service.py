@@ -7,13 +7,15 @@ write, so every step here is idempotent and keyed by Telegram's charge id:
 - delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried).
 """
 
+import contextlib
 import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy import update as sql_update
@@ -355,6 +357,28 @@ async def _complete_pending(
     charge_id: str,
     claimed_at: datetime | None,
 ) -> RecordedPayment | None:
+    # The usual case first: the invoice's own purchase, still pending, completed in one statement (which
+    # returns the row, so nothing needs reading again).
+    try:
+        async with _savepoint_where_needed(session):
+            completed = await session.scalar(
+                sql_update(Purchase)
+                .where(
+                    Purchase.id == parsed.purchase_id,
+                    Purchase.user_id == user_id,
+                    Purchase.lesson_id == parsed.lesson_id,
+                    Purchase.course_id == parsed.course_id,
+                    Purchase.status == PurchaseStatus.PENDING,
+                )
+                .values(_completion(charge_id, claimed_at))
+                .returning(Purchase)
+                .execution_options(populate_existing=True)
+            )
+    except IntegrityError as error:
+        return await _recorded_meanwhile(session, charge_id, error)
+    if completed is not None:
+        await session.commit()
+        return RecordedPayment(completed, newly_completed=True, delivery_claimed=claimed_at is not None)
     purchase = await session.get(Purchase, parsed.purchase_id, populate_existing=True)
     if (
         purchase is None
@@ -373,15 +397,42 @@ async def _complete_pending(
                     return None
                 if purchase.promo_code_id is not None:
                     await promo_code_service.take_again(session, purchase.promo_code_id)
-    except IntegrityError:
-        # The charge id is already on another purchase: recorded meanwhile by another process.
-        existing = await _by_charge_id(session, charge_id)
-        if existing is None:
-            raise
-        return RecordedPayment(existing, newly_completed=False)
+    except IntegrityError as error:
+        return await _recorded_meanwhile(session, charge_id, error)
     await session.commit()
     await session.refresh(purchase)
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
+
+
+def _savepoint_where_needed(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
+    """A savepoint around a write that may collide with another process recording the same charge.
+
+    On PostgreSQL such a collision aborts the whole transaction unless a savepoint contains it. On SQLite
+    this writer has held the database's write lock since before it looked the charge up, so no other
+    process can record it meanwhile (and a failed statement undoes only itself there).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return contextlib.nullcontext()
+    return session.begin_nested()
+
+
+async def _recorded_meanwhile(
+    session: AsyncSession, charge_id: str, error: IntegrityError
+) -> RecordedPayment:
+    """After a unique-key collision on the charge id: the purchase another process recorded it on."""
+    existing = await _by_charge_id(session, charge_id)
+    if existing is None:
+        raise error
+    return RecordedPayment(existing, newly_completed=False)
+
+
+def _completion(charge_id: str, claimed_at: datetime | None) -> dict[str, Any]:
+    return {
+        "status": PurchaseStatus.COMPLETED,
+        "telegram_payment_charge_id": charge_id,
+        "updated_at": utcnow(),
+        "delivery_claimed_at": claimed_at,
+    }
 
 
 async def _complete_if(
@@ -394,12 +445,7 @@ async def _complete_if(
     result = await session.execute(
         sql_update(Purchase)
         .where(Purchase.id == purchase_id, Purchase.status == status)
-        .values(
-            status=PurchaseStatus.COMPLETED,
-            telegram_payment_charge_id=charge_id,
-            updated_at=utcnow(),
-            delivery_claimed_at=claimed_at,
-        )
+        .values(_completion(charge_id, claimed_at))
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]

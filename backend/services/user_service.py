@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +24,14 @@ async def get(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+# Built once: the bot looks its sender up on every update, and building the statement costs more than
+# running it.
+_BY_TELEGRAM_ID = select(User).where(User.telegram_id == bindparam("telegram_id"))
+
+
 async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | None:
     """The user with this Telegram id, if registered."""
-    return await session.scalar(select(User).where(User.telegram_id == telegram_id))
+    return await session.scalar(_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
 
 
 async def get_all(

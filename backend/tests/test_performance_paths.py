@@ -5,7 +5,6 @@ BEGIN/ROLLBACK and at what the connections hold when they go back to the pool.
 """
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from backend.services.exceptions import UserNotFound
 from backend.tests.api import quick_tokens  # noqa: F401 (fixture)
 from backend.tests.conftest import is_postgres
 from backend.tests.factories import create_lesson, create_purchase, create_user
-from shared import database, sqlite_connection
+from shared import database
 from shared.models import Lesson, User
 
 

@@ -137,7 +137,8 @@ async def test_writers_of_one_process_take_turns_in_arrival_order(database_file,
     for number, connection in enumerate(waiting):
         tasks.append(asyncio.create_task(write(number, connection)))
         await asyncio.sleep(0.01)
-    assert order == [] and not any(c.holds_write_lock for c in waiting)
+    assert order == []
+    assert not any(c.holds_write_lock for c in waiting)
     await first.rollback()
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2]
@@ -160,3 +161,39 @@ async def test_waiting_in_the_queue_is_bounded_by_the_busy_timeout(database_file
     await cursor.execute("INSERT INTO t (name) VALUES ('in time')")
     await cursor.execute("SELECT name FROM t")
     assert await cursor.fetchall() == [("in time",)]
+
+
+async def test_commits_checkpoint_the_wal_on_a_thread_not_inside_a_commit(
+    database_file, connections, monkeypatch
+):
+    monkeypatch.setattr(sqlite_connection.Checkpointer, "COMMITS_PER_CHECKPOINT", 3)
+    checkpointer = sqlite_connection.checkpointer(database_file)
+    monkeypatch.setattr(checkpointer, "commits", 0)
+    connection = await connect(database_file)
+    connections.append(connection)
+    cursor = await connection.cursor()
+    await cursor.execute("PRAGMA wal_autocheckpoint=0")  # as shared.database sets every connection up
+
+    async def write(name: str) -> None:
+        await cursor.execute("BEGIN IMMEDIATE")
+        await cursor.execute("INSERT INTO t (name) VALUES (?)", (name,))
+        await connection.commit()
+
+    def rows_in_database_file() -> list[tuple[str]]:
+        # The database file alone, without its WAL: what checkpoints have copied into it.
+        copy = Path(database_file).with_name("copy.db")
+        copy.write_bytes(Path(database_file).read_bytes())
+        reader = sqlite3.connect(copy)
+        try:
+            return reader.execute("SELECT name FROM t ORDER BY id").fetchall()
+        finally:
+            reader.close()
+
+    await write("a")
+    await write("b")
+    assert rows_in_database_file() == []  # still only in the WAL: no commit checkpointed by itself
+    await write("c")  # the third commit starts a checkpoint in the background
+    running = checkpointer._running
+    assert running is not None
+    await running
+    assert rows_in_database_file() == [("a",), ("b",), ("c",)]

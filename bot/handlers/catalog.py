@@ -12,7 +12,7 @@ from backend.services.exceptions import CourseNotFound, LessonNotFound
 from bot import keyboards, texts
 from bot.callbacks import CourseCb, CoursesPageCb, ItemAction, LessonCb, LessonsPageCb, MenuAction, MenuCb
 from bot.i18n import Translator
-from bot.screens import show
+from bot.screens import Reply, show
 from shared.models import User
 
 router = Router(name=__name__)
@@ -38,27 +38,27 @@ async def _page(get_all: Any, session: AsyncSession, page: int) -> tuple[Sequenc
 
 async def show_lessons_page(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
-) -> None:
+) -> Reply:
     lessons, total, page = await _page(lesson_service.get_all, session, page)
     owned = await access_service.accessible_lesson_ids(session, user_id=user.id)
     count = texts.pages(total, keyboards.PAGE_SIZE)
     text = t("lessons-title", page=page + 1, pages=count) if total else t("lessons-empty")
-    await show(target, text, keyboards.lessons_page(t, lessons, page, count, owned))
+    return await show(target, text, keyboards.lessons_page(t, lessons, page, count, owned))
 
 
 async def show_courses_page(
     target: Message | CallbackQuery, session: AsyncSession, t: Translator, page: int
-) -> None:
+) -> Reply:
     courses, total, page = await _page(course_service.get_all, session, page)
     prices = {course.id: pricing.course_price(course) for course in courses}
     count = texts.pages(total, keyboards.PAGE_SIZE)
     text = t("courses-title", page=page + 1, pages=count) if total else t("courses-empty")
-    await show(target, text, keyboards.courses_page(t, courses, prices, page, count))
+    return await show(target, text, keyboards.courses_page(t, courses, prices, page, count))
 
 
 async def show_lesson_card(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, lesson_id: int
-) -> None:
+) -> Reply:
     try:
         lesson = await lesson_service.get(session, lesson_id)
     except LessonNotFound:
@@ -67,23 +67,23 @@ async def show_lesson_card(
         session, user_id=user.id, lesson=lesson
     )
     if lesson is None or (not lesson.is_active and not has_access):
-        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     text = texts.lesson_card(t, lesson, has_access=has_access)
-    await show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
+    return await show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
 
 
 async def show_course_card(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, course_id: int
-) -> None:
+) -> Reply:
     try:
         course = await course_service.get(session, course_id)
     except CourseNotFound:
-        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     owned = await access_service.owns_course(session, user_id=user.id, course_id=course.id)
     if not course.is_active and not owned:
-        await show(target, t("item-not-found"), keyboards.back_to_menu(t))
+        return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
         return
     lessons = [lesson for _, lesson in course_service.ordered_lessons(course, active_only=not owned)]
     price = pricing.course_price(course)
@@ -95,42 +95,42 @@ async def show_course_card(
         lessons_price=course_service.lessons_price(course, active_only=True),
         owned=owned,
     )
-    await show(target, text, keyboards.course_card(t, course, price, lessons, owned=owned))
+    return await show(target, text, keyboards.course_card(t, course, price, lessons, owned=owned))
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.LESSONS))
-async def lessons_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> None:
-    await show_lessons_page(query, session, user, t, 0)
+async def lessons_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> Reply:
+    return await show_lessons_page(query, session, user, t, 0)
 
 
 @router.callback_query(LessonsPageCb.filter())
 async def lessons_page(
     query: CallbackQuery, callback_data: LessonsPageCb, session: AsyncSession, user: User, t: Translator
-) -> None:
-    await show_lessons_page(query, session, user, t, callback_data.page)
+) -> Reply:
+    return await show_lessons_page(query, session, user, t, callback_data.page)
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.COURSES))
-async def courses_menu(query: CallbackQuery, session: AsyncSession, t: Translator) -> None:
-    await show_courses_page(query, session, t, 0)
+async def courses_menu(query: CallbackQuery, session: AsyncSession, t: Translator) -> Reply:
+    return await show_courses_page(query, session, t, 0)
 
 
 @router.callback_query(CoursesPageCb.filter())
 async def courses_page(
     query: CallbackQuery, callback_data: CoursesPageCb, session: AsyncSession, t: Translator
-) -> None:
-    await show_courses_page(query, session, t, callback_data.page)
+) -> Reply:
+    return await show_courses_page(query, session, t, callback_data.page)
 
 
 @router.callback_query(LessonCb.filter(F.action == ItemAction.SHOW))
 async def lesson_card(
     query: CallbackQuery, callback_data: LessonCb, session: AsyncSession, user: User, t: Translator
-) -> None:
-    await show_lesson_card(query, session, user, t, callback_data.id)
+) -> Reply:
+    return await show_lesson_card(query, session, user, t, callback_data.id)
 
 
 @router.callback_query(CourseCb.filter(F.action == ItemAction.SHOW))
 async def course_card(
     query: CallbackQuery, callback_data: CourseCb, session: AsyncSession, user: User, t: Translator
-) -> None:
-    await show_course_card(query, session, user, t, callback_data.id)
+) -> Reply:
+    return await show_course_card(query, session, user, t, callback_data.id)

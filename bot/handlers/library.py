@@ -12,7 +12,7 @@ from bot.callbacks import ItemAction, LessonCb, LibraryPageCb, MenuAction, MenuC
 from bot.delivery import send_lesson
 from bot.handlers.catalog import show_lesson_card
 from bot.i18n import Translator
-from bot.screens import show
+from bot.screens import Reply, show
 from shared.models import User
 
 router = Router(name=__name__)
@@ -20,46 +20,46 @@ router = Router(name=__name__)
 
 async def show_library(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
-) -> None:
+) -> Reply:
     lessons = await access_service.library(session, user_id=user.id)
     count = texts.pages(len(lessons), keyboards.PAGE_SIZE)
     page = min(max(page, 0), count - 1)
     shown = lessons[page * keyboards.PAGE_SIZE : (page + 1) * keyboards.PAGE_SIZE]
     text = t("library-title", count=len(lessons)) if lessons else t("library-empty")
-    await show(target, text, keyboards.library_page(t, shown, page, count))
+    return await show(target, text, keyboards.library_page(t, shown, page, count))
 
 
 @router.message(Command("mylessons"))
-async def library_command(message: Message, session: AsyncSession, user: User, t: Translator) -> None:
-    await show_library(message, session, user, t, 0)
+async def library_command(message: Message, session: AsyncSession, user: User, t: Translator) -> Reply:
+    return await show_library(message, session, user, t, 0)
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.LIBRARY))
-async def library_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> None:
-    await show_library(query, session, user, t, 0)
+async def library_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> Reply:
+    return await show_library(query, session, user, t, 0)
 
 
 @router.callback_query(LibraryPageCb.filter())
 async def library_page(
     query: CallbackQuery, callback_data: LibraryPageCb, session: AsyncSession, user: User, t: Translator
-) -> None:
-    await show_library(query, session, user, t, callback_data.page)
+) -> Reply:
+    return await show_library(query, session, user, t, callback_data.page)
 
 
 @router.callback_query(LessonCb.filter(F.action == ItemAction.OPEN))
 async def open_lesson(
     query: CallbackQuery, callback_data: LessonCb, bot: Bot, session: AsyncSession, user: User, t: Translator
-) -> None:
+) -> Reply:
     # The button may be old or crafted: access is checked here, every time.
     try:
         lesson = await lesson_service.get(session, callback_data.id)
     except LessonNotFound:
-        await query.answer(t.plain("item-not-found"), show_alert=True)
-        return
+        return query.answer(t.plain("item-not-found"), show_alert=True)
     if not await access_service.can_access_lesson(session, user_id=user.id, lesson=lesson):
         await query.answer(t.plain("lesson-locked"), show_alert=True)
         if isinstance(query.message, Message):
-            await show_lesson_card(query.message, session, user, t, lesson.id)
-        return
+            return await show_lesson_card(query.message, session, user, t, lesson.id)
+        return None
     await query.answer()
     await send_lesson(bot, session, user.telegram_id, lesson, t)
+    return None

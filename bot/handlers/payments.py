@@ -5,6 +5,7 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.methods import AnswerPreCheckoutQuery
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,8 +126,11 @@ async def apply_promo_code(
 
 
 @router.pre_checkout_query()
-async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, user: User, t: Translator) -> None:
-    # Telegram cancels the payment if this is not answered within 10 seconds: no slow work here.
+async def pre_checkout(
+    query: PreCheckoutQuery, session: AsyncSession, user: User, t: Translator
+) -> AnswerPreCheckoutQuery:
+    # Telegram cancels the payment if this is not answered within 10 seconds: no slow work here. The
+    # answer is returned: in webhook mode it rides on our response to Telegram (see bot.screens.Reply).
     try:
         await payment_service.check_pre_checkout(
             session,
@@ -137,9 +141,8 @@ async def pre_checkout(query: PreCheckoutQuery, session: AsyncSession, user: Use
         )
     except DomainError as error:
         logger.info("Pre-checkout %s refused: %s", query.id, error.message)
-        await query.answer(ok=False, error_message=refusal_text(t, error))
-        return
-    await query.answer(ok=True)
+        return query.answer(ok=False, error_message=refusal_text(t, error))
+    return query.answer(ok=True)
 
 
 @router.message(F.successful_payment)

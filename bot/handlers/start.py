@@ -10,7 +10,7 @@ from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
 from bot.handlers.catalog import show_course_card, show_lesson_card
 from bot.i18n import Translator
-from bot.screens import show
+from bot.screens import Reply, show
 from shared.models import User
 
 router = Router(name=__name__)
@@ -24,25 +24,25 @@ async def start_deep_link(
     session: AsyncSession,
     user: User,
     t: Translator,
-) -> None:
+) -> Reply:
     await state.clear()
     kind, item_id = (command.args or "").split("_")
     if kind == "lesson":
-        await show_lesson_card(message, session, user, t, int(item_id))
+        return await show_lesson_card(message, session, user, t, int(item_id))
     else:
-        await show_course_card(message, session, user, t, int(item_id))
+        return await show_course_card(message, session, user, t, int(item_id))
 
 
 @router.message(CommandStart())
-async def start(message: Message, state: FSMContext, user: User, t: Translator) -> None:
+async def start(message: Message, state: FSMContext, user: User, t: Translator) -> Reply:
     # /start is everyone's way out: a half-finished support request or promo code entry is dropped.
     await state.clear()
-    await message.answer(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
+    return message.answer(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
-async def main_menu(query: CallbackQuery, user: User, t: Translator) -> None:
-    await show(query, t("welcome", name=user.first_name), keyboards.main_menu(t))
+async def main_menu(query: CallbackQuery, user: User, t: Translator) -> Reply:
+    return await show(query, t("welcome", name=user.first_name), keyboards.main_menu(t))
 
 
 @router.message(Command("help"))
@@ -51,8 +51,8 @@ async def help_command(message: Message, t: Translator) -> None:
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
-async def help_button(query: CallbackQuery, t: Translator) -> None:
-    await show(query, t("help"), keyboards.back_to_menu(t))
+async def help_button(query: CallbackQuery, t: Translator) -> Reply:
+    return await show(query, t("help"), keyboards.back_to_menu(t))
 
 
 @router.message(Command("terms"))

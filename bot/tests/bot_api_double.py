@@ -956,14 +956,20 @@ class BotAPIDouble:
         return list(self._updates)
 
     async def deliver_webhook(
-        self, url: str, update: Mapping[str, Any], secret_token: str | None = None
+        self,
+        url: str,
+        update: Mapping[str, Any],
+        secret_token: str | None = None,
+        *,
+        session: ClientSession | None = None,
     ) -> tuple[int, str]:
         """POST ``update`` as JSON to ``url`` like Telegram does (with ``X-Telegram-Bot-Api-Secret-Token``
         when ``secret_token`` is given); return the HTTP status and body.
 
         An ``update_id`` is assigned when missing. When the bot answers the webhook with a method call
         (aiogram: a multipart body with a ``method`` field; or JSON ``{"method": ...}``), the double
-        executes and records it like Telegram (``Call.via_webhook_reply``).
+        executes and records it like Telegram (``Call.via_webhook_reply``). ``session``: keep connections
+        open across deliveries, as Telegram does (a new connection per delivery otherwise).
         """
         payload = dict(update)
         if "update_id" not in payload:
@@ -971,19 +977,22 @@ class BotAPIDouble:
         headers = {"Content-Type": "application/json"}
         if secret_token is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret_token
-        async with (
-            ClientSession(timeout=ClientTimeout(total=30)) as session,
-            session.post(url, data=json.dumps(payload), headers=headers) as response,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = await stack.enter_async_context(ClientSession(timeout=ClientTimeout(total=30)))
+            response = await stack.enter_async_context(
+                session.post(url, data=json.dumps(payload), headers=headers)
+            )
             raw = await response.read()
             content_type = response.headers.get("Content-Type", "")
             status = response.status
         body = raw.decode("utf-8", errors="replace")
         if status == 200:
-            await self._execute_webhook_reply(content_type, raw)
+            await self.execute_webhook_reply(content_type, raw)
         return status, body
 
-    async def _execute_webhook_reply(self, content_type: str, raw: bytes) -> None:
+    async def execute_webhook_reply(self, content_type: str, raw: bytes) -> None:
+        """Carry out the method call a bot put in its answer to a webhook delivery, as Telegram does."""
         params: dict[str, Any] = {}
         files: dict[str, UploadedFile] = {}
         try:

@@ -57,10 +57,26 @@ async def test_webhook_update_with_the_right_secret_is_handled(telegram, webhook
     )
 
     assert response.status_code == 200
-    assert response.json() == {"ok": True}
-    # Handled before the answer: the reply is already sent.
+    # Handled before the answer: the menu rides on the answer itself, for Telegram to send.
+    assert not telegram.calls_to("sendMessage")
+    assert response.headers["content-type"].startswith("multipart/form-data")
+    await telegram.execute_webhook_reply(response.headers["content-type"], response.content)
     [reply] = [c for c in telegram.calls_to("sendMessage") if str(c["chat_id"]) == "140"]
+    assert reply.via_webhook_reply
     assert reply["text"].startswith("Hi, Web!")
+    assert reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "m:lessons"
+
+
+async def test_webhook_answer_without_a_call_is_plain_ok(telegram, webhook_api):
+    # A message the bot answers with no screen (an unknown command gets its hint by a call of its own).
+    response = await webhook_api.post(
+        "/telegram/webhook",
+        json={"update_id": 1010, "edited_message": telegram.message_update(user(142), "edited")["message"]},
+        headers={SECRET_HEADER: SECRET},
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
 
 
 async def test_webhook_callback_update_edits_in_place(telegram, webhook_api):
