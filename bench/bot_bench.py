@@ -209,7 +209,7 @@ async def bench_payments(
     else:
         started = [await webhook.deliver(u) for u in updates]
     cpu = (cpu_seconds(webhook.process.pid) - cpu_before) / len(updates)
-    # The lesson's first message starts with its title (in bold).
+    # The lesson's first message starts with its title (in bold), then its text.
     content = first_call_at(
         api.calls_to("sendMessage"), lambda c: (str(c.get("chat_id")), str(c.get("text")).split("\n")[0])
     )
@@ -272,7 +272,7 @@ async def main() -> int:
         "mix": args.updates // 10,
     }
     lessons, buyers = await prepare_database(phases)
-    titles = {lesson.id: f"<b>{lesson.title}</b>" for lesson in lessons}
+    titles = {lesson.id: lesson.title for lesson in lessons}
     bot_port, echo_port = free_port(), free_port()
     rows: list[tuple[str, str, str]] = []
     ok = True

@@ -33,15 +33,15 @@ def video_file(video_path: str) -> Path:
 
 
 async def send_lesson(bot: Bot, session: AsyncSession, chat_id: int, lesson: Lesson, t: Translator) -> None:
-    """Send the lesson's title, text and video. Paid content is protected from forwarding and saving."""
+    """Send the lesson: its title in bold above its text (split where Telegram's limit requires), then its
+    video. Paid content is protected from forwarding and saving."""
     protect = not lesson.is_free
-    await bot.send_message(chat_id, f"<b>{html.escape(lesson.title)}</b>", protect_content=protect)
-    if lesson.text_content:
-        text, entities = parse_html(lesson.text_content)
-        for part, part_entities in split_message(text, entities):
-            await bot.send_message(
-                chat_id, part, entities=part_entities, parse_mode=None, protect_content=protect
-            )
+    title = f"<b>{html.escape(lesson.title)}</b>"
+    text, entities = parse_html(f"{title}\n\n{lesson.text_content}" if lesson.text_content else title)
+    for part, part_entities in split_message(text, entities):
+        await bot.send_message(
+            chat_id, part, entities=part_entities, parse_mode=None, protect_content=protect
+        )
     if lesson.video_path:
         await _send_video(bot, session, chat_id, lesson, t, protect=protect)
 

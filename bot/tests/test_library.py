@@ -41,13 +41,15 @@ async def test_free_lesson_opens_without_paying(telegram, polling_bot, session):
     person = user(80)
     await send(telegram, person, "/start")
 
-    title, body = await _open(telegram, person, lesson.id, count=2)
+    [lesson_message] = await _open(telegram, person, lesson.id)
 
-    assert title["text"] == "<b>Intro</b>"
-    assert body["text"] == "Hello there"
-    assert body["entities"] == [{"type": "italic", "offset": 6, "length": 5}]
-    assert title["protect_content"] is False
-    assert body["protect_content"] is False
+    # The title in bold above the text, in one message.
+    assert lesson_message["text"] == "Intro\n\nHello there"
+    assert lesson_message["entities"] == [
+        {"type": "bold", "offset": 0, "length": 5},
+        {"type": "italic", "offset": 13, "length": 5},
+    ]
+    assert lesson_message["protect_content"] is False
 
 
 async def test_bought_lesson_opens_protected(telegram, polling_bot, session):
@@ -57,11 +59,10 @@ async def test_bought_lesson_opens_protected(telegram, polling_bot, session):
     person = user(81)
     await send(telegram, person, "/start")
 
-    title, body = await _open(telegram, person, lesson.id, count=2)
+    [lesson_message] = await _open(telegram, person, lesson.id)
 
-    assert (title["text"], body["text"]) == ("<b>Paid one</b>", "Secret")
-    assert title["protect_content"] is True
-    assert body["protect_content"] is True
+    assert lesson_message["text"] == "Paid one\n\nSecret"
+    assert lesson_message["protect_content"] is True
 
 
 async def test_lesson_of_a_bought_course_opens(telegram, polling_bot, session):
@@ -72,9 +73,9 @@ async def test_lesson_of_a_bought_course_opens(telegram, polling_bot, session):
     person = user(82)
     await send(telegram, person, "/start")
 
-    _, body = await _open(telegram, person, lesson.id, count=2)
+    [lesson_message] = await _open(telegram, person, lesson.id)
 
-    assert body["text"] == "Course content"
+    assert lesson_message["text"].endswith("\n\nCourse content")
 
 
 async def test_crafted_open_of_a_paid_lesson_is_refused(telegram, polling_bot, session):
@@ -160,8 +161,8 @@ async def test_my_lessons_lists_bought_and_free_lessons(telegram, polling_bot, s
     ]
 
     # Each of them opens, any time (the retired one too: it was paid for).
-    _, body = await _open(telegram, person, retired.id, count=2)
-    assert body["text"] == "Body"
+    [lesson_message] = await _open(telegram, person, retired.id)
+    assert lesson_message["text"].endswith("\n\nBody")
 
 
 async def test_my_lessons_from_the_menu_pages_in_place(telegram, polling_bot, session):
@@ -199,25 +200,25 @@ async def test_long_text_lesson_is_split_with_its_formatting(telegram, polling_b
     person = user(90)
     await send(telegram, person, "/start")
 
-    title, *parts = await _open(telegram, person, lesson.id, count=4)
+    parts = await _open(telegram, person, lesson.id, count=3)
     await settle()
 
-    assert title["text"] == "<b>Long</b>"
-    assert len(_content_calls(telegram, 90)) == 4
+    assert len(_content_calls(telegram, 90)) == 3
     assert all(part.ok for part in parts)
-    assert all(part["protect_content"] is True for part in (title, *parts))
+    assert all(part["protect_content"] is True for part in parts)
     assert all(utf16_length(part["text"]) <= 4096 for part in parts)
     assert all("parse_mode" not in part.params for part in parts)
-    # Cut between paragraphs: nothing lost, nothing added.
-    assert "\n\n".join(part["text"] for part in parts) == plain
+    # Cut between paragraphs: nothing lost, nothing added (the title above the first).
+    assert "\n\n".join(part["text"] for part in parts) == "Long\n\n" + plain
     bold = [
         _utf16_slice(part["text"], e["offset"], e["length"])
         for part in parts
         for e in part.get("entities") or []
         if e["type"] == "bold"
     ]
-    assert len(bold) >= 2
-    assert "\n\n".join(bold) == "\n\n".join(paragraphs[8:15])
+    assert bold[0] == "Long"
+    assert len(bold) >= 3
+    assert "\n\n".join(bold[1:]) == "\n\n".join(paragraphs[8:15])
     # Telegram shows what the entities say.
     assert parts[0].result["entities"][0]["type"] == "bold"
 
@@ -281,10 +282,10 @@ async def test_missing_video_file_gets_an_apology(telegram, polling_bot, session
     person = user(93)
     await send(telegram, person, "/start")
 
-    title, body, apology = await _open(telegram, person, lesson.id, count=3)
+    lesson_message, apology = await _open(telegram, person, lesson.id, count=2)
     await settle()
 
-    assert (title["text"], body["text"]) == ("<b>Lost</b>", "Text part")
+    assert lesson_message["text"] == "Lost\n\nText part"
     assert apology["text"].startswith("Sorry, the video of this lesson is temporarily unavailable.")
     assert telegram.calls_to("sendVideo") == []
     assert not [c for c in telegram.calls_to("sendMessage") if "went wrong" in c["text"]]

@@ -230,7 +230,7 @@ async def test_pay_lesson_completes_and_delivers(telegram, polling_bot, session)
 
     await pay(telegram, BUYER, invoice, charge_id="stxPAID1")
 
-    await telegram.wait_for("sendMessage", lambda c: to(BUYER)(c) and c["text"] == "Play C major.")
+    await telegram.wait_for("sendMessage", lambda c: to(BUYER)(c) and c["text"] == "Scales\n\nPlay C major.")
     [purchase] = await purchases()
     assert purchase.status is PurchaseStatus.COMPLETED
     assert purchase.telegram_payment_charge_id == "stxPAID1"
@@ -238,7 +238,7 @@ async def test_pay_lesson_completes_and_delivers(telegram, polling_bot, session)
     [thank_you] = [c for c in telegram.sent_messages(42) if thanks(BUYER)(c)]
     assert "Scales" in thank_you["text"]
     content = [c for c in telegram.sent_messages(42) if c.at > thank_you.at]
-    assert [c["text"] for c in content] == ["<b>Scales</b>", "Play C major."]
+    assert [c["text"] for c in content] == ["Scales\n\nPlay C major."]
     assert all(c["protect_content"] is True for c in content)
     assert not locked(await open_lesson(telegram, BUYER, lesson.id))
 
@@ -342,7 +342,9 @@ async def test_pay_course_opens_all_its_lessons(telegram, polling_bot, session):
     }
     for lesson in lessons:
         assert not locked(await open_lesson(telegram, BUYER, lesson.id))
-        await telegram.wait_for("sendMessage", lambda c, n=lesson.title[-1]: c["text"] == f"Body {n}")
+        await telegram.wait_for(
+            "sendMessage", lambda c, n=lesson.title[-1]: c["text"] == f"Part {n}\n\nBody {n}"
+        )
     [purchase] = await purchases()
     assert (purchase.status, purchase.course_id) == (PurchaseStatus.COMPLETED, course.id)
 
@@ -384,7 +386,7 @@ async def test_paid_user_is_never_left_without_access(telegram, polling_bot, ses
     telegram.push_update(telegram.successful_payment_update(BUYER, f"v1:2000000004:l{orphan.id}", 70))
 
     for body in ("Expired body", "Removed body", "Orphan body"):
-        await telegram.wait_for("sendMessage", lambda c, b=body: c["text"] == b)
+        await telegram.wait_for("sendMessage", lambda c, b=body: c["text"].endswith(f"\n\n{b}"))
     assert [p.status for p in await purchases()] == [PurchaseStatus.COMPLETED] * 3
     for lesson in (expired, removed, orphan):
         assert not locked(await open_lesson(telegram, BUYER, lesson.id))
