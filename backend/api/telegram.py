@@ -2,13 +2,11 @@
 
 import hmac
 import logging
-import secrets
 from typing import Annotated, Any
 
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import InputFile, Update
-from aiohttp import MultipartWriter
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -58,17 +56,16 @@ async def receive_update(
 
 async def webhook_reply(bot: Bot, method: TelegramMethod[Any]) -> Response:
     """The handler's last Bot API call, made by Telegram from our answer to the webhook (no request of
-    its own), encoded as aiogram's own webhook server does. Its result is not known: handlers leave only
+    its own), as JSON with the method's name in "method". Its result is not known: handlers leave only
     calls whose failure nothing depends on (answering a query, showing a screen)."""
-    writer = MultipartWriter("form-data", boundary=f"webhookBoundary{secrets.token_urlsafe(16)}")
-    writer.append(method.__api_method__).set_content_disposition("form-data", name="method")
     files: dict[str, InputFile] = {}
-    for key, value in method.model_dump(warnings=False).items():
-        prepared = bot.session.prepare_value(value, bot=bot, files=files)
-        if prepared:
-            writer.append(prepared).set_content_disposition("form-data", name=key)
+    params = {
+        key: prepared
+        for key, value in method.model_dump(warnings=False).items()
+        if (prepared := bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)) is not None
+    }
     if files:
         # An upload cannot ride on the answer: make the call ourselves.
         await bot(method)
         return JSONResponse({"ok": True})
-    return Response(await writer.as_bytes(), media_type=writer.content_type)
+    return JSONResponse({"method": method.__api_method__, **params})

@@ -1,5 +1,6 @@
 """The catalog: pages of lessons and courses, edited in place, and the item cards."""
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +40,8 @@ async def _page(get_all: Any, session: AsyncSession, page: int) -> tuple[Sequenc
 async def show_lessons_page(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
 ) -> Reply:
-    lessons, total, page = await _page(lesson_service.get_all, session, page)
+    # The public listing: what the page shows needs no lesson content, and its total may be seconds old.
+    lessons, total, page = await _page(functools.partial(lesson_service.get_all, public=True), session, page)
     owned = await access_service.accessible_lesson_ids(session, user_id=user.id)
     count = texts.pages(total, keyboards.PAGE_SIZE)
     text = t("lessons-title", page=page + 1, pages=count) if total else t("lessons-empty")

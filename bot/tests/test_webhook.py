@@ -59,7 +59,7 @@ async def test_webhook_update_with_the_right_secret_is_handled(telegram, webhook
     assert response.status_code == 200
     # Handled before the answer: the menu rides on the answer itself, for Telegram to send.
     assert not telegram.calls_to("sendMessage")
-    assert response.headers["content-type"].startswith("multipart/form-data")
+    assert response.headers["content-type"] == "application/json"
     await telegram.execute_webhook_reply(response.headers["content-type"], response.content)
     [reply] = [c for c in telegram.calls_to("sendMessage") if str(c["chat_id"]) == "140"]
     assert reply.via_webhook_reply
