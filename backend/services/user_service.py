@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,9 +70,10 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
     if await get_by_telegram_id(session, data.telegram_id) is not None:
         raise DuplicateTelegramId(data.telegram_id)
-    user = User(**data.model_dump())
-    session.add(user)
     try:
+        # One INSERT ... RETURNING, without the unit of work's bookkeeping: the bot registers every new
+        # user this way on their first update.
+        user = (await session.scalars(insert(User).values(**data.model_dump()).returning(User))).one()
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
