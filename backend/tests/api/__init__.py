@@ -1,6 +1,6 @@
 """Helpers shared by the API tests (one test module per router in backend/api/).
 
-Fixtures defined here are imported by the modules that use them:
+Fixtures defined here are registered for every API test module by backend/tests/api/conftest.py:
 
 - `quick_tokens` is registered under the name `tokens`, so the conftest's `admin_headers` uses it. It opens
   a real admin session and signs its tokens with the real code, but skips the deliberately slow argon2

@@ -14,13 +14,11 @@ import pytest
 from sqlalchemy import update
 
 from backend.config import get_settings
-from backend.tests.api import (  # noqa: F401 (lenient_client_fixture, quick_tokens: fixtures)
+from backend.tests.api import (
     bearer,
     count,
     fresh,
     issue_tokens,
-    lenient_client_fixture,
-    quick_tokens,
 )
 from backend.tests.conftest import ADMIN_PASSWORD, login
 from backend.tests.factories import create_lesson

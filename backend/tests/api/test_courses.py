@@ -6,14 +6,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from backend.tests.api import (  # noqa: F401 (quick_tokens: fixture)
+from backend.tests.api import (
     assert_invalid,
     assert_page,
     assert_rule_violation,
     count,
     fresh,
     ids,
-    quick_tokens,
 )
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from shared.models import Course, CourseLesson, Lesson

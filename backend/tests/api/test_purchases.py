@@ -4,15 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.tests.api import (  # noqa: F401 (lenient_client_fixture, quick_tokens: fixtures)
+from backend.tests.api import (
     assert_invalid,
     assert_page,
     assert_rule_violation,
     count,
     fresh,
     ids,
-    lenient_client_fixture,
-    quick_tokens,
 )
 from backend.tests.factories import (
     create_course,

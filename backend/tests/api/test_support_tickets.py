@@ -4,14 +4,13 @@ from datetime import timedelta
 
 import pytest
 
-from backend.tests.api import (  # noqa: F401 (quick_tokens: fixture)
+from backend.tests.api import (
     assert_invalid,
     assert_page,
     assert_rule_violation,
     count,
     fresh,
     ids,
-    quick_tokens,
 )
 from backend.tests.factories import create_ticket, create_user
 from shared.constants import TicketStatus

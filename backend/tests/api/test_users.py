@@ -5,13 +5,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from backend.tests.api import (  # noqa: F401 (quick_tokens: fixture)
+from backend.tests.api import (
     assert_invalid,
     assert_page,
     count,
     fresh,
     ids,
-    quick_tokens,
 )
 from backend.tests.factories import create_lesson, create_purchase, create_user
 from shared.models import User
