@@ -71,7 +71,7 @@ def _run(connection: sqlite3.Connection, sql: str, parameters: Any, *, many: boo
 
 def _runs_inline(sql: str) -> bool:
     head = " ".join(sql.lstrip()[:16].upper().split())
-    return (head == "BEGIN" or head.startswith(_INLINE_PREFIXES)) and not _sets_journal_mode(sql)
+    return head == "BEGIN" or head.startswith(_INLINE_PREFIXES)
 
 
 def _sets_journal_mode(sql: str) -> bool:

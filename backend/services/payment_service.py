@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from backend.config import get_settings
 from backend.services import pricing, promo_code_service, purchase_service, user_service
@@ -357,51 +358,55 @@ async def _complete_pending(
     charge_id: str,
     claimed_at: datetime | None,
 ) -> RecordedPayment | None:
-    # The usual case first: the invoice's own purchase, still pending, completed in one statement (which
-    # returns the row, so nothing needs reading again).
+    """Complete the invoice's own purchase: pending (its promo code use still reserved), else failed (it
+    waited too long and gave its use back, so the use is taken again). None if it is neither, or not this
+    payer's purchase of this item."""
     try:
         async with _savepoint_where_needed(session):
-            completed = await session.scalar(
-                sql_update(Purchase)
-                .where(
-                    Purchase.id == parsed.purchase_id,
-                    Purchase.user_id == user_id,
-                    Purchase.lesson_id == parsed.lesson_id,
-                    Purchase.course_id == parsed.course_id,
-                    Purchase.status == PurchaseStatus.PENDING,
-                )
-                .values(_completion(charge_id, claimed_at))
-                .returning(Purchase)
-                .execution_options(populate_existing=True)
+            purchase = await _complete_from(
+                session, parsed, PurchaseStatus.PENDING, user_id, charge_id, claimed_at
             )
-    except IntegrityError as error:
-        return await _recorded_meanwhile(session, charge_id, error)
-    if completed is not None:
-        await session.commit()
-        return RecordedPayment(completed, newly_completed=True, delivery_claimed=claimed_at is not None)
-    purchase = await session.get(Purchase, parsed.purchase_id, populate_existing=True)
-    if (
-        purchase is None
-        or purchase.user_id != user_id
-        or purchase.lesson_id != parsed.lesson_id
-        or purchase.course_id != parsed.course_id
-        or purchase.status not in (PurchaseStatus.PENDING, PurchaseStatus.FAILED)
-    ):
-        return None
-    try:
-        async with session.begin_nested():
-            # Conditional on the status, so that of two processes completing it only one succeeds; pending
-            # first, so that we know whether the promo code use it reserved is still held.
-            if not await _complete_if(session, purchase.id, PurchaseStatus.PENDING, charge_id, claimed_at):
-                if not await _complete_if(session, purchase.id, PurchaseStatus.FAILED, charge_id, claimed_at):
-                    return None
-                if purchase.promo_code_id is not None:
+            if purchase is None:
+                purchase = await _complete_from(
+                    session, parsed, PurchaseStatus.FAILED, user_id, charge_id, claimed_at
+                )
+                if purchase is not None and purchase.promo_code_id is not None:
                     await promo_code_service.take_again(session, purchase.promo_code_id)
     except IntegrityError as error:
         return await _recorded_meanwhile(session, charge_id, error)
+    if purchase is None:
+        return None
     await session.commit()
-    await session.refresh(purchase)
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
+
+
+async def _complete_from(
+    session: AsyncSession,
+    parsed: InvoicePayload,
+    status: PurchaseStatus,
+    user_id: int,
+    charge_id: str,
+    claimed_at: datetime | None,
+) -> Purchase | None:
+    """One conditional UPDATE ... RETURNING: of two processes completing the purchase, only one gets it."""
+    return await session.scalar(
+        sql_update(Purchase)
+        .where(
+            Purchase.id == parsed.purchase_id,
+            Purchase.user_id == user_id,
+            Purchase.lesson_id == parsed.lesson_id,
+            Purchase.course_id == parsed.course_id,
+            Purchase.status == status,
+        )
+        .values(
+            status=PurchaseStatus.COMPLETED,
+            telegram_payment_charge_id=charge_id,
+            updated_at=utcnow(),
+            delivery_claimed_at=claimed_at,
+        )
+        .returning(Purchase)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _savepoint_where_needed(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
@@ -424,31 +429,6 @@ async def _recorded_meanwhile(
     if existing is None:
         raise error
     return RecordedPayment(existing, newly_completed=False)
-
-
-def _completion(charge_id: str, claimed_at: datetime | None) -> dict[str, Any]:
-    return {
-        "status": PurchaseStatus.COMPLETED,
-        "telegram_payment_charge_id": charge_id,
-        "updated_at": utcnow(),
-        "delivery_claimed_at": claimed_at,
-    }
-
-
-async def _complete_if(
-    session: AsyncSession,
-    purchase_id: int,
-    status: PurchaseStatus,
-    charge_id: str,
-    claimed_at: datetime | None,
-) -> bool:
-    result = await session.execute(
-        sql_update(Purchase)
-        .where(Purchase.id == purchase_id, Purchase.status == status)
-        .values(_completion(charge_id, claimed_at))
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 @writes
@@ -504,7 +484,7 @@ async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
 
 
 async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
-    """Completed purchases whose delivery never finished (for a retry after a crash)."""
+    """Completed purchases whose delivery never finished (for a retry after a crash), buyers loaded."""
     stale = utcnow() - delivery_lease()
     return (
         await session.scalars(
@@ -515,6 +495,7 @@ async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Pu
                 Purchase.delivered_at.is_(None),
                 or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < stale),
             )
+            .options(selectinload(Purchase.user))
             .order_by(Purchase.id)
             .limit(limit)
         )
