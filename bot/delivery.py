@@ -32,11 +32,25 @@ def video_file(video_path: str) -> Path:
     return path if path.is_absolute() else Path(get_settings().MEDIA_DIR) / path
 
 
-async def send_lesson(bot: Bot, session: AsyncSession, chat_id: int, lesson: Lesson, t: Translator) -> None:
+async def send_lesson(
+    bot: Bot,
+    session: AsyncSession,
+    chat_id: int,
+    lesson: Lesson,
+    t: Translator,
+    *,
+    heading: str | None = None,
+) -> None:
     """Send the lesson: its title in bold above its text (split where Telegram's limit requires), then its
-    video. Paid content is protected from forwarding and saving."""
+    video. Paid content is protected from forwarding and saving.
+
+    heading: an HTML line above the title in the first message (the thanks after a payment), so that a
+    purchase is one message, not two.
+    """
     protect = not lesson.is_free
     title = f"<b>{html.escape(lesson.title)}</b>"
+    if heading:
+        title = f"{heading}\n\n{title}"
     text, entities = parse_html(f"{title}\n\n{lesson.text_content}" if lesson.text_content else title)
     for part, part_entities in split_message(text, entities):
         await bot.send_message(
@@ -78,8 +92,7 @@ async def deliver_purchase(
     """What a buyer gets right after paying: the lesson itself, or the course's lessons to open."""
     if purchase.lesson_id is not None:
         lesson = await lesson_service.get(session, purchase.lesson_id)
-        await bot.send_message(chat_id, t("payment-thanks-lesson", title=lesson.title))
-        await send_lesson(bot, session, chat_id, lesson, t)
+        await send_lesson(bot, session, chat_id, lesson, t, heading=t("payment-thanks-lesson"))
         return
     assert purchase.course_id is not None
     course = await course_service.get(session, purchase.course_id)

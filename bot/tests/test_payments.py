@@ -230,16 +230,18 @@ async def test_pay_lesson_completes_and_delivers(telegram, polling_bot, session)
 
     await pay(telegram, BUYER, invoice, charge_id="stxPAID1")
 
-    await telegram.wait_for("sendMessage", lambda c: to(BUYER)(c) and c["text"] == "Scales\n\nPlay C major.")
+    # One message: the thanks, then the lesson (its title in bold), protected.
+    [content] = await telegram.wait_for("sendMessage", thanks(BUYER))
+    assert content["text"] == (
+        "✅ Payment received, thank you! This lesson stays in 📂 My lessons.\n\nScales\n\nPlay C major."
+    )
+    assert [e["type"] for e in content["entities"]] == ["bold"]
+    assert content["protect_content"] is True
     [purchase] = await purchases()
     assert purchase.status is PurchaseStatus.COMPLETED
     assert purchase.telegram_payment_charge_id == "stxPAID1"
     assert purchase.amount == 150
-    [thank_you] = [c for c in telegram.sent_messages(42) if thanks(BUYER)(c)]
-    assert "Scales" in thank_you["text"]
-    content = [c for c in telegram.sent_messages(42) if c.at > thank_you.at]
-    assert [c["text"] for c in content] == ["Scales\n\nPlay C major."]
-    assert all(c["protect_content"] is True for c in content)
+    assert [c["text"] for c in telegram.sent_messages(42) if c.at >= content.at] == [content["text"]]
     assert not locked(await open_lesson(telegram, BUYER, lesson.id))
 
 

@@ -85,7 +85,7 @@ error-wrong-currency = Payments are accepted in Telegram Stars only.
 error-unknown-invoice = This invoice is not valid any more. Please open the card again.
 error-generic = Sorry, something went wrong on our side. Please try again in a minute.
 
-payment-thanks-lesson = ✅ Payment received, thank you! Here is “{ $title }”. It stays in 📂 My lessons.
+payment-thanks-lesson = ✅ Payment received, thank you! This lesson stays in 📂 My lessons.
 payment-thanks-course = ✅ Payment received, thank you! The course “{ $title }” is yours: { $count ->
     [one] { $count } lesson
    *[other] { $count } lessons

@@ -84,7 +84,7 @@ error-wrong-currency = Оплата принимается только в Teleg
 error-unknown-invoice = Этот счёт больше не действителен. Откройте карточку ещё раз.
 error-generic = Извините, у нас что-то пошло не так. Попробуйте через минуту.
 
-payment-thanks-lesson = ✅ Оплата получена, спасибо! Вот «{ $title }». Урок остаётся в 📂 Мои уроки.
+payment-thanks-lesson = ✅ Оплата получена, спасибо! Урок остаётся в 📂 Мои уроки.
 payment-thanks-course = ✅ Оплата получена, спасибо! Курс «{ $title }» ваш: { $count ->
     [one] { $count } урок
     [few] { $count } урока
