@@ -65,15 +65,24 @@ async def get_all(
     )
 
 
+# Built once, like _BY_TELEGRAM_ID: the bot registers every new user with it, on their first update.
+_INSERT = insert(User).returning(User)
+
+
 @writes
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
     if await get_by_telegram_id(session, data.telegram_id) is not None:
         raise DuplicateTelegramId(data.telegram_id)
+    return await _insert(session, data)
+
+
+@writes
+async def _insert(session: AsyncSession, data: UserCreate) -> User:
+    """One INSERT ... RETURNING, without the unit of work's bookkeeping; the unique index, not a lookup,
+    refuses a taken Telegram id (DuplicateTelegramId)."""
     try:
-        # One INSERT ... RETURNING, without the unit of work's bookkeeping: the bot registers every new
-        # user this way on their first update.
-        user = (await session.scalars(insert(User).values(**data.model_dump()).returning(User))).one()
+        user = (await session.scalars(_INSERT, [data.model_dump()])).one()
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
@@ -115,7 +124,8 @@ async def register_or_update(
     }
     if user is None:
         try:
-            return await create(session, data=UserCreate(telegram_id=telegram_id, **profile))
+            # Just looked up: only a racing update can have registered them since (the unique index).
+            return await _insert(session, UserCreate(telegram_id=telegram_id, **profile))
         except DuplicateTelegramId:
             # Two updates of a new user raced; the other one registered them.
             user = await get_by_telegram_id(session, telegram_id)
