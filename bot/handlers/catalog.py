@@ -70,7 +70,6 @@ async def show_lesson_card(
     )
     if lesson is None or (not lesson.is_active and not has_access):
         return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
-        return
     text = texts.lesson_card(t, lesson, has_access=has_access)
     return await show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
 
@@ -82,11 +81,9 @@ async def show_course_card(
         course = await course_service.get(session, course_id)
     except CourseNotFound:
         return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
-        return
     owned = await access_service.owns_course(session, user_id=user.id, course_id=course.id)
     if not course.is_active and not owned:
         return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
-        return
     lessons = [lesson for _, lesson in course_service.ordered_lessons(course, active_only=not owned)]
     price = pricing.course_price(course)
     text = texts.course_card(

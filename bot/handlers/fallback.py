@@ -5,16 +5,17 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.i18n import Translator
+from bot.screens import Reply
 
 router = Router(name=__name__)
 
 
 @router.message()
-async def unknown_message(message: Message, t: Translator) -> None:
-    await message.answer(t("fallback-message"), reply_markup=keyboards.main_menu(t))
+async def unknown_message(message: Message, t: Translator) -> Reply:
+    return message.answer(t("fallback-message"), reply_markup=keyboards.main_menu(t))
 
 
 @router.callback_query()
-async def unknown_button(query: CallbackQuery, t: Translator) -> None:
+async def unknown_button(query: CallbackQuery, t: Translator) -> Reply:
     # A keyboard from an older version of the bot, or crafted data: Telegram shows a spinner until answered.
-    await query.answer(t.plain("button-outdated"), show_alert=True)
+    return query.answer(t.plain("button-outdated"), show_alert=True)

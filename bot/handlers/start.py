@@ -46,8 +46,8 @@ async def main_menu(query: CallbackQuery, user: User, t: Translator) -> Reply:
 
 
 @router.message(Command("help"))
-async def help_command(message: Message, t: Translator) -> None:
-    await message.answer(t("help"), reply_markup=keyboards.back_to_menu(t))
+async def help_command(message: Message, t: Translator) -> Reply:
+    return message.answer(t("help"), reply_markup=keyboards.back_to_menu(t))
 
 
 @router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
@@ -56,10 +56,10 @@ async def help_button(query: CallbackQuery, t: Translator) -> Reply:
 
 
 @router.message(Command("terms"))
-async def terms(message: Message, t: Translator) -> None:
-    await message.answer(t("terms"))
+async def terms(message: Message, t: Translator) -> Reply:
+    return message.answer(t("terms"))
 
 
 @router.message(Command("privacy"))
-async def privacy(message: Message, t: Translator) -> None:
-    await message.answer(t("privacy"))
+async def privacy(message: Message, t: Translator) -> Reply:
+    return message.answer(t("privacy"))
