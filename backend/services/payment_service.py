@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -324,12 +324,41 @@ async def record_payment(
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claim_delivery)
 
 
-async def _by_charge_id(session: AsyncSession, charge_id: str) -> Purchase | None:
-    return await session.scalar(
-        select(Purchase)
-        .where(Purchase.telegram_payment_charge_id == charge_id)
-        .execution_options(populate_existing=True)
+# The statements of every payment, built once: building one costs more than running it.
+_BY_CHARGE_ID = (
+    select(Purchase)
+    .where(Purchase.telegram_payment_charge_id == bindparam("charge_id"))
+    .execution_options(populate_existing=True)
+)
+# Of two processes completing the purchase, only one gets it. (IS, not =, for the item ids: one is NULL.)
+_COMPLETE = (
+    sql_update(Purchase)
+    .where(
+        Purchase.id == bindparam("purchase_id"),
+        Purchase.user_id == bindparam("payer_id"),
+        Purchase.lesson_id.is_not_distinct_from(bindparam("paid_lesson_id")),
+        Purchase.course_id.is_not_distinct_from(bindparam("paid_course_id")),
+        Purchase.status == bindparam("from_status"),
     )
+    .values(
+        status=PurchaseStatus.COMPLETED,
+        telegram_payment_charge_id=bindparam("paid_charge_id"),
+        updated_at=bindparam("now"),
+        delivery_claimed_at=bindparam("claimed_at"),
+    )
+    .returning(Purchase)
+    .execution_options(populate_existing=True)
+)
+_MARK_DELIVERED = (
+    sql_update(Purchase)
+    .where(Purchase.id == bindparam("purchase_id"))
+    .values(delivered_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def _by_charge_id(session: AsyncSession, charge_id: str) -> Purchase | None:
+    return await session.scalar(_BY_CHARGE_ID, {"charge_id": charge_id})
 
 
 async def _promo_exists(session: AsyncSession, promo_code_id: int | None) -> bool:
@@ -390,22 +419,17 @@ async def _complete_from(
 ) -> Purchase | None:
     """One conditional UPDATE ... RETURNING: of two processes completing the purchase, only one gets it."""
     return await session.scalar(
-        sql_update(Purchase)
-        .where(
-            Purchase.id == parsed.purchase_id,
-            Purchase.user_id == user_id,
-            Purchase.lesson_id == parsed.lesson_id,
-            Purchase.course_id == parsed.course_id,
-            Purchase.status == status,
-        )
-        .values(
-            status=PurchaseStatus.COMPLETED,
-            telegram_payment_charge_id=charge_id,
-            updated_at=utcnow(),
-            delivery_claimed_at=claimed_at,
-        )
-        .returning(Purchase)
-        .execution_options(populate_existing=True)
+        _COMPLETE,
+        {
+            "purchase_id": parsed.purchase_id,
+            "payer_id": user_id,
+            "paid_lesson_id": parsed.lesson_id,
+            "paid_course_id": parsed.course_id,
+            "from_status": status,
+            "paid_charge_id": charge_id,
+            "now": utcnow(),
+            "claimed_at": claimed_at,
+        },
     )
 
 
@@ -474,12 +498,7 @@ async def renew_delivery_claim(session: AsyncSession, purchase_id: int) -> None:
 @_ends_transaction
 async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
     """Record that the content reached the user."""
-    await session.execute(
-        sql_update(Purchase)
-        .where(Purchase.id == purchase.id)
-        .values(delivered_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_MARK_DELIVERED, {"purchase_id": purchase.id, "now": utcnow()})
     await session.commit()
 
 
