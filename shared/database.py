@@ -66,7 +66,13 @@ def _on_sqlite_begin(connection: Connection) -> None:
     # its total come from one statement, see paginate). A reader that writes gets BEGIN IMMEDIATE from
     # _on_sqlite_execute, so its writes stay atomic.
     if mode != "DEFERRED":
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # On the DBAPI cursor, as _on_sqlite_execute does: a statement of SQLAlchemy's own would cost more
+        # than the BEGIN itself (every write transaction starts here).
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(f"BEGIN {mode}")
+        finally:
+            cursor.close()
 
 
 def _on_sqlite_execute(connection: Connection, cursor: Any, statement: str, *_args: Any) -> None:

@@ -1,9 +1,10 @@
 """Helpers shared by the services: pagination and text search."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -13,6 +14,64 @@ from shared.models import Base
 from shared.utils import escape_like
 
 ModelT = TypeVar("ModelT", bound=Base)
+PAGE_LIMIT = "page_limit"
+PAGE_OFFSET = "page_offset"
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """The statements of one listing, with the page's limit and offset (and any filter values named with
+    bindparam) left as parameters: built once, they can run for every request (see page_query)."""
+
+    page: Select[Any]
+    page_with_total: Select[Any]
+    count: Select[Any]
+
+
+def page_query(
+    model: type[Base],
+    *,
+    filters: Iterable[ColumnElement[bool]] = (),
+    order_by: Sequence[Any],
+    options: Sequence[ExecutableOption] = (),
+) -> PageQuery:
+    """The statements behind paginate. Build them once for a listing's common shapes (and keep them): an
+    ORM statement costs more to build than a page of a few rows costs to read."""
+    filters = list(filters)
+    page = (
+        select(model)
+        .where(*filters)
+        .order_by(*order_by)
+        .limit(bindparam(PAGE_LIMIT))
+        .offset(bindparam(PAGE_OFFSET))
+        .options(*options)
+    )
+    # The count rides along with the page as an uncorrelated scalar subquery: one statement, evaluated once
+    # and from the same index as a count of its own (a count(*) OVER () window would read every matching
+    # row). A page past the end has no row to carry it, so only then is it counted separately.
+    count = select(func.count()).select_from(model).where(*filters)
+    return PageQuery(page, page.add_columns(count.scalar_subquery().correlate(None)), count)
+
+
+async def run_page(
+    session: AsyncSession,
+    query: PageQuery,
+    *,
+    limit: int,
+    offset: int,
+    params: Mapping[str, Any] | None = None,
+    total: int | None = None,
+) -> tuple[Sequence[Any], int]:
+    """One page of the query's rows, and how many match in all (unless given)."""
+    values = {**(params or {}), PAGE_LIMIT: limit, PAGE_OFFSET: offset}
+    if total is not None:
+        return (await session.scalars(query.page, values)).all(), total
+    rows = (await session.execute(query.page_with_total, values)).all()
+    if rows:
+        return [row[0] for row in rows], rows[0][1]
+    if offset == 0:
+        return [], 0
+    return [], (await session.execute(query.count, params)).scalar_one()
 
 
 async def paginate(
@@ -27,20 +86,8 @@ async def paginate(
     total: int | None = None,
 ) -> tuple[Sequence[ModelT], int]:
     """One page of the model's rows that match the filters, and how many match in all (unless given)."""
-    filters = list(filters)
-    page = select(model).where(*filters).order_by(*order_by).limit(limit).offset(offset).options(*options)
-    if total is not None:
-        return (await session.scalars(page)).all(), total
-    # The count rides along with the page as an uncorrelated scalar subquery: one statement, evaluated once
-    # and from the same index as a count of its own (a count(*) OVER () window would read every matching
-    # row). A page past the end has no row to carry it, so only then is it counted separately.
-    count = select(func.count()).select_from(model).where(*filters)
-    rows = (await session.execute(page.add_columns(count.scalar_subquery().correlate(None)))).all()
-    if rows:
-        return [row[0] for row in rows], rows[0][1]
-    if offset == 0:
-        return [], 0
-    return [], (await session.execute(count)).scalar_one()
+    query = page_query(model, filters=filters, order_by=order_by, options=options)
+    return await run_page(session, query, limit=limit, offset=offset, total=total)
 
 
 def text_search(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:

@@ -1,5 +1,6 @@
 """Lessons: the catalog's units of content."""
 
+import functools
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, exists, select
@@ -7,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, defer, with_expression
 
 from backend.services import catalog_cache
-from backend.services.common import paginate, sort_order, text_search
+from backend.services.common import PageQuery, page_query, run_page, sort_order, text_search
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
 from shared.database import writes
 from shared.models import CourseLesson, Lesson, Purchase
@@ -60,6 +61,31 @@ async def get_all(
     public: for the anonymous catalog; the paid content stays unloaded (has_video and has_text still work)
     and the total may be up to catalog_cache.TTL_SECONDS old.
     """
+    if price_min is None and price_max is None and not search:
+        # The shapes that every catalog page has (bot and anonymous API alike): statements built once.
+        query = _listing(is_active, is_free, sort, public)
+    else:
+        query = _build_listing(is_active, is_free, price_min, price_max, search, sort, public)
+    if not public:
+        return await run_page(session, query, limit=limit, offset=offset)
+    key = (is_active, is_free, price_min, price_max, search)
+    generation = catalog_cache.totals.generation
+    total = catalog_cache.totals.get(key)
+    lessons, counted = await run_page(session, query, limit=limit, offset=offset, total=total)
+    if total is None:
+        catalog_cache.totals.put(key, counted, generation=generation)
+    return lessons, counted
+
+
+def _build_listing(
+    is_active: bool | None,
+    is_free: bool | None,
+    price_min: int | None,
+    price_max: int | None,
+    search: str | None,
+    sort: str,
+    public: bool,
+) -> PageQuery:
     filters = []
     if is_active is not None:
         filters.append(Lesson.is_active.is_(is_active))
@@ -71,25 +97,18 @@ async def get_all(
         filters.append(Lesson.price <= price_max)
     if search:
         filters.append(text_search(search, Lesson.title, Lesson.description))
-    order_by = sort_order(sort, SORT_COLUMNS, Lesson.id)
-    if not public:
-        return await paginate(session, Lesson, filters=filters, order_by=order_by, limit=limit, offset=offset)
-    key = (is_active, is_free, price_min, price_max, search)
-    generation = catalog_cache.totals.generation
-    total = catalog_cache.totals.get(key)
-    lessons, counted = await paginate(
-        session,
+    return page_query(
         Lesson,
         filters=filters,
-        order_by=order_by,
-        limit=limit,
-        offset=offset,
-        options=PUBLIC_LOADING,
-        total=total,
+        order_by=sort_order(sort, SORT_COLUMNS, Lesson.id),
+        options=PUBLIC_LOADING if public else (),
     )
-    if total is None:
-        catalog_cache.totals.put(key, counted, generation=generation)
-    return lessons, counted
+
+
+@functools.cache
+def _listing(is_active: bool | None, is_free: bool | None, sort: str, public: bool) -> PageQuery:
+    # A few dozen shapes at most: three values of each flag, the sort keys, public or not.
+    return _build_listing(is_active, is_free, None, None, None, sort, public)
 
 
 def _check_price(lesson: Lesson) -> None:

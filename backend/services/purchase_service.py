@@ -1,17 +1,18 @@
 """Purchases and their state machine: pending -> completed -> refunded, pending -> failed."""
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, course_service, lesson_service, promo_code_service
-from backend.services.common import paginate, sort_order, violates
+from backend.services.common import PageQuery, page_query, paginate, run_page, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
     DuplicateChargeId,
@@ -71,6 +72,56 @@ async def get_all(
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
     row proves that its user exists).
     """
+    one_users = (lesson_id, course_id, status, created_from, created_to) == (None,) * 5 and not statuses
+    if user_id is not None and one_users and not with_items:
+        # A user's purchases, newest first: the admin panel's and the bot's common listing.
+        purchases, total = await run_page(
+            session, _users_purchases(sort), limit=limit, offset=offset, params={"user_id": user_id}
+        )
+    else:
+        purchases, total = await _filtered(
+            session,
+            user_id=user_id,
+            lesson_id=lesson_id,
+            course_id=course_id,
+            status=status,
+            created_from=created_from,
+            created_to=created_to,
+            statuses=statuses,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            with_items=with_items,
+        )
+    if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
+        raise UserNotFound(user_id)
+    return purchases, total
+
+
+@functools.cache
+def _users_purchases(sort: str) -> PageQuery:
+    return page_query(
+        Purchase,
+        filters=[Purchase.user_id == bindparam("user_id")],
+        order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
+    )
+
+
+async def _filtered(
+    session: AsyncSession,
+    *,
+    user_id: int | None,
+    lesson_id: int | None,
+    course_id: int | None,
+    status: PurchaseStatus | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    statuses: Sequence[PurchaseStatus],
+    sort: str,
+    limit: int,
+    offset: int,
+    with_items: bool,
+) -> tuple[Sequence[Purchase], int]:
     filters = []
     if user_id is not None:
         filters.append(Purchase.user_id == user_id)
@@ -86,7 +137,7 @@ async def get_all(
         filters.append(Purchase.created_at >= created_from)
     if created_to is not None:
         filters.append(Purchase.created_at < created_to)
-    purchases, total = await paginate(
+    return await paginate(
         session,
         Purchase,
         filters=filters,
@@ -95,9 +146,6 @@ async def get_all(
         offset=offset,
         options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
     )
-    if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
-        raise UserNotFound(user_id)
-    return purchases, total
 
 
 async def get_item_for_sale(

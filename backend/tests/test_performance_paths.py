@@ -337,11 +337,15 @@ async def test_sqlite_reader_sends_no_begin_and_no_rollback(session):
 
 @pytest.mark.usefixtures("sqlite_only")
 async def test_sqlite_writer_begins_immediate(session):
-    with statements() as sent:
-        async with database.session_scope(write=True) as writer:
-            writer.add(User(telegram_id=77, first_name="W"))
-            await writer.commit()
-    assert sent[0] == "BEGIN IMMEDIATE"
+    async with database.session_scope(write=True) as writer:
+        # Before any statement of its own, the writer holds SQLite's write lock (BEGIN IMMEDIATE).
+        driver = (await writer.connection()).sync_connection.connection.driver_connection
+        assert driver.in_transaction
+        assert driver.holds_write_lock
+        writer.add(User(telegram_id=77, first_name="W"))
+        await writer.commit()
+    assert not driver.in_transaction
+    assert not driver.holds_write_lock
 
 
 @pytest.mark.usefixtures("sqlite_only")
