@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -200,10 +200,16 @@ async def _start_session(session: AsyncSession, admin: Admin, settings: Settings
     return _issue(auth_session, refresh_jti, settings)
 
 
+# Built once: every authenticated request looks its session up.
+_SESSION_WITH_ADMIN = (
+    select(AuthSession)
+    .where(AuthSession.id == bindparam("session_id"))
+    .options(joinedload(AuthSession.admin))
+)
+
+
 async def _live_session(session: AsyncSession, session_id: str) -> AuthSession:
-    auth_session = await session.scalar(
-        select(AuthSession).where(AuthSession.id == session_id).options(joinedload(AuthSession.admin))
-    )
+    auth_session = await session.scalar(_SESSION_WITH_ADMIN, {"session_id": session_id})
     if (
         auth_session is None
         or auth_session.revoked_at is not None
