@@ -82,7 +82,7 @@ def create_app() -> FastAPI:
         )
     errors.install(app)
     app.include_router(auth.router)
-    app.include_router(telegram.router)
+    telegram.install(app)
     app.include_router(api_router)
 
     @app.get(
