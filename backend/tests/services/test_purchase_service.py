@@ -512,6 +512,25 @@ async def test_get_all_purchases_filters(session):
     assert await ids(user_id=bob.id, status=COMPLETED) == [b2.id]
 
 
+async def test_a_users_purchases_page_by_page_and_past_the_end(session):
+    alice, bob = await create_user(session), await create_user(session)
+    lessons = [await create_lesson(session) for _ in range(3)]
+    mine = [await create_purchase(session, alice, lesson) for lesson in lessons]
+    await create_purchase(session, bob, lessons[0])
+
+    async def page(user_id: int, offset: int) -> tuple[list[int], int]:
+        purchases, total = await purchase_service.get_all(
+            session, user_id=user_id, sort="id", limit=2, offset=offset
+        )
+        return [p.id for p in purchases], total
+
+    assert await page(alice.id, 0) == ([mine[0].id, mine[1].id], 3)
+    assert await page(alice.id, 2) == ([mine[2].id], 3)
+    # Past the end: no row carries the total, so it is counted on its own, for this user only.
+    assert await page(alice.id, 5) == ([], 3)
+    assert (await page(bob.id, 5))[1] == 1
+
+
 async def test_get_all_purchases_date_range(session):
     user, lesson = await create_user(session), await create_lesson(session)
     start = datetime(2030, 3, 1, tzinfo=UTC)
