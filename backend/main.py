@@ -1,7 +1,6 @@
 """The FastAPI application: `uvicorn backend.main:app`."""
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,11 +24,11 @@ from backend.services import auth_service
 from bot.app import running_in_api
 from shared import database
 from shared.schemas import HealthRead
+from shared.utils import settle_garbage_collector
 
 logger = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 5
-GC_YOUNG_THRESHOLD = 20_000
 
 
 async def prepare_database() -> None:
@@ -53,15 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await prepare_database()
     async with running_in_api(app.state, settings):
         logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
-        # What is loaded by now (modules, models, compiled schemas) lives as long as the process: keep it
-        # out of the garbage collector's way, so that collections only walk what requests allocate.
-        gc.collect()
-        gc.freeze()
-        # Requests in flight hold thousands of objects (ORM rows, pydantic models); with the default
-        # threshold (700) each young collection walks them, and promotes them to be walked again. Rarer
-        # collections cost less in all (measured: 3-10 % of CPU per request or update, see the issue note);
-        # the cyclic garbage they leave lives a little longer, a few MB at most.
-        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
+        settle_garbage_collector()
         yield
     await database.dispose_engine()
 

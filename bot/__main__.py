@@ -8,6 +8,7 @@ from backend.config import get_settings
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.jobs import running
 from shared import database
+from shared.utils import settle_garbage_collector
 
 logger = logging.getLogger("bot")
 
@@ -29,6 +30,7 @@ async def main() -> int:
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
         async with running(bot, settings):
+            settle_garbage_collector()
             # One update at a time: getUpdates confirms an update only once it has been handled, so an
             # update (a payment) of a process that dies halfway is served again to the next one.
             await dispatcher.start_polling(
