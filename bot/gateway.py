@@ -53,7 +53,8 @@ async def send_ticket_answer(bot: Bot, session: AsyncSession, ticket: SupportTic
             parse_mode=None,
         )
     except TelegramForbiddenError:
-        logger.info("User %s blocked the bot; ticket %s answer not delivered", user.id, ticket.id)
+        logger.warning("User %s blocked the bot; ticket %s answer cannot be delivered", user.id, ticket.id)
+        await support_ticket_service.mark_answer_undeliverable(session, ticket)
         return False
     except TelegramAPIError as error:
         logger.warning("Ticket %s answer not delivered yet: %s", ticket.id, error)

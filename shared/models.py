@@ -283,6 +283,9 @@ class SupportTicket(TimestampMixin, Base):
     )
     # When the admin's answer reached the user in the bot; NULL while it is still to be sent.
     response_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When Telegram refused the answer for good (the user blocked the bot): it is not retried, so that such
+    # answers cannot pile up ahead of the deliverable ones. A new answer clears it.
+    response_undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="support_tickets")
 

@@ -480,6 +480,9 @@ class SupportTicketRead(ReadModel):
     admin_response: str | None
     purchase_id: int | None
     response_sent_at: datetime | None = Field(description="When the answer reached the user in the bot")
+    response_undeliverable_at: datetime | None = Field(
+        description="When Telegram refused the answer for good (the user blocked the bot); not retried"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -79,8 +79,10 @@ async def update(session: AsyncSession, ticket: SupportTicket, *, data: SupportT
     for field, value in changes.items():
         setattr(ticket, field, value)
     if "admin_response" in changes:
-        # A new answer is still to be sent to the user (see answers_to_send).
+        # A new answer is still to be sent to the user (see answers_to_send), and tried even if an earlier
+        # one could not be (the user may have unblocked the bot since).
         ticket.response_sent_at = None
+        ticket.response_undeliverable_at = None
         if changes["admin_response"] and "status" not in changes and ticket.status is TicketStatus.OPEN:
             ticket.status = TicketStatus.IN_PROGRESS
     await session.commit()
@@ -95,10 +97,14 @@ async def delete(session: AsyncSession, ticket: SupportTicket) -> None:
 
 
 async def answers_to_send(session: AsyncSession, *, limit: int = 50) -> Sequence[SupportTicket]:
-    """Tickets whose admin answer has not reached the user yet (with the user loaded)."""
+    """Tickets whose admin answer has not reached the user yet and still can (with the user loaded)."""
     statement = (
         select(SupportTicket)
-        .where(SupportTicket.admin_response.is_not(None), SupportTicket.response_sent_at.is_(None))
+        .where(
+            SupportTicket.admin_response.is_not(None),
+            SupportTicket.response_sent_at.is_(None),
+            SupportTicket.response_undeliverable_at.is_(None),
+        )
         .options(selectinload(SupportTicket.user))
         .order_by(SupportTicket.id)
         .limit(limit)
@@ -110,4 +116,11 @@ async def answers_to_send(session: AsyncSession, *, limit: int = 50) -> Sequence
 async def mark_answer_sent(session: AsyncSession, ticket: SupportTicket) -> None:
     """Record that the admin's answer reached the user."""
     ticket.response_sent_at = utcnow()
+    await session.commit()
+
+
+@writes
+async def mark_answer_undeliverable(session: AsyncSession, ticket: SupportTicket) -> None:
+    """Record that Telegram refused the answer for good (the user blocked the bot): it is not retried."""
+    ticket.response_undeliverable_at = utcnow()
     await session.commit()

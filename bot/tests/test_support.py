@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from backend.main import app
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_ticket, create_user
+from bot import jobs
 from bot.tests.bot_api_double import user
 from bot.tests.helpers import buttons, db_scalar, db_scalars, press, send, settle
 from conftest import ADMIN_PASSWORD
@@ -178,9 +179,45 @@ async def test_admin_answer_to_a_user_who_blocked_the_bot(telegram, api, session
     [refused] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "109")
     assert refused.error == "Forbidden: bot was blocked by the user"
     assert body["response_sent_at"] is None
+    assert body["response_undeliverable_at"] is not None
     assert body["admin_response"] == "Hello?"
     stored = await db_scalar(select(SupportTicket).where(SupportTicket.id == ticket.id))
     assert stored.response_sent_at is None
+    assert stored.response_undeliverable_at is not None
+
+
+async def test_undeliverable_answer_is_not_retried_and_does_not_hold_up_others(
+    telegram, api, bot, bot_settings, session
+):
+    blocked_author, other_author = await create_user(session, telegram_id=112), await create_user(session)
+    blocked = await create_ticket(session, blocked_author)
+    telegram.block(112)
+    await _answer(api, blocked.id, admin_response="Hello?")
+    # Tickets answered while the bot was down wait for the job, after the refused one in id order.
+    waiting = [await create_ticket(session, other_author, admin_response=f"Answer {i}") for i in range(3)]
+
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+
+    to_blocked = [c for c in telegram.calls_to("sendMessage") if str(c["chat_id"]) == "112"]
+    assert len(to_blocked) == 1  # the API's one try, not one per round of the job
+    delivered = {c["text"] for c in telegram.sent_messages(other_author.telegram_id)}
+    assert delivered == {f"Answer to your request #{t.id}:\n\nAnswer {i}" for i, t in enumerate(waiting)}
+
+
+async def test_a_new_answer_is_tried_again_after_the_user_unblocks_the_bot(telegram, api, session):
+    author = await create_user(session, telegram_id=113)
+    ticket = await create_ticket(session, author)
+    telegram.block(113)
+    await _answer(api, ticket.id, admin_response="Hello?")
+    telegram.unblock(113)
+
+    body = await _answer(api, ticket.id, admin_response="Hello again")
+
+    [sent] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "113" and c.ok)
+    assert sent["text"].endswith("Hello again")
+    assert body["response_sent_at"] is not None
+    assert body["response_undeliverable_at"] is None
 
 
 async def test_ticket_update_without_an_answer_sends_nothing(telegram, api, session):

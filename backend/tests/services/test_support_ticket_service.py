@@ -132,3 +132,25 @@ async def test_delete_ticket(session):
 
     remaining = (await session.scalars(select(SupportTicket.id))).all()
     assert remaining == [kept.id]
+
+
+async def test_answers_to_send_leaves_out_sent_and_undeliverable_ones(session):
+    user = await create_user(session)
+    to_send = await create_ticket(session, user, admin_response="Try again")
+    sent = await create_ticket(session, user, admin_response="Done")
+    refused = await create_ticket(session, user, admin_response="Hello?")
+    await create_ticket(session, user)  # not answered
+    await support_ticket_service.mark_answer_sent(session, sent)
+    await support_ticket_service.mark_answer_undeliverable(session, refused)
+
+    assert [t.id for t in await support_ticket_service.answers_to_send(session)] == [to_send.id]
+
+
+async def test_a_new_answer_is_to_be_sent_again(session):
+    ticket = await create_ticket(session, await create_user(session), admin_response="Hello?")
+    await support_ticket_service.mark_answer_undeliverable(session, ticket)
+
+    await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(admin_response="Again"))
+
+    assert ticket.response_undeliverable_at is None
+    assert [t.id for t in await support_ticket_service.answers_to_send(session)] == [ticket.id]
