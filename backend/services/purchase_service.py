@@ -72,26 +72,36 @@ async def get_all(
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
     row proves that its user exists).
     """
-    one_users = (lesson_id, course_id, status, created_from, created_to) == (None,) * 5 and not statuses
-    if user_id is not None and one_users and not with_items:
+    only_by_user = (lesson_id, course_id, status, created_from, created_to) == (None,) * 5 and not statuses
+    if user_id is not None and only_by_user and not with_items:
         # A user's purchases, newest first: the admin panel's and the bot's common listing.
         purchases, total = await run_page(
             session, _users_purchases(sort), limit=limit, offset=offset, params={"user_id": user_id}
         )
     else:
-        purchases, total = await _filtered(
+        filters = []
+        if user_id is not None:
+            filters.append(Purchase.user_id == user_id)
+        if lesson_id is not None:
+            filters.append(Purchase.lesson_id == lesson_id)
+        if course_id is not None:
+            filters.append(Purchase.course_id == course_id)
+        if status is not None:
+            filters.append(Purchase.status == status)
+        if statuses:
+            filters.append(Purchase.status.in_(statuses))
+        if created_from is not None:
+            filters.append(Purchase.created_at >= created_from)
+        if created_to is not None:
+            filters.append(Purchase.created_at < created_to)
+        purchases, total = await paginate(
             session,
-            user_id=user_id,
-            lesson_id=lesson_id,
-            course_id=course_id,
-            status=status,
-            created_from=created_from,
-            created_to=created_to,
-            statuses=statuses,
-            sort=sort,
+            Purchase,
+            filters=filters,
+            order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
             limit=limit,
             offset=offset,
-            with_items=with_items,
+            options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
         )
     if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
@@ -104,47 +114,6 @@ def _users_purchases(sort: str) -> PageQuery:
         Purchase,
         filters=[Purchase.user_id == bindparam("user_id")],
         order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
-    )
-
-
-async def _filtered(
-    session: AsyncSession,
-    *,
-    user_id: int | None,
-    lesson_id: int | None,
-    course_id: int | None,
-    status: PurchaseStatus | None,
-    created_from: datetime | None,
-    created_to: datetime | None,
-    statuses: Sequence[PurchaseStatus],
-    sort: str,
-    limit: int,
-    offset: int,
-    with_items: bool,
-) -> tuple[Sequence[Purchase], int]:
-    filters = []
-    if user_id is not None:
-        filters.append(Purchase.user_id == user_id)
-    if lesson_id is not None:
-        filters.append(Purchase.lesson_id == lesson_id)
-    if course_id is not None:
-        filters.append(Purchase.course_id == course_id)
-    if status is not None:
-        filters.append(Purchase.status == status)
-    if statuses:
-        filters.append(Purchase.status.in_(statuses))
-    if created_from is not None:
-        filters.append(Purchase.created_at >= created_from)
-    if created_to is not None:
-        filters.append(Purchase.created_at < created_to)
-    return await paginate(
-        session,
-        Purchase,
-        filters=filters,
-        order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
-        limit=limit,
-        offset=offset,
-        options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
     )
 
 
