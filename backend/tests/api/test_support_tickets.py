@@ -26,6 +26,7 @@ TICKET_FIELDS = {
     "admin_response",
     "purchase_id",
     "response_sent_at",
+    "response_undeliverable_at",
     "created_at",
     "updated_at",
 }
