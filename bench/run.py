@@ -141,10 +141,12 @@ def http(method: str, url: str, *, token: str = "", body: Any = None, timeout: f
         return error.code, json.loads(error.read() or b"null")
 
 
-def start_server(name: str, app: str, port: int, env: dict[str, str], log_dir: Path) -> Server:
+def start_server(
+    name: str, app: str, port: int, env: dict[str, str], log_dir: Path, *, loop: str = "auto"
+) -> Server:
     log_path = log_dir / f"{name}.log"
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+    command += ["--workers", "1", "--log-level", "warning", "--no-access-log", "--loop", loop]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     return Server(name, port, process, log_path)
@@ -383,6 +385,7 @@ def environment_facts(db_path: Path, generator: LoadGenerator, args: argparse.Na
         "warmup_s": args.warmup,
         "rounds": args.rounds,
         "baseline_mode": args.baseline_mode,
+        "loop": args.loop,
         "database": str(db_path),
         "rows": counts,
     }
@@ -404,6 +407,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--baseline-mode", choices=["sync", "thread"], default="sync")
+    parser.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="uvicorn event loop (both)"
+    )
     parser.add_argument("--only", action="append", default=[], help="endpoint name substring (repeatable)")
     parser.add_argument("--keep-running", action="store_true", help="leave the servers up (for py-spy)")
     return parser.parse_args()
@@ -433,8 +439,8 @@ def main() -> None:
 
     env = {**os.environ, **server_env(db_path), "BASELINE_MODE": args.baseline_mode}
     env.pop("PYTHONASYNCIODEBUG", None)
-    real = start_server("real", "backend.main:app", free_port(), env, run_dir)
-    baseline = start_server("baseline", "bench.baseline_app:app", free_port(), env, run_dir)
+    real = start_server("real", "backend.main:app", free_port(), env, run_dir, loop=args.loop)
+    baseline = start_server("baseline", "bench.baseline_app:app", free_port(), env, run_dir, loop=args.loop)
     servers = [real, baseline]
     measurements: list[Measurement] = []
     try:
