@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from backend.config import get_settings
+from bot.handlers.payments import PaymentNotRecorded
 
 logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -43,7 +44,14 @@ async def receive_update(request: Request) -> Response:
     except ValidationError:
         return JSONResponse({"detail": "Not a Telegram update"}, status_code=status.HTTP_400_BAD_REQUEST)
     # Handled before answering: Telegram redelivers the update if we fail, which is what we want.
-    reply = await dispatcher.feed_update(bot, update)
+    try:
+        reply = await dispatcher.feed_update(bot, update)
+    except PaymentNotRecorded as error:
+        logger.error("Update %s: %s; Telegram will deliver it again", update.update_id, error)
+        return JSONResponse(
+            {"detail": "The payment could not be recorded now; deliver the update again"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     if isinstance(reply, TelegramMethod):
         return await webhook_reply(bot, reply)
     return JSONResponse({"ok": True})

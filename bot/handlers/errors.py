@@ -4,16 +4,30 @@ import logging
 
 from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.handlers.payments import PaymentNotRecorded
 from bot.i18n import translator
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
 
 
+def _database_failed(error: BaseException) -> bool:
+    return isinstance(error, SQLAlchemyError | OSError)
+
+
 @router.errors()
 async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
     update = event.update
+    if isinstance(event.exception, PaymentNotRecorded):
+        # Not an error to apologise for: the payment will be recorded when the update comes again.
+        raise event.exception
+    if update.message and update.message.successful_payment and _database_failed(event.exception):
+        # The same, when the database failed before the handler (registering the payer, say).
+        raise PaymentNotRecorded(
+            f"Payment update {update.update_id} not handled: {event.exception}"
+        ) from event.exception
     logger.exception("Update %s failed: %s", update.update_id, event.exception, exc_info=event.exception)
     sender = None
     chat_id = None

@@ -6,11 +6,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select, text
 
 from backend.config import Settings
 from backend.main import app
 from bot.tests.bot_api_double import user
 from bot.tests.conftest import BOT_TOKEN, settings_env
+from bot.tests.helpers import db_scalars
+from bot.tests.test_exactly_once import deliveries, invoice_for
+from shared.constants import PurchaseStatus
+from shared.models import Purchase
 
 WEBHOOK_URL = "https://example.test/telegram/webhook"
 SECRET = "webhook-Secret_0123456789"
@@ -171,3 +176,33 @@ async def test_webhook_with_the_bot_off_is_unavailable(caplog):
 
     assert response.status_code == 503
     assert "The Telegram bot is off" in caplog.text
+
+
+# The table away: its statements fail, as with a database that is down. "users" fails the update before
+# the handler (registering the payer), "purchases" in it (recording the payment).
+@pytest.mark.parametrize("table", ["users", "purchases"])
+async def test_payment_the_database_cannot_record_gets_503_and_is_recorded_when_it_comes_again(
+    telegram, webhook_api, session, table
+):
+    payer = user(150, "Payer")
+    payload, amount = await invoice_for(session, payer, price=100, text_content="Paid body")
+    update = {"update_id": 2001, **telegram.successful_payment_update(payer, payload, amount, "stxDOWN")}
+    await session.execute(text(f"ALTER TABLE {table} RENAME TO {table}_away"))
+    await session.commit()
+    try:
+        refused = await webhook_api.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+    finally:
+        await session.execute(text(f"ALTER TABLE {table}_away RENAME TO {table}"))
+        await session.commit()
+
+    # Not 200: Telegram delivers the update again. No apology either: nothing is wrong for the payer.
+    assert refused.status_code == 503
+    assert "deliver the update again" in refused.json()["detail"]
+    assert telegram.sent_messages(payer["id"]) == []
+
+    again = await webhook_api.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+
+    assert again.status_code == 200
+    [purchase] = await db_scalars(select(Purchase))
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxDOWN")
+    assert len(deliveries(telegram, "Paid body")) == 1
