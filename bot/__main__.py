@@ -24,7 +24,7 @@ async def main() -> int:
         return 2
     await database.migrate()
     bot = create_bot(settings)
-    dispatcher = create_dispatcher(settings)
+    dispatcher = create_dispatcher(settings, polling=True)
     try:
         # A webhook left from another deployment would make getUpdates fail.
         await bot.delete_webhook(drop_pending_updates=False)

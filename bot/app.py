@@ -1,5 +1,6 @@
 """Building the bot and its dispatcher, shared by polling (`python -m bot`) and the API's webhook."""
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -16,10 +17,11 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, Update
 
 from backend.config import Settings
 from bot.handlers import get_routers
+from bot.handlers.payments import PaymentNotRecorded
 from bot.i18n import LANGUAGES, translator
 from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
@@ -65,8 +67,30 @@ def create_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
-def create_dispatcher(settings: Settings) -> Dispatcher:
-    dispatcher = Dispatcher(storage=create_storage(settings))
+class PollingDispatcher(Dispatcher):
+    """The dispatcher of `python -m bot`.
+
+    Polling confirms an update when it asks for the next ones, which it does once this one is handled. So a
+    payment that the database cannot take now (PaymentNotRecorded) is handled again here, after a pause,
+    before the update is confirmed: a short outage delays it, and a process that dies meanwhile leaves it
+    to the next one. After the last try aiogram logs the error and moves on; reconciliation then records
+    the charge. (The webhook answers 503 instead, and Telegram delivers the update again.)
+    """
+
+    payment_retry_delays: tuple[float, ...] = (1, 2, 4, 8, 15, 30)
+
+    async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        for delay in self.payment_retry_delays:
+            try:
+                return await super().feed_update(bot, update, **kwargs)
+            except PaymentNotRecorded as error:
+                logger.warning("%s; handling update %s again in %s s", error, update.update_id, delay)
+                await asyncio.sleep(delay)
+        return await super().feed_update(bot, update, **kwargs)
+
+
+def create_dispatcher(settings: Settings, *, polling: bool = False) -> Dispatcher:
+    dispatcher = (PollingDispatcher if polling else Dispatcher)(storage=create_storage(settings))
     dispatcher.update.outer_middleware(DbSessionMiddleware())
     dispatcher.update.outer_middleware(UserMiddleware())
     routers = get_routers()

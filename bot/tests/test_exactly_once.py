@@ -3,6 +3,7 @@ process killed between recording the payment and delivering the content."""
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -13,11 +14,13 @@ from typing import Any
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from sqlalchemy import text
 from sqlalchemy import update as sql_update
 
 from backend.services import payment_service
 from backend.tests.factories import create_lesson, create_user
 from bot import jobs
+from bot.app import create_dispatcher
 from bot.tests.bot_api_double import BotAPIDouble, BotAPIError, Call
 from bot.tests.conftest import BOT_TOKEN
 from bot.tests.test_payments import BUYER, OTHER, after, purchases, thanks, to
@@ -261,3 +264,42 @@ async def test_process_killed_between_payment_and_delivery(telegram, session):
     assert len(deliveries(telegram, "The body")) == 1
     assert len(deliveries(telegram, "The body", since=killed_at)) == 1
     assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c) and c.at >= killed_at]) == 1
+
+
+async def test_polling_handles_a_payment_again_once_the_database_takes_it(
+    telegram, bot, bot_settings, session
+):
+    dispatcher = create_dispatcher(bot_settings, polling=True)
+    dispatcher.payment_retry_delays = (0.05,) * 200
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    raw = telegram.successful_payment_update(BUYER, payload, amount, "stxOUTAGE")
+    update = Update.model_validate({**raw, "update_id": 1}, context={"bot": bot})
+    # The purchases table away: every statement of the payment fails, as with a database that is down.
+    await session.execute(text("ALTER TABLE purchases RENAME TO purchases_away"))
+    await session.commit()
+    tried_and_failed = asyncio.Event()
+
+    class OnRetry(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "handling update 1 again" in record.getMessage():
+                tried_and_failed.set()
+
+    async def outage_ends_after_a_failed_try() -> None:
+        await tried_and_failed.wait()
+        await session.execute(text("ALTER TABLE purchases_away RENAME TO purchases"))
+        await session.commit()
+
+    on_retry = OnRetry()
+    logging.getLogger("bot.app").addHandler(on_retry)
+    outage = asyncio.create_task(outage_ends_after_a_failed_try())
+    try:
+        await dispatcher.feed_update(bot, update)
+        await asyncio.wait_for(outage, timeout=10)
+    finally:
+        logging.getLogger("bot.app").removeHandler(on_retry)
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxOUTAGE")
+    [lesson] = deliveries(telegram, "The body")
+    # No apology for the outage: the payer only ever sees the lesson.
+    assert [c["text"] for c in telegram.sent_messages(BUYER["id"])] == [lesson["text"]]
