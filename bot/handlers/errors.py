@@ -14,7 +14,9 @@ router = Router(name=__name__)
 
 
 def _database_failed(error: BaseException) -> bool:
-    return isinstance(error, SQLAlchemyError | OSError)
+    # A refused or dropped connection can reach us unwrapped; a missing video file (also an OSError) must not
+    # count, since the payment is recorded by then.
+    return isinstance(error, SQLAlchemyError | ConnectionError)
 
 
 @router.errors()

@@ -180,7 +180,7 @@ async def successful_payment(
             payment.invoice_payload,
         )
         raise
-    except (SQLAlchemyError, OSError) as error:
+    except (SQLAlchemyError, ConnectionError) as error:
         # The session is spoilt now (its objects expired): name the payer by the update alone.
         payer = message.from_user.id if message.from_user else message.chat.id
         raise PaymentNotRecorded(
