@@ -21,7 +21,7 @@ from aiogram.types import BotCommand, Update
 
 from backend.config import Settings
 from bot.handlers import get_routers
-from bot.handlers.payments import PaymentNotRecorded
+from bot.handlers.errors import PaymentNotRecorded
 from bot.i18n import LANGUAGES, translator
 from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from backend.config import get_settings
-from bot.handlers.payments import PaymentNotRecorded
+from bot.handlers.errors import PaymentNotRecorded
 
 logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

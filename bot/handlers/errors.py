@@ -6,11 +6,17 @@ from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.handlers.payments import PaymentNotRecorded
 from bot.i18n import translator
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
+
+
+class PaymentNotRecorded(Exception):
+    """Telegram took the Stars but the database could not take the payment update now (it is down, locked,
+    or failing). The update must come again, and the same charge id is then recorded exactly once: the
+    webhook answers 503 so that Telegram redelivers it, and polling handles it again before confirming it
+    (bot.app.PollingDispatcher)."""
 
 
 def _database_failed(error: BaseException) -> bool:
@@ -22,11 +28,9 @@ def _database_failed(error: BaseException) -> bool:
 @router.errors()
 async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
     update = event.update
-    if isinstance(event.exception, PaymentNotRecorded):
-        # Not an error to apologise for: the payment will be recorded when the update comes again.
-        raise event.exception
     if update.message and update.message.successful_payment and _database_failed(event.exception):
-        # The same, when the database failed before the handler (registering the payer, say).
+        # Not an error to apologise for, wherever the database failed (registering the payer, recording the
+        # payment): the payment will be recorded when the update comes again.
         raise PaymentNotRecorded(
             f"Payment update {update.update_id} not handled: {event.exception}"
         ) from event.exception

@@ -7,7 +7,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import AnswerPreCheckoutQuery
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import payment_service
@@ -30,13 +29,6 @@ from shared.models import Course, User
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
-
-
-class PaymentNotRecorded(Exception):
-    """Telegram took the Stars but the database could not record the purchase now (it is down, locked, or
-    failing). The update must come again: the webhook answers 503 so that Telegram redelivers it, and the
-    same charge id is then recorded exactly once. (Polling confirms the update anyway; reconciliation with
-    Telegram's ledger records the charge later.)"""
 
 
 class PromoEntry(StatesGroup):
@@ -180,12 +172,6 @@ async def successful_payment(
             payment.invoice_payload,
         )
         raise
-    except (SQLAlchemyError, ConnectionError) as error:
-        # The session is spoilt now (its objects expired): name the payer by the update alone.
-        payer = message.from_user.id if message.from_user else message.chat.id
-        raise PaymentNotRecorded(
-            f"Payment {payment.telegram_payment_charge_id} of Telegram user {payer} not recorded: {error}"
-        ) from error
     # Again for a repeated update: a delivery that a dead process left unfinished is taken over here.
     await deliver_paid(bot, session, message.chat.id, recorded.purchase, t, claimed=recorded.delivery_claimed)
 
