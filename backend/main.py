@@ -12,9 +12,11 @@ from backend.api import (
     auth,
     courses,
     errors,
+    health,
     lessons,
     promo_codes,
     purchases,
+    shortcuts,
     support_tickets,
     telegram,
     users,
@@ -23,12 +25,9 @@ from backend.config import get_settings
 from backend.services import auth_service
 from bot.app import running_in_api
 from shared import database
-from shared.schemas import HealthRead
 from shared.utils import settle_garbage_collector
 
 logger = logging.getLogger(__name__)
-
-HEALTH_TIMEOUT_SECONDS = 5
 
 
 async def prepare_database() -> None:
@@ -70,6 +69,8 @@ def create_app() -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    # Inside CORS (added next, so outside it), whose headers its answers need too.
+    app.add_middleware(shortcuts.Shortcuts)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -81,22 +82,7 @@ def create_app() -> FastAPI:
     app.include_router(auth.router)
     telegram.install(app)
     app.include_router(api_router)
-
-    @app.get(
-        "/health",
-        tags=["health"],
-        summary="Whether the API and its database are up",
-        responses={503: {"model": HealthRead, "description": "The database is unreachable"}},
-    )
-    async def health(response: Response) -> HealthRead:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-                await database.ping()
-        except Exception:
-            logger.exception("Health check: database unreachable")
-            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-            return HealthRead(status="unavailable", database="unavailable")
-        return HealthRead(status="ok", database="ok")
+    app.include_router(health.router)
 
     return app
 

@@ -7,6 +7,7 @@ takes the write lock up front instead of failing with "database is locked" when 
 
 import functools
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 
 from alembic import command
 from shared import sqlite_connection
+from shared.inline_reads import InlineReader
 from shared.utils import normalize_database_url
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ _SQLITE_NO_TRANSACTION_NEEDED = ("SELECT", "PRAGMA", "EXPLAIN", "BEGIN")
 
 _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
+_inline_reader: InlineReader | None = None
 
 
 def _unicode_lower(value: object) -> object:
@@ -110,11 +113,31 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _create_inline_reader(engine: AsyncEngine) -> InlineReader | None:
+    """A reader on the engine's SQLite file (None for PostgreSQL and in-memory databases)."""
+    sync_engine = engine.sync_engine
+    if sync_engine.dialect.name != "sqlite":
+        return None
+    args, kwargs = sync_engine.dialect.create_connect_args(sync_engine.url)
+    if args[0] == ":memory:" or "mode=memory" in args[0]:
+        return None
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(*args, **{**kwargs, "check_same_thread": False})
+        _on_sqlite_connect(connection, None)
+        return connection
+
+    return InlineReader(connect, sync_engine.dialect)
+
+
 def configure(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create this process's engine and session factory (replacing any earlier ones)."""
-    global _engine, _session_factory
+    global _engine, _session_factory, _inline_reader
+    if _inline_reader is not None:
+        _inline_reader.close()
     _engine = create_engine(url, echo=echo)
     _session_factory = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
+    _inline_reader = _create_inline_reader(_engine)
     return _engine
 
 
@@ -134,12 +157,21 @@ def get_session_factory() -> async_sessionmaker[AsyncSession]:
     return _session_factory
 
 
+def inline_reader() -> InlineReader | None:
+    """This process's reader for statements that must not wait, when the database is an SQLite file."""
+    get_engine()
+    return _inline_reader
+
+
 async def dispose_engine() -> None:
-    global _engine, _session_factory
+    global _engine, _session_factory, _inline_reader
     if _engine is not None:
         await _engine.dispose()
+    if _inline_reader is not None:
+        _inline_reader.close()
     _engine = None
     _session_factory = None
+    _inline_reader = None
 
 
 async def begin_write(session: AsyncSession) -> None:

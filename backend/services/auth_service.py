@@ -9,7 +9,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import joinedload
 from backend.config import Settings, get_settings
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from shared.database import writes
+from shared.inline_reads import InlineReader
 from shared.models import Admin, AuthSession, LoginThrottle
 from shared.utils import utcnow
 
@@ -208,13 +209,22 @@ _SESSION_WITH_ADMIN = (
 )
 
 
+# What _is_live needs, as plain columns (for is_authenticated_inline).
+_SESSION_STATE = (
+    select(AuthSession.revoked_at, AuthSession.expires_at, Admin.is_active)
+    .join(AuthSession.admin)
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
+def _is_live(revoked_at: datetime | None, expires_at: datetime, admin_is_active: bool) -> bool:
+    return revoked_at is None and expires_at > utcnow() and admin_is_active
+
+
 async def _live_session(session: AsyncSession, session_id: str) -> AuthSession:
     auth_session = await session.scalar(_SESSION_WITH_ADMIN, {"session_id": session_id})
-    if (
-        auth_session is None
-        or auth_session.revoked_at is not None
-        or auth_session.expires_at <= utcnow()
-        or not auth_session.admin.is_active
+    if auth_session is None or not _is_live(
+        auth_session.revoked_at, auth_session.expires_at, auth_session.admin.is_active
     ):
         raise InvalidToken("Session has ended; log in again")
     return auth_session
@@ -224,6 +234,16 @@ async def authenticate(session: AsyncSession, access_token: str) -> AuthSession:
     """The live session behind an access token (with its admin loaded); InvalidToken otherwise."""
     claims = decode_token(access_token, expected_type=ACCESS)
     return await _live_session(session, claims["sid"])
+
+
+def is_authenticated_inline(reader: InlineReader, access_token: str) -> bool:
+    """Whether authenticate would accept the token, answered on an InlineReader."""
+    try:
+        claims = decode_token(access_token, expected_type=ACCESS)
+    except InvalidToken:
+        return False
+    state = reader.first(_SESSION_STATE, {"session_id": claims["sid"]})
+    return state is not None and _is_live(state["revoked_at"], state["expires_at"], state["is_active"])
 
 
 @writes

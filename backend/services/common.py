@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.base import ExecutableOption
 
+from shared.inline_reads import InlineReader
 from shared.models import Base
 from shared.utils import escape_like
 
 ModelT = TypeVar("ModelT", bound=Base)
 PAGE_LIMIT = "page_limit"
 PAGE_OFFSET = "page_offset"
+PAGE_TOTAL = "page_total"
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,15 @@ def page_query(
     filters: Iterable[ColumnElement[bool]] = (),
     order_by: Sequence[Any],
     options: Sequence[ExecutableOption] = (),
+    columns: Sequence[Any] = (),
 ) -> PageQuery:
     """The statements behind paginate. Build them once for a listing's common shapes (and keep them): an
-    ORM statement costs more to build than a page of a few rows costs to read."""
+    ORM statement costs more to build than a page of a few rows costs to read.
+
+    columns: select these instead of the model's instances (for read_page_inline)."""
     filters = list(filters)
     page = (
-        select(model)
+        select(*columns or (model,))
         .where(*filters)
         .order_by(*order_by)
         .limit(bindparam(PAGE_LIMIT))
@@ -50,7 +55,7 @@ def page_query(
     # and from the same index as a count of its own (a count(*) OVER () window would read every matching
     # row). A page past the end has no row to carry it, so only then is it counted separately.
     count = select(func.count()).select_from(model).where(*filters)
-    return PageQuery(page, page.add_columns(count.scalar_subquery().correlate(None)), count)
+    return PageQuery(page, page.add_columns(count.scalar_subquery().correlate(None).label(PAGE_TOTAL)), count)
 
 
 async def run_page(
@@ -72,6 +77,31 @@ async def run_page(
     if offset == 0:
         return [], 0
     return [], (await session.execute(query.count, params)).scalar_one()
+
+
+def read_page_inline(
+    reader: InlineReader,
+    query: PageQuery,
+    *,
+    limit: int,
+    offset: int,
+    params: Mapping[str, Any] | None = None,
+    total: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """run_page on an InlineReader: the page's rows as dicts, and how many match in all (unless given)."""
+    values = {**(params or {}), PAGE_LIMIT: limit, PAGE_OFFSET: offset}
+    if total is not None:
+        return reader.all(query.page, values), total
+    rows = reader.all(query.page_with_total, values)
+    if rows:
+        counted = rows[0][PAGE_TOTAL]
+        for row in rows:
+            del row[PAGE_TOTAL]
+        return rows, counted
+    if offset == 0:
+        return [], 0
+    (count,) = reader.all(query.count, params)[0].values()
+    return [], count
 
 
 async def paginate(

@@ -2,15 +2,24 @@
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, defer, with_expression
 
 from backend.services import catalog_cache
-from backend.services.common import PageQuery, page_query, run_page, sort_order, text_search
+from backend.services.common import (
+    PageQuery,
+    page_query,
+    read_page_inline,
+    run_page,
+    sort_order,
+    text_search,
+)
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
 from shared.database import writes
+from shared.inline_reads import InlineReader
 from shared.models import CourseLesson, Lesson, Purchase
 from shared.schemas import LessonCreate, LessonUpdate
 
@@ -26,6 +35,22 @@ PUBLIC_LOADING = (
     with_expression(Lesson.video_present, _present(Lesson.video_path)),
     with_expression(Lesson.text_present, _present(Lesson.text_content)),
 )
+
+# The same fields as plain columns (LessonPublic's, and LessonRead's), for reads without the ORM.
+PUBLIC_COLUMNS = (
+    Lesson.id,
+    Lesson.title,
+    Lesson.description,
+    Lesson.price,
+    Lesson.is_free,
+    Lesson.is_active,
+    _present(Lesson.video_path).label("has_video"),
+    _present(Lesson.text_content).label("has_text"),
+    Lesson.created_at,
+    Lesson.updated_at,
+)
+ADMIN_COLUMNS = (*PUBLIC_COLUMNS, Lesson.video_path, Lesson.text_content)
+NEWEST_FIRST = "-created_at"
 
 SORT_COLUMNS = {
     "created_at": Lesson.created_at,
@@ -51,7 +76,7 @@ async def get_all(
     price_min: int | None = None,
     price_max: int | None = None,
     search: str | None = None,
-    sort: str = "-created_at",
+    sort: str = NEWEST_FIRST,
     limit: int,
     offset: int,
     public: bool = False,
@@ -69,12 +94,38 @@ async def get_all(
     if not public:
         return await run_page(session, query, limit=limit, offset=offset)
     key = (is_active, is_free, price_min, price_max, search)
-    generation = catalog_cache.totals.generation
-    total = catalog_cache.totals.get(key)
+    generation, total = catalog_cache.totals.generation, catalog_cache.totals.get(key)
     lessons, counted = await run_page(session, query, limit=limit, offset=offset, total=total)
     if total is None:
         catalog_cache.totals.put(key, counted, generation=generation)
     return lessons, counted
+
+
+def get_newest_inline(
+    reader: InlineReader, *, public: bool, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """get_all's commonest page on an InlineReader: every lesson (public: the active ones), newest first, as
+    dicts of LessonRead's fields (public: LessonPublic's, and the total as get_all keeps it)."""
+    is_active = True if public else None
+    query = _listing_columns(is_active, public)
+    if not public:
+        return read_page_inline(reader, query, limit=limit, offset=offset)
+    key = (is_active, None, None, None, None)
+    generation, total = catalog_cache.totals.generation, catalog_cache.totals.get(key)
+    lessons, counted = read_page_inline(reader, query, limit=limit, offset=offset, total=total)
+    if total is None:
+        catalog_cache.totals.put(key, counted, generation=generation)
+    return lessons, counted
+
+
+@functools.cache
+def _listing_columns(is_active: bool | None, public: bool) -> PageQuery:
+    return page_query(
+        Lesson,
+        filters=_filters(is_active, None, None, None, None),
+        order_by=sort_order(NEWEST_FIRST, SORT_COLUMNS, Lesson.id),
+        columns=PUBLIC_COLUMNS if public else ADMIN_COLUMNS,
+    )
 
 
 def _build_listing(
@@ -86,6 +137,21 @@ def _build_listing(
     sort: str,
     public: bool,
 ) -> PageQuery:
+    return page_query(
+        Lesson,
+        filters=_filters(is_active, is_free, price_min, price_max, search),
+        order_by=sort_order(sort, SORT_COLUMNS, Lesson.id),
+        options=PUBLIC_LOADING if public else (),
+    )
+
+
+def _filters(
+    is_active: bool | None,
+    is_free: bool | None,
+    price_min: int | None,
+    price_max: int | None,
+    search: str | None,
+) -> list[ColumnElement[bool]]:
     filters = []
     if is_active is not None:
         filters.append(Lesson.is_active.is_(is_active))
@@ -97,12 +163,7 @@ def _build_listing(
         filters.append(Lesson.price <= price_max)
     if search:
         filters.append(text_search(search, Lesson.title, Lesson.description))
-    return page_query(
-        Lesson,
-        filters=filters,
-        order_by=sort_order(sort, SORT_COLUMNS, Lesson.id),
-        options=PUBLIC_LOADING if public else (),
-    )
+    return filters
 
 
 @functools.cache

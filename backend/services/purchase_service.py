@@ -4,6 +4,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy import update as sql_update
@@ -12,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, course_service, lesson_service, promo_code_service
-from backend.services.common import PageQuery, page_query, paginate, run_page, sort_order, violates
+from backend.services.common import (
+    PageQuery,
+    page_query,
+    paginate,
+    read_page_inline,
+    run_page,
+    sort_order,
+    violates,
+)
 from backend.services.exceptions import (
     AlreadyPurchased,
     DuplicateChargeId,
@@ -24,10 +33,13 @@ from backend.services.exceptions import (
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
+from shared.inline_reads import InlineReader
 from shared.models import Course, Lesson, Purchase, User
 from shared.schemas import PurchaseCreate
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
+NEWEST_FIRST = "-created_at"
+_USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 
 TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
     PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.FAILED}),
@@ -61,7 +73,7 @@ async def get_all(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     statuses: Sequence[PurchaseStatus] = (),
-    sort: str = "-created_at",
+    sort: str = NEWEST_FIRST,
     limit: int,
     offset: int,
     with_items: bool = False,
@@ -105,6 +117,19 @@ async def get_all(
         )
     if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
+    return purchases, total
+
+
+def get_users_newest_inline(
+    reader: InlineReader, user_id: int, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int] | None:
+    """get_all(user_id=..., check_user=True)'s page on an InlineReader, as dicts of the purchases' columns;
+    None when no user has this id."""
+    purchases, total = read_page_inline(
+        reader, _users_purchases(NEWEST_FIRST), limit=limit, offset=offset, params={"user_id": user_id}
+    )
+    if not purchases and reader.first(_USER_EXISTS, {"user_id": user_id}) is None:
+        return None
     return purchases, total
 
 
