@@ -110,7 +110,8 @@ class InlineReader:
         dialect = self._dialect
         compiled = statement.compile(dialect=dialect)
         bind_names = tuple(compiled.positiontup or ())
-        bind_processors = compiled._bind_processors  # noqa: SLF001 (what SQLAlchemy's own execute applies)
+        # What SQLAlchemy applies to the parameters in its own execute (a private attribute, tested).
+        bind_processors = compiled._bind_processors
         columns = list(statement.selected_columns)
         found = _Compiled(
             statement=statement,
