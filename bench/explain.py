@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.explain            # builds bench/data/bench.db and bench-0.1.db if missing
 
 1. Captures the SQL the real app sends for each endpoint, by calling its services with a
-   before_cursor_execute listener on the app's own engine (shared.database):
+   before_cursor_execute listener on the app's own engine (shared.database), and a statement hook on its
+   inline reader for the shortcuts in front of these routes (backend/api/shortcuts.py: what bench.run
+   measures on SQLite, the same functions' *_inline variants). The routes:
      health                 database.ping()
      lessons (anonymous)    lesson_service.get_all(is_active=True, ..., public=True), total not cached
      lessons (admin)        auth_service.authenticate(token) + lesson_service.get_all(is_active=None, ...)
@@ -70,6 +72,7 @@ async def capture(db_path: Path) -> list[EndpointSql]:
     os.environ.update(server_env(db_path))
     from sqlalchemy import event
 
+    from backend.api import shortcuts
     from backend.config import get_settings
     from backend.main import prepare_database
     from backend.services import auth_service, catalog_cache, lesson_service, purchase_service
@@ -87,6 +90,9 @@ async def capture(db_path: Path) -> list[EndpointSql]:
             current.append(Statement(statement, tuple(parameters or ())))
 
         event.listen(engine.sync_engine, "before_cursor_execute", record)
+        reader = database.inline_reader()
+        assert reader is not None
+        reader.statement_hooks.append(lambda sql, values: current.append(Statement(sql, tuple(values))))
 
         async def anonymous_lessons() -> None:
             async with database.session_scope() as session:
@@ -109,11 +115,31 @@ async def capture(db_path: Path) -> list[EndpointSql]:
                     session, user_id=SAMPLE_USER_ID, limit=20, offset=0, check_user=True
                 )
 
+        # What the shortcuts in front of these routes send (backend/api/shortcuts.py), as bench.run measures.
+        async def health_shortcut() -> None:
+            reader.all(shortcuts.PING)
+
+        async def anonymous_lessons_shortcut() -> None:
+            catalog_cache.totals.clear()
+            lesson_service.get_newest_inline(reader, public=True, limit=20, offset=0)
+
+        async def admin_lessons_shortcut() -> None:
+            assert auth_service.is_authenticated_inline(reader, tokens.access_token)
+            lesson_service.get_newest_inline(reader, public=False, limit=20, offset=0)
+
+        async def user_purchases_shortcut() -> None:
+            assert auth_service.is_authenticated_inline(reader, tokens.access_token)
+            purchase_service.get_users_newest_inline(reader, SAMPLE_USER_ID, limit=20, offset=0)
+
         calls: list[tuple[str, Callable[[], Any]]] = [
-            ("GET /health", database.ping),
-            ("GET /api/lessons/?limit=20 (anonymous)", anonymous_lessons),
-            ("GET /api/lessons/?limit=20 (admin)", admin_lessons),
-            ("GET /api/users/{id}/purchases (admin)", user_purchases),
+            ("GET /health (shortcut)", health_shortcut),
+            ("GET /api/lessons/?limit=20 (anonymous, shortcut)", anonymous_lessons_shortcut),
+            ("GET /api/lessons/?limit=20 (admin, shortcut)", admin_lessons_shortcut),
+            ("GET /api/users/{id}/purchases (admin, shortcut)", user_purchases_shortcut),
+            ("GET /health (route)", database.ping),
+            ("GET /api/lessons/?limit=20 (anonymous, route)", anonymous_lessons),
+            ("GET /api/lessons/?limit=20 (admin, route)", admin_lessons),
+            ("GET /api/users/{id}/purchases (admin, route)", user_purchases),
         ]
         captured = []
         for name, call in calls:

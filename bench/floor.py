@@ -11,7 +11,8 @@ Two parts, each side by side in one run:
   CPU ms per request, as bench.run reports it.
 * **Database**: the same one-row lookup by primary key on bench/data/bench.db, in this process on uvloop:
   the stdlib sqlite3 module (what bench/baseline_app.py uses), SQLAlchemy Core on a pooled connection,
-  and the ORM in a session (what the app uses); microseconds of CPU per lookup, the connection taken and
+  the ORM in a session (what the app's routes use), and the Core statement on shared.inline_reads'
+  InlineReader (what the app's shortcuts use); microseconds of CPU per lookup, the connection taken and
   given back each time, as one request does.
 
 Compare these with the ceiling's whole request in bench.run's table (baseline CPU ms/req).
@@ -77,11 +78,18 @@ def database_floor(db_path: Path, lookups: int) -> None:
             async with database.session_scope() as session:
                 await session.scalar(orm, {"id": i})
 
+        reader = database.inline_reader()
+        assert reader is not None
+
+        async def inline(i: int) -> None:
+            reader.first(core, {"id": i})
+
         print(f"\n{'One lookup by primary key, connection in and out':<55} {'CPU us':>9}")
         for name, lookup in (
             ("sqlite3 (the ceiling's way)", stdlib),
             ("SQLAlchemy Core, pooled connection", sqlalchemy_core),
-            ("SQLAlchemy ORM, session (the app's way)", sqlalchemy_orm),
+            ("SQLAlchemy ORM, session (the app's routes)", sqlalchemy_orm),
+            ("InlineReader, the same Core statement (the shortcuts)", inline),
         ):
             for i in range(1, 300):
                 await lookup(i)

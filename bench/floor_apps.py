@@ -48,39 +48,3 @@ async def purchases_shaped(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     return Response(BODY, media_type="application/json")
-
-
-from pydantic import BaseModel, Field  # noqa: E402
-
-
-class PageQ(BaseModel):
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=1_000_000)
-
-
-async def admin_light(token: Annotated[str | None, Depends(bearer)]) -> str | None:
-    return token
-
-
-@fastapi_app.get("/users/{user_id}/q")
-async def query_model(
-    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    page: Annotated[PageQ, Query()],
-    _admin: Annotated[str | None, Depends(admin_light)],
-) -> Response:
-    return Response(BODY, media_type="application/json")
-
-
-@fastapi_app.get("/users/{user_id}/r")
-async def request_only(request: Request) -> Response:
-    return Response(BODY, media_type="application/json")
-
-
-@fastapi_app.get("/users/{user_id}/s")
-async def query_model_session(
-    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    page: Annotated[PageQ, Query()],
-    _admin: Annotated[str | None, Depends(admin)],
-    _session: Annotated[object, Depends(session)],
-) -> Response:
-    return Response(BODY, media_type="application/json")

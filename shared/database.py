@@ -56,6 +56,10 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # sqlite_connection.Checkpointer).
     cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+    _add_functions(dbapi_connection)
+
+
+def _add_functions(dbapi_connection: Any) -> None:
     # SQLite's own lower() knows only ASCII, so a case-insensitive search for "привет" would miss
     # "Привет"; Python's knows every script.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
@@ -122,9 +126,15 @@ def _create_inline_reader(engine: AsyncEngine) -> InlineReader | None:
     if args[0] == ":memory:" or "mode=memory" in args[0]:
         return None
 
+    database, uri = args[0], bool(kwargs.get("uri"))
+    if not uri:
+        # Read-write but never create: a reader must not leave an empty database where none was.
+        database, uri = f"{Path(database).absolute().as_uri()}?mode=rw", True
+
     def connect() -> sqlite3.Connection:
-        connection = sqlite3.connect(*args, **{**kwargs, "check_same_thread": False})
-        _on_sqlite_connect(connection, None)
+        # No statement here: the reader sets its own busy timeout (zero) before its first one.
+        connection = sqlite3.connect(database, uri=uri, isolation_level=None, check_same_thread=False)
+        _add_functions(connection)
         return connection
 
     return InlineReader(connect, sync_engine.dialect)

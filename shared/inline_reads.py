@@ -15,7 +15,7 @@ is its own read transaction and sees every commit made before it, by any connect
 """
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,9 @@ class InlineReader:
         """connect opens a connection to the database, set up as the engine's are (see shared.database)."""
         self._open = connect
         self._dialect = dialect
-        # Called with each statement's SQL before it runs, as SQLAlchemy's before_cursor_execute would be.
-        self.statement_hooks: list[Callable[[str], None]] = []
+        # Called with each statement's SQL and parameters before it runs, as SQLAlchemy's
+        # before_cursor_execute listeners are (tests and bench/explain.py look at what was sent).
+        self.statement_hooks: list[Callable[[str, Sequence[Any]], None]] = []
         self._connection: sqlite3.Connection | None = None
         self._compiled: dict[int, _Compiled] = {}
         # Compiled statements whose column count the first execution has confirmed.
@@ -65,7 +66,7 @@ class InlineReader:
             )
         ]
         for hook in self.statement_hooks:
-            hook(compiled.sql)
+            hook(compiled.sql, arguments)
         cursor = self._connect().execute(compiled.sql, arguments)
         try:
             if id(statement) not in self._checked:
@@ -95,8 +96,8 @@ class InlineReader:
         if self._connection is None:
             connection = self._open()
             try:
-                connection.execute("PRAGMA query_only=ON")
                 connection.execute("PRAGMA busy_timeout=0")
+                connection.execute("PRAGMA query_only=ON")
             except sqlite3.Error:
                 connection.close()
                 raise

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 Shortcut = Callable[[Request, InlineReader], Awaitable[Response | None]]
 JSON = "application/json"
-_PING = select(literal_column("1"))
+PING = select(literal_column("1"))
 _HEALTHY = HealthRead(status="ok", database="ok").model_dump_json().encode()
 _ANONYMOUS = ""
 
@@ -120,7 +120,7 @@ def _is_admin(request: Request, reader: InlineReader) -> bool | None:
 
 
 async def read_health(_request: Request, reader: InlineReader) -> Response | None:
-    reader.all(_PING)
+    reader.all(PING)
     return Response(_HEALTHY, media_type=JSON)
 
 

@@ -99,3 +99,13 @@ async def test_compiled_statements_are_bounded(reader, session):
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "postgresql://u@localhost/db"])
 def test_no_reader_without_an_sqlite_file(url):
     assert database._create_inline_reader(database.create_engine(url)) is None
+
+
+async def test_reader_never_creates_a_database(tmp_path):
+    engine = database.create_engine(f"sqlite:///{tmp_path / 'missing.db'}")
+    reader = database._create_inline_reader(engine)
+    assert reader is not None
+    with pytest.raises(sqlite3.OperationalError):
+        reader.all(select(Lesson.id))
+    assert not (tmp_path / "missing.db").exists()
+    await engine.dispose()

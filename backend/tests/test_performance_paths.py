@@ -30,7 +30,7 @@ def statements() -> Iterator[list[str]]:
     """The SQL the app's engine, and its inline reader if any (the API's shortcuts), send inside the block."""
     sent: list[str] = []
 
-    def record_sql(statement: str) -> None:
+    def record_sql(statement: str, *_args: Any) -> None:
         sent.append(" ".join(statement.split()))
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

@@ -40,11 +40,15 @@ def reader_statements() -> Iterator[list[str]]:
     reader = database.inline_reader()
     assert reader is not None
     sent: list[str] = []
-    reader.statement_hooks.append(sent.append)
+
+    def record(statement: str, _parameters: object) -> None:
+        sent.append(statement)
+
+    reader.statement_hooks.append(record)
     try:
         yield sent
     finally:
-        reader.statement_hooks.remove(sent.append)
+        reader.statement_hooks.remove(record)
 
 
 async def by_shortcut(client: httpx.AsyncClient, url: str, **kwargs: object) -> httpx.Response:
