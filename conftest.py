@@ -32,8 +32,9 @@ from shared.models import Base
 
 TEST_DIR = _TEST_DIR
 ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
-# Kept between tests: the admin account (its password hash is slow to compute on purpose).
-KEPT_TABLES = {"admins", "alembic_version"}
+# Kept between tests: the admin account (its password hash is slow to compute on purpose), and the lesson
+# totals row, which the database's triggers bring back to zero as the lessons go.
+KEPT_TABLES = {"admins", "alembic_version", "lesson_totals"}
 
 
 def is_postgres() -> bool:

@@ -60,7 +60,8 @@ SQL_SESSION = (
     "FROM auth_sessions LEFT OUTER JOIN admins AS admins_1 ON admins_1.id = auth_sessions.admin_id "
     "WHERE auth_sessions.id = ?"
 )
-SQL_COUNT_ACTIVE_LESSONS = "SELECT count(*) AS count_1 FROM lessons WHERE lessons.is_active IS 1"
+# The public catalog's total as the app has it: the row that triggers on lessons keep (migration 0004).
+SQL_COUNT_ACTIVE_LESSONS = "SELECT lesson_totals.active FROM lesson_totals WHERE lesson_totals.id = 1"
 SQL_ACTIVE_LESSONS = (
     f"SELECT {LESSON_COLUMNS} FROM lessons WHERE lessons.is_active IS 1 "
     "ORDER BY lessons.created_at DESC, lessons.id DESC LIMIT ? OFFSET ?"

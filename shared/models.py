@@ -153,6 +153,21 @@ class Lesson(TimestampMixin, Base):
         return self.text_present
 
 
+class LessonTotals(Base):
+    """How many lessons are active, and active and free: the public catalog's totals, one row away instead of
+    a count that reads every active lesson. Kept by database triggers on `lessons` (migration 0004), so
+    every writer counts, whatever way it writes. One row, id 1.
+
+    A migration that rebuilds `lessons` (Alembic's batch mode on SQLite copies it into a new table) drops
+    its triggers: it must create them again (see lesson_totals_sql in migration 0004)."""
+
+    __tablename__ = "lesson_totals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    active: Mapped[int] = mapped_column(Integer)
+    active_free: Mapped[int] = mapped_column(Integer)
+
+
 class Course(TimestampMixin, Base):
     __tablename__ = "courses"
     __table_args__ = (

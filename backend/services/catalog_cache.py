@@ -1,4 +1,6 @@
-"""Totals of the public catalog, kept a few seconds: counting the active lessons reads a whole index.
+"""Totals of the public catalog, kept a few seconds: each is a statement saved, and a search's or a price
+range's total is a count that reads every matching lesson (the unfiltered catalog's come from the row that
+the database keeps, LessonTotals).
 
 Only anonymous listings use it (lesson_service.get_all(public=True)): admins always get a fresh count, and
 pages are always read fresh. A transaction that writes the lessons table through SQLAlchemy in this process

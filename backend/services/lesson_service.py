@@ -1,7 +1,7 @@
 """Lessons: the catalog's units of content."""
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select
@@ -20,7 +20,7 @@ from backend.services.common import (
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
 from shared.database import writes
 from shared.inline_reads import InlineReader
-from shared.models import CourseLesson, Lesson, Purchase
+from shared.models import CourseLesson, Lesson, LessonTotals, Purchase
 from shared.schemas import LessonCreate, LessonUpdate
 
 
@@ -51,6 +51,9 @@ PUBLIC_COLUMNS = (
 )
 ADMIN_COLUMNS = (*PUBLIC_COLUMNS, Lesson.video_path, Lesson.text_content)
 NEWEST_FIRST = "-created_at"
+
+# Kept by triggers (see LessonTotals): the public catalog's totals without counting the lessons.
+_TOTALS = select(LessonTotals.active, LessonTotals.active_free).where(LessonTotals.id == 1)
 
 SORT_COLUMNS = {
     "created_at": Lesson.created_at,
@@ -94,9 +97,12 @@ async def get_all(
     if not public:
         return await run_page(session, query, limit=limit, offset=offset)
     key = (is_active, is_free, price_min, price_max, search)
-    generation, total = catalog_cache.totals.generation, catalog_cache.totals.get(key)
+    generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
+    total = cached
+    if cached is None and is_active is True and key[2:] == (None, None, None):
+        total = _kept_total((await session.execute(_TOTALS)).one()._asdict(), is_free)
     lessons, counted = await run_page(session, query, limit=limit, offset=offset, total=total)
-    if total is None:
+    if cached is None:
         catalog_cache.totals.put(key, counted, generation=generation)
     return lessons, counted
 
@@ -111,11 +117,23 @@ def get_newest_inline(
     if not public:
         return read_page_inline(reader, query, limit=limit, offset=offset)
     key = (is_active, None, None, None, None)
-    generation, total = catalog_cache.totals.generation, catalog_cache.totals.get(key)
+    generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
+    total = cached
+    if cached is None:
+        totals = reader.first(_TOTALS)
+        assert totals is not None, "migration 0004 makes the row"
+        total = _kept_total(totals, None)
     lessons, counted = read_page_inline(reader, query, limit=limit, offset=offset, total=total)
-    if total is None:
+    if cached is None:
         catalog_cache.totals.put(key, counted, generation=generation)
     return lessons, counted
+
+
+def _kept_total(totals: Mapping[str, int], is_free: bool | None) -> int:
+    """The number of active lessons (free ones, paid ones) from the row the database keeps."""
+    if is_free is None:
+        return totals["active"]
+    return totals["active_free"] if is_free else totals["active"] - totals["active_free"]
 
 
 @functools.cache
