@@ -14,17 +14,22 @@ caller then takes the ordinary path. In WAL mode readers wait for no one, so tha
 is its own read transaction and sees every commit made before it, by any connection.
 """
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 # Statements are the services' module constants or cached shapes; a caller that builds new ones per call
 # must not grow the cache without bound.
 MAX_COMPILED = 256
+# Distinct stored datetimes kept parsed, per kind of datetime column.
+DATETIMES_REMEMBERED = 4096
 
 Processor = Callable[[Any], Any] | None
 
@@ -37,7 +42,15 @@ class _Compiled:
     bind_names: tuple[str, ...]
     bind_processors: tuple[Processor, ...]
     keys: tuple[str, ...]
-    result_processors: tuple[Processor, ...]
+    # (key, processor) of the columns whose values SQLAlchemy converts.
+    processed: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
+def _is_datetime(type_: TypeEngine[Any]) -> bool:
+    try:
+        return issubclass(type_.python_type, datetime)
+    except NotImplementedError:
+        return False
 
 
 class InlineReader:
@@ -54,6 +67,7 @@ class InlineReader:
         self._compiled: dict[int, _Compiled] = {}
         # Compiled statements whose column count the first execution has confirmed.
         self._checked: set[int] = set()
+        self._datetime_processors: dict[str, Callable[[Any], Any]] = {}
 
     def all(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every row of the statement, as {column key: value converted by the column's type}."""
@@ -74,14 +88,15 @@ class InlineReader:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        keys, processors = compiled.keys, compiled.result_processors
-        return [
-            {
-                key: value if process is None or value is None else process(value)
-                for key, value, process in zip(keys, row, processors, strict=True)
-            }
-            for row in rows
-        ]
+        keys, processed = compiled.keys, compiled.processed
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        # Only the columns whose type converts (datetimes, enums, booleans): a page has hundreds of values.
+        for record in records:
+            for key, process in processed:
+                value = record[key]
+                if value is not None:
+                    record[key] = process(value)
+        return records
 
     def first(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         rows = self.all(statement, params)
@@ -121,14 +136,27 @@ class InlineReader:
             bind_names=bind_names,
             bind_processors=tuple(bind_processors.get(name) for name in bind_names),
             keys=tuple(column.key for column in columns),
-            result_processors=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+            processed=tuple(
+                (column.key, self._remembered(column.type, process) if _is_datetime(column.type) else process)
+                for column in columns
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
             ),
         )
         if len(self._compiled) >= MAX_COMPILED:
             self._compiled.clear()
             self._checked.clear()
         self._compiled[id(statement)] = found
+        return found
+
+    def _remembered(self, type_: TypeEngine[Any], process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        # SQLite stores datetimes as text: parsing one and making it aware costs about 0.8 microseconds, 40
+        # of them per catalog page, and a catalog's timestamps repeat from request to request. Datetimes
+        # are immutable, so one parsed value can be handed out again; one cache per kind of column type.
+        kind = repr(type_)
+        found = self._datetime_processors.get(kind)
+        if found is None:
+            found = functools.lru_cache(maxsize=DATETIMES_REMEMBERED)(process)
+            self._datetime_processors[kind] = found
         return found
 
     def _check_columns(self, compiled: _Compiled, cursor: sqlite3.Cursor) -> None:

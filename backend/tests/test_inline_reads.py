@@ -41,6 +41,16 @@ async def test_rows_hold_what_the_orm_loads(reader, session):
     assert row["delivered_at"] is None
 
 
+async def test_datetimes_read_again_are_the_same(reader, session):
+    # Parsed datetimes are remembered by their stored text: each lesson still gets its own.
+    times = [utcnow() - timedelta(days=days, microseconds=days) for days in (3, 2, 1)]
+    for moment in times:
+        await create_lesson(session, created_at=moment)
+    statement = select(Lesson.created_at).order_by(Lesson.created_at)
+    assert [row["created_at"] for row in reader.all(statement)] == times
+    assert [row["created_at"] for row in reader.all(statement)] == times
+
+
 async def test_parameters_are_converted_by_their_columns_types(reader, session):
     old = await create_lesson(session, is_active=True)
     await create_lesson(session, is_active=False)
