@@ -99,8 +99,9 @@ async def get_all(
     key = (is_active, is_free, price_min, price_max, search)
     generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
     total = cached
-    if cached is None and is_active is True and key[2:] == (None, None, None):
-        total = _kept_total((await session.execute(_TOTALS)).one()._asdict(), is_free)
+    if cached is None and is_active is True and price_min is None and price_max is None and not search:
+        totals = (await session.execute(_TOTALS)).one_or_none()
+        total = _kept_total(totals._asdict() if totals else None, is_free)
     lessons, counted = await run_page(session, query, limit=limit, offset=offset, total=total)
     if cached is None:
         catalog_cache.totals.put(key, counted, generation=generation)
@@ -120,17 +121,18 @@ def get_newest_inline(
     generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
     total = cached
     if cached is None:
-        totals = reader.first(_TOTALS)
-        assert totals is not None, "migration 0004 makes the row"
-        total = _kept_total(totals, None)
+        total = _kept_total(reader.first(_TOTALS), None)
     lessons, counted = read_page_inline(reader, query, limit=limit, offset=offset, total=total)
     if cached is None:
         catalog_cache.totals.put(key, counted, generation=generation)
     return lessons, counted
 
 
-def _kept_total(totals: Mapping[str, int], is_free: bool | None) -> int:
-    """The number of active lessons (free ones, paid ones) from the row the database keeps."""
+def _kept_total(totals: Mapping[str, int] | None, is_free: bool | None) -> int | None:
+    """The number of active lessons (free ones, paid ones) from the row the database keeps; None (count
+    them) if the row is gone."""
+    if totals is None:
+        return None
     if is_free is None:
         return totals["active"]
     return totals["active_free"] if is_free else totals["active"] - totals["active_free"]

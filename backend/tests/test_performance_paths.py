@@ -22,7 +22,7 @@ from backend.tests.api import quick_tokens  # noqa: F401 (fixture)
 from backend.tests.conftest import is_postgres
 from backend.tests.factories import create_lesson, create_purchase, create_user
 from shared import database
-from shared.models import Lesson, User
+from shared.models import Lesson, LessonTotals, User
 
 
 @contextmanager
@@ -422,3 +422,24 @@ async def test_sqlite_engine_keeps_its_pool():
             assert await connection.scalar(text("SELECT 1")) == 1
     finally:
         await memory.dispose()
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+async def test_read_lessons_anonymous_total_counted_without_the_totals_row(
+    client, session, monkeypatch, shortcut
+):
+    # Should anyone delete the row the triggers keep, the catalog counts its lessons again.
+    await create_lesson(session)
+    await create_lesson(session, is_free=True, price=0)
+    async with database.get_engine().begin() as connection:
+        await connection.execute(delete(LessonTotals))
+    if not shortcut:
+        monkeypatch.setattr(database, "inline_reader", lambda: None)
+    try:
+        assert (await client.get("/api/lessons/")).json()["total"] == 2
+        catalog_cache.totals.clear()
+        assert (await client.get("/api/lessons/", params={"is_free": "true"})).json()["total"] == 1
+    finally:
+        # Back as the migration makes it: the lessons there are, counted.
+        async with database.get_engine().begin() as connection:
+            await connection.execute(insert(LessonTotals).values(id=1, active=2, active_free=1))
