@@ -6,7 +6,7 @@ characters and invalid Unicode, which databases cannot store.
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -338,22 +338,27 @@ CourseList = Page[CourseRead]
 # Purchases -----------------------------------------------------------------------------------------------
 
 
-class PurchaseCreate(InputModel):
-    user_id: RecordId
+class OneItemModel(InputModel):
+    """A request about exactly one lesson or course: lesson_id or course_id, not both."""
+
     lesson_id: RecordId | None = None
     course_id: RecordId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_item(self) -> Self:
+        if (self.lesson_id is None) == (self.course_id is None):
+            raise ValueError("give exactly one of lesson_id or course_id")
+        return self
+
+
+class PurchaseCreate(OneItemModel):
+    user_id: RecordId
     promo_code: PromoCodeText | None = None
     payment_id: PaymentId | None = Field(
         default=None, description="Unique id of the payment; generated when omitted"
     )
     telegram_payment_charge_id: PaymentId | None = None
     status: Literal[PurchaseStatus.PENDING, PurchaseStatus.COMPLETED] = PurchaseStatus.PENDING
-
-    @model_validator(mode="after")
-    def _exactly_one_item(self) -> "PurchaseCreate":
-        if (self.lesson_id is None) == (self.course_id is None):
-            raise ValueError("give exactly one of lesson_id or course_id")
-        return self
 
 
 class PurchaseRead(ReadModel):
@@ -428,18 +433,10 @@ class PromoCodeRead(ReadModel):
 PromoCodeList = Page[PromoCodeRead]
 
 
-class PromoCodeValidate(InputModel):
+class PromoCodeValidate(OneItemModel):
     code: Annotated[
         SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=PROMO_CODE_MAX_LENGTH)
     ]
-    lesson_id: RecordId | None = None
-    course_id: RecordId | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one_item(self) -> "PromoCodeValidate":
-        if (self.lesson_id is None) == (self.course_id is None):
-            raise ValueError("give exactly one of lesson_id or course_id")
-        return self
 
 
 class PromoCodeValidation(BaseModel):
