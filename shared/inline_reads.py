@@ -65,8 +65,6 @@ class InlineReader:
         self.statement_hooks: list[Callable[[str, Sequence[Any]], None]] = []
         self._connection: sqlite3.Connection | None = None
         self._compiled: dict[int, _Compiled] = {}
-        # Compiled statements whose column count the first execution has confirmed.
-        self._checked: set[int] = set()
         self._datetime_processors: dict[str, Callable[[Any], Any]] = {}
 
     def all(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -83,8 +81,7 @@ class InlineReader:
             hook(compiled.sql, arguments)
         cursor = self._connect().execute(compiled.sql, arguments)
         try:
-            if id(statement) not in self._checked:
-                self._check_columns(compiled, cursor)
+            self._check_columns(compiled, cursor)
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -144,7 +141,6 @@ class InlineReader:
         )
         if len(self._compiled) >= MAX_COMPILED:
             self._compiled.clear()
-            self._checked.clear()
         self._compiled[id(statement)] = found
         return found
 
@@ -168,4 +164,3 @@ class InlineReader:
                 f"The statement returns {returned} columns for {len(compiled.keys)} selected ones (ORM "
                 "loader options?); inline reads need a select of plain columns"
             )
-        self._checked.add(id(compiled.statement))

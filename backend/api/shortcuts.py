@@ -126,8 +126,10 @@ async def read_health(_request: Request, reader: InlineReader) -> Response | Non
 
 async def read_lessons(request: Request, reader: InlineReader) -> Response | None:
     page = _page(request)
-    admin = _is_admin(request, reader) if page is not None else None
-    if page is None or admin is None:
+    if page is None:
+        return None
+    admin = _is_admin(request, reader)
+    if admin is None:
         return None
     limit, offset = page
     rows, total = lesson_service.get_newest_inline(reader, public=not admin, limit=limit, offset=offset)

@@ -9,8 +9,9 @@ Changes made by another process (a second worker, the bot, a script) show in the
 TTL_SECONDS.
 """
 
+import functools
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from sqlalchemy import event
@@ -46,9 +47,24 @@ class TotalsCache:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self.ttl, total)
 
+    def lookup(self, key: Hashable) -> tuple[int | None, Callable[[int], None]]:
+        """The kept total (None if there is none), and what to call with the total counted instead: it is
+        kept then, unless a clear() overtook the count."""
+        total, generation = self.get(key), self.generation
+        if total is not None:
+            return total, _keep_nothing
+        return None, functools.partial(self._put_counted, key, generation)
+
+    def _put_counted(self, key: Hashable, generation: int, total: int) -> None:
+        self.put(key, total, generation=generation)
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
+
+
+def _keep_nothing(_total: int) -> None:
+    """The total was already kept."""
 
 
 totals = TotalsCache(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

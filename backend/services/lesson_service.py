@@ -89,22 +89,20 @@ async def get_all(
     public: for the anonymous catalog; the paid content stays unloaded (has_video and has_text still work)
     and the total may be up to catalog_cache.TTL_SECONDS old.
     """
-    if price_min is None and price_max is None and not search:
-        # The shapes that every catalog page has (bot and anonymous API alike): statements built once.
+    # The shapes that every catalog page has (bot and anonymous API alike): statements built once.
+    common_shape = price_min is None and price_max is None and not search
+    if common_shape:
         query = _listing(is_active, is_free, sort, public)
     else:
         query = _build_listing(is_active, is_free, price_min, price_max, search, sort, public)
     if not public:
         return await run_page(session, query, limit=limit, offset=offset)
-    key = (is_active, is_free, price_min, price_max, search)
-    generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
-    total = cached
-    if cached is None and is_active is True and price_min is None and price_max is None and not search:
+    total, keep = catalog_cache.totals.lookup((is_active, is_free, price_min, price_max, search))
+    if total is None and common_shape and is_active is True:
         totals = (await session.execute(_TOTALS)).one_or_none()
         total = _kept_total(totals._asdict() if totals else None, is_free)
     lessons, counted = await run_page(session, query, limit=limit, offset=offset, total=total)
-    if cached is None:
-        catalog_cache.totals.put(key, counted, generation=generation)
+    keep(counted)
     return lessons, counted
 
 
@@ -117,14 +115,11 @@ def get_newest_inline(
     query = _listing_columns(is_active, public)
     if not public:
         return read_page_inline(reader, query, limit=limit, offset=offset)
-    key = (is_active, None, None, None, None)
-    generation, cached = catalog_cache.totals.generation, catalog_cache.totals.get(key)
-    total = cached
-    if cached is None:
+    total, keep = catalog_cache.totals.lookup((is_active, None, None, None, None))
+    if total is None:
         total = _kept_total(reader.first(_TOTALS), None)
     lessons, counted = read_page_inline(reader, query, limit=limit, offset=offset, total=total)
-    if cached is None:
-        catalog_cache.totals.put(key, counted, generation=generation)
+    keep(counted)
     return lessons, counted
 
 

@@ -294,6 +294,21 @@ def test_totals_cache_drops_a_count_overtaken_by_a_write(monkeypatch):
     assert cache.get("key") is None
 
 
+def test_totals_cache_lookup_keeps_only_a_missed_total_no_clear_overtook():
+    cache = catalog_cache.TotalsCache(ttl=5, max_entries=4)
+    total, keep = cache.lookup("key")
+    assert total is None
+    keep(3)
+    assert cache.lookup("key")[0] == 3
+    # A hit keeps nothing: the total's lifetime is not stretched by being read.
+    cache.lookup("key")[1](99)
+    assert cache.get("key") == 3
+    total, keep = cache.lookup("other")
+    cache.clear()  # a lesson write ended while the count ran
+    keep(5)
+    assert cache.get("other") is None
+
+
 def test_totals_cache_bounded():
     cache = catalog_cache.TotalsCache(ttl=5, max_entries=2)
     for key in range(5):
