@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import get_settings
 from backend.main import prepare_database
 from shared import database
+from shared.config import get_settings
 from shared.models import Base
 
 TEST_DIR = _TEST_DIR

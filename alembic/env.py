@@ -38,7 +38,7 @@ def run_with_connection(connection: Connection) -> None:
 
 
 async def run_from_settings() -> None:
-    from backend.config import get_settings
+    from shared.config import get_settings
     from shared.database import SQLITE_BEGIN_OPTION, create_engine
 
     engine = create_engine(get_settings().DATABASE_URL)
@@ -51,7 +51,7 @@ async def run_from_settings() -> None:
 
 
 def run_offline() -> None:
-    from backend.config import get_settings
+    from shared.config import get_settings
 
     context.configure(
         url=get_settings().async_database_url,

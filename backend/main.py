@@ -20,10 +20,10 @@ from backend.api import (
     telegram,
     users,
 )
-from backend.config import get_settings
 from backend.services import auth_service
 from bot.app import running_in_api
 from shared import database
+from shared.config import get_settings
 from shared.utils import settle_garbage_collector
 
 logger = logging.getLogger(__name__)

@@ -48,12 +48,12 @@ os.environ.update(SETTINGS)
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector  # noqa: E402
 
-from backend.config import get_settings  # noqa: E402
 from backend.services import payment_service, user_service  # noqa: E402
 from backend.tests.factories import create_lesson  # noqa: E402
 from bot.callbacks import ItemAction, LessonCb, MenuAction, MenuCb  # noqa: E402
 from bot.tests.bot_api_double import BotAPIDouble, Call, user  # noqa: E402
 from shared import database  # noqa: E402
+from shared.config import get_settings  # noqa: E402
 
 JSON = dict[str, Any]
 _telegram_ids = itertools.count(500_000_000)

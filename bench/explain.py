@@ -73,10 +73,10 @@ async def capture(db_path: Path) -> list[EndpointSql]:
     from sqlalchemy import event
 
     from backend.api import shortcuts
-    from backend.config import get_settings
     from backend.main import prepare_database
     from backend.services import auth_service, catalog_cache, lesson_service, purchase_service
     from shared import database
+    from shared.config import get_settings
 
     get_settings.cache_clear()
     engine = database.configure(server_env(db_path)["DATABASE_URL"])

@@ -4,10 +4,10 @@ import asyncio
 import logging
 import sys
 
-from backend.config import get_settings
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.jobs import running
 from shared import database
+from shared.config import get_settings
 from shared.utils import settle_garbage_collector
 
 logger = logging.getLogger("bot")

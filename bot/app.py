@@ -19,12 +19,12 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
 from aiogram.types import BotCommand, Update
 
-from backend.config import Settings
 from bot.handlers import get_routers
 from bot.handlers.errors import PaymentNotRecorded
 from bot.i18n import LANGUAGES, translator
 from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from shared.config import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import FSInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import get_settings
 from backend.services import course_service, lesson_service, payment_service
 from bot import keyboards
 from bot.formatting import parse_html, split_message
 from bot.i18n import Translator
+from shared.config import get_settings
 from shared.database import session_scope
 from shared.models import Lesson, Purchase
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import Settings
 from backend.services import payment_service, support_ticket_service
 from bot import gateway
 from bot.delivery import deliver_paid
 from bot.i18n import translator
+from shared.config import Settings
 from shared.database import session_scope
 
 logger = logging.getLogger(__name__)

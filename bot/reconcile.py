@@ -4,10 +4,10 @@ import asyncio
 import logging
 import sys
 
-from backend.config import get_settings
 from bot import gateway
 from bot.app import create_bot
 from shared import database
+from shared.config import get_settings
 
 
 async def main() -> int:

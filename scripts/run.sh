@@ -34,7 +34,7 @@ esac
 
 # The admin account comes from the settings (environment, then .env, then defaults).
 admin_login="$("$VENV_PY" - <<'EOF' 2>/dev/null || echo "see ADMIN_USERNAME / ADMIN_PASSWORD in .env"
-from backend.config import DEFAULT_ADMIN_PASSWORDS, get_settings
+from shared.config import DEFAULT_ADMIN_PASSWORDS, get_settings
 
 s = get_settings()
 password = s.ADMIN_PASSWORD.get_secret_value()
@@ -50,7 +50,7 @@ echo "API docs (Swagger): http://$shown_host:$port/docs   Admin login: $admin_lo
 
 # The bot: long polling in a second process, unless the token is missing or the API takes a webhook.
 bot_mode="$("$VENV_PY" -c '
-from backend.config import get_settings
+from shared.config import get_settings
 s = get_settings()
 print("off" if not s.bot_enabled else "webhook" if s.WEBHOOK_URL else "polling")
 ')"

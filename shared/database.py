@@ -153,7 +153,7 @@ def configure(url: str, *, echo: bool = False) -> AsyncEngine:
 
 def get_engine() -> AsyncEngine:
     if _engine is None:
-        from backend.config import get_settings
+        from shared.config import get_settings
 
         settings = get_settings()
         configure(settings.DATABASE_URL, echo=settings.SQL_ECHO)

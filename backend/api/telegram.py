@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from backend.config import get_settings
 from bot.handlers.errors import PaymentNotRecorded
+from shared.config import get_settings
 
 logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

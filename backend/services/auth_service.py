@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from backend.config import Settings, get_settings
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
+from shared.config import Settings, get_settings
 from shared.database import writes
 from shared.inline_reads import InlineReader
 from shared.models import Admin, AuthSession, LoginThrottle

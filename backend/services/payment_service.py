@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.config import get_settings
 from backend.services import pricing, promo_code_service, purchase_service, user_service
 from backend.services.exceptions import (
     DomainError,
@@ -35,6 +34,7 @@ from backend.services.exceptions import (
     RefundRefused,
     WrongCurrency,
 )
+from shared.config import get_settings
 from shared.constants import PurchaseStatus
 from shared.database import writes
 from shared.models import Course, Lesson, PromoCode, Purchase

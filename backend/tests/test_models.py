@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from alembic import command
-from backend.config import get_settings
 from backend.tests.conftest import is_postgres
 from backend.tests.factories import (
     create_course,
@@ -27,6 +26,7 @@ from backend.tests.factories import (
     create_user,
 )
 from shared import database
+from shared.config import get_settings
 from shared.constants import MAX_TELEGRAM_ID, PurchaseStatus, TicketStatus
 from shared.models import (
     Admin,

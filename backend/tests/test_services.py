@@ -14,7 +14,6 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import delete, func, select, text
 
-from backend.config import Settings, get_settings
 from backend.services import auth_service, promo_code_service, purchase_service, user_service
 from backend.services.exceptions import (
     DomainError,
@@ -28,6 +27,7 @@ from backend.services.exceptions import (
 from backend.tests.conftest import ADMIN_PASSWORD, is_postgres
 from backend.tests.factories import create_lesson, create_promo_code, create_purchase, create_user
 from shared import database
+from shared.config import Settings, get_settings
 from shared.constants import Environment, PurchaseStatus
 from shared.models import Admin, AuthSession, LoginThrottle, PromoCode, Purchase, User
 from shared.schemas import PromoCodeCreate, PurchaseCreate
@@ -489,10 +489,10 @@ def test_settings_development_with_defaults_reports_insecure(caplog):
         "SECRET_KEY is shorter than 32 bytes",
         "ADMIN_PASSWORD is a default value",
     ]
-    with caplog.at_level(logging.WARNING, logger="backend.config"):
+    with caplog.at_level(logging.WARNING, logger="shared.config"):
         development.warn_if_insecure()
 
-    warnings = [r for r in caplog.records if r.name == "backend.config" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "shared.config" and r.levelno == logging.WARNING]
     assert len(warnings) == 3
     assert all("INSECURE CONFIGURATION" in r.getMessage() for r in warnings)
     assert "ADMIN_PASSWORD is a default value" in warnings[2].getMessage()
@@ -501,10 +501,10 @@ def test_settings_development_with_defaults_reports_insecure(caplog):
 def test_settings_secure_warns_nothing(caplog):
     secure = settings(SECRET_KEY=GOOD_SECRET, ADMIN_PASSWORD="a-strong-admin-password")
 
-    with caplog.at_level(logging.WARNING, logger="backend.config"):
+    with caplog.at_level(logging.WARNING, logger="shared.config"):
         secure.warn_if_insecure()
 
-    assert [r for r in caplog.records if r.name == "backend.config"] == []
+    assert [r for r in caplog.records if r.name == "shared.config"] == []
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "lessons.db"])

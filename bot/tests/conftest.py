@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiogram import Bot, Dispatcher
 
-from backend.config import Settings, get_settings
 from bot.app import create_bot, create_dispatcher
 from bot.tests.bot_api_double import BotAPIDouble
+from shared.config import Settings, get_settings
 
 BOT_ID = 7000000001
 BOT_TOKEN = f"{BOT_ID}:TEST-token-abcdefghijklmnopqrstuvwxyz012345"

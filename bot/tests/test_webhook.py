@@ -8,12 +8,12 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select, text
 
-from backend.config import Settings
 from backend.main import app
 from bot.tests.bot_api_double import user
 from bot.tests.conftest import BOT_TOKEN, settings_env
 from bot.tests.helpers import db_scalars
 from bot.tests.test_exactly_once import deliveries, invoice_for
+from shared.config import Settings
 from shared.constants import PurchaseStatus
 from shared.models import Purchase
 

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import get_settings
 from backend.main import app
 from backend.services import auth_service
 from shared import database
+from shared.config import get_settings
 from shared.models import Admin, AuthSession, Base
 from shared.utils import utcnow
 

@@ -13,7 +13,6 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from backend.config import get_settings
 from backend.tests.api import (
     bearer,
     count,
@@ -22,6 +21,7 @@ from backend.tests.api import (
 )
 from backend.tests.conftest import ADMIN_PASSWORD, login
 from backend.tests.factories import create_lesson
+from shared.config import get_settings
 from shared.models import AuthSession, LoginThrottle
 from shared.utils import utcnow
 

@@ -3,10 +3,10 @@
 import httpx
 import pytest
 
-from backend.config import get_settings
 from backend.main import app
 from backend.tests.api import ADMIN_OPERATIONS, ALL_OPERATIONS
 from shared import database
+from shared.config import get_settings
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from backend.api import shortcuts
-from backend.config import get_settings
 from backend.main import create_app
 from backend.services import auth_service
 from backend.tests.api import bearer
 from backend.tests.conftest import is_postgres
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from shared import database
+from shared.config import get_settings
 from shared.constants import PurchaseStatus
 from shared.inline_reads import InlineReader
 from shared.models import Admin

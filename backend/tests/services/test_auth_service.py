@@ -13,11 +13,11 @@ import jwt
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from backend.config import get_settings
 from backend.services import auth_service
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from backend.tests.conftest import ADMIN_PASSWORD
 from shared import database
+from shared.config import get_settings
 from shared.models import Admin, AuthSession, LoginThrottle
 from shared.utils import utcnow
 

@@ -1,0 +1,121 @@
+"""Application settings, read once from the environment and `.env`."""
+
+import logging
+import re
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.constants import Environment
+from shared.utils import normalize_database_url
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SECRET_KEYS = frozenset({"your-secret-key-here", "change-me", "changeme", "secret"})
+DEFAULT_ADMIN_PASSWORDS = frozenset({"admin123", "admin", "password", "change-me"})
+MIN_SECRET_KEY_BYTES = 32
+BOT_TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+# Telegram's rule for setWebhook's secret_token.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    ENVIRONMENT: Environment = Environment.DEVELOPMENT
+    DATABASE_URL: str = "sqlite:///./lessons.db"
+    SECRET_KEY: SecretStr = SecretStr("your-secret-key-here")
+    ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
+    TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("your-bot-token")
+    ADMIN_USERNAME: str = Field(default="admin", min_length=1, max_length=64)
+    ADMIN_PASSWORD: SecretStr = SecretStr("admin123")
+    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1, le=100)
+    LOGIN_LOCKOUT_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
+    TELEGRAM_API_URL: str = "https://api.telegram.org"
+    WEBHOOK_URL: str | None = None
+    WEBHOOK_SECRET: SecretStr | None = None
+    MEDIA_DIR: str = "./media"
+    REDIS_URL: str | None = None
+    PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
+    DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
+    RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    CORS_ORIGINS: list[str] = []
+    LOG_LEVEL: str = "INFO"
+    SQL_ECHO: bool = False
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url_has_supported_driver(cls, value: str) -> str:
+        normalize_database_url(value)
+        return value
+
+    @field_validator("WEBHOOK_URL", mode="before")
+    @classmethod
+    def _empty_webhook_url_means_polling(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("WEBHOOK_SECRET", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return value or None
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> "Settings":
+        if self.WEBHOOK_URL and self.WEBHOOK_SECRET is None:
+            raise ValueError(
+                "WEBHOOK_URL is set but WEBHOOK_SECRET is not: refusing an unauthenticated webhook"
+            )
+        if self.WEBHOOK_SECRET is not None and not WEBHOOK_SECRET_PATTERN.fullmatch(
+            self.WEBHOOK_SECRET.get_secret_value()
+        ):
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> "Settings":
+        if self.ENVIRONMENT is Environment.PRODUCTION and self.insecure_settings:
+            raise ValueError("Refusing to start in production: " + "; ".join(self.insecure_settings))
+        return self
+
+    @property
+    def insecure_settings(self) -> list[str]:
+        problems = []
+        secret = self.SECRET_KEY.get_secret_value()
+        if secret in DEFAULT_SECRET_KEYS:
+            problems.append("SECRET_KEY is the default value")
+        if len(secret.encode()) < MIN_SECRET_KEY_BYTES:
+            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes")
+        if self.ADMIN_PASSWORD.get_secret_value() in DEFAULT_ADMIN_PASSWORDS:
+            problems.append("ADMIN_PASSWORD is a default value")
+        return problems
+
+    @property
+    def bot_enabled(self) -> bool:
+        """Whether TELEGRAM_BOT_TOKEN looks like a real token (not unset or the placeholder)."""
+        return bool(BOT_TOKEN_PATTERN.fullmatch(self.TELEGRAM_BOT_TOKEN.get_secret_value()))
+
+    @property
+    def async_database_url(self) -> str:
+        return normalize_database_url(self.DATABASE_URL)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+    def warn_if_insecure(self) -> None:
+        for problem in self.insecure_settings:
+            logger.warning(
+                "INSECURE CONFIGURATION: %s. Fine for development, refused when ENVIRONMENT=production.",
+                problem,
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
