@@ -20,15 +20,20 @@ RUN groupadd --system app \
     && mkdir -p /data \
     && chown app:app /data
 
-# Dependencies first, so that code changes do not reinstall them.
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# Dependencies first (the list in pyproject.toml), so that code changes do not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        >/tmp/dependencies.txt \
+    && pip install --no-cache-dir -r /tmp/dependencies.txt \
+    && rm /tmp/dependencies.txt
 
 COPY alembic.ini ./
 COPY alembic/ alembic/
 COPY shared/ shared/
 COPY backend/ backend/
 COPY bot/ bot/
+# The project itself, in place (-e): the migrations (alembic/) are read beside the packages, not from a wheel.
+RUN pip install --no-cache-dir --no-deps -e .
 
 USER app
 VOLUME ["/data"]

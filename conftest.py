@@ -14,8 +14,8 @@ os.environ["ADMIN_USERNAME"] = "admin"
 os.environ["ADMIN_PASSWORD"] = "test-admin-password"
 os.environ["LOGIN_MAX_FAILURES"] = "5"
 os.environ["CORS_ORIGINS"] = "[]"
-# The bot is off unless a test turns it on against the Bot API double.
-os.environ["TELEGRAM_BOT_TOKEN"] = "not-a-token"
+# The bot is off (no token) unless a test turns it on against the Bot API double.
+os.environ["TELEGRAM_BOT_TOKEN"] = ""
 os.environ["WEBHOOK_URL"] = ""
 os.environ["WEBHOOK_SECRET"] = ""
 os.environ["REDIS_URL"] = ""
@@ -29,12 +29,16 @@ from backend.main import prepare_database
 from shared import database
 from shared.config import get_settings
 from shared.models import Base
+from shared.setup_checks import check_database
 
 TEST_DIR = _TEST_DIR
+# A writer left waiting (a test holding a writer's session open while something else writes) fails within
+# seconds instead of the production half-minute.
+database.SQLITE_BUSY_TIMEOUT_SECONDS = 5
 ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
 # Kept between tests: the admin account (its password hash is slow to compute on purpose), and the lesson
 # totals row, which the database's triggers bring back to zero as the lessons go.
-KEPT_TABLES = {"admins", "alembic_version", "lesson_totals"}
+KEPT_TABLES = {"admins", "alembic_version"}
 
 
 def is_postgres() -> bool:
@@ -42,6 +46,8 @@ def is_postgres() -> bool:
 
 
 async def _reset_postgres_schema() -> None:
+    # Created if it does not exist yet, as the app would.
+    await check_database(get_settings().DATABASE_URL)
     engine = database.create_engine(get_settings().DATABASE_URL)
     async with engine.begin() as connection:
         await connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -69,7 +75,7 @@ async def empty_tables() -> None:
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(prepared_database: None) -> AsyncIterator[None]:
+async def clean_database(prepared_database: None) -> AsyncIterator[None]:  # noqa: ARG001 (migrated first)
     yield
     await empty_tables()
 

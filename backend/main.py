@@ -6,25 +6,28 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from backend.api import (
     auth,
     courses,
+    docs,
     errors,
     health,
     lessons,
+    limits,
     promo_codes,
     purchases,
-    shortcuts,
     support_tickets,
     telegram,
     users,
 )
 from backend.services import auth_service
+from backend.setup_errors import SetupErrorsInOneLine
 from bot.app import running_in_api
 from shared import database
 from shared.config import get_settings
-from shared.utils import settle_garbage_collector
+from shared.setup_checks import check_database
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +35,9 @@ logger = logging.getLogger(__name__)
 async def prepare_database() -> None:
     """Migrate the database to the latest schema and make sure the configured admin exists."""
     settings = get_settings()
+    await check_database(settings.DATABASE_URL)
     await database.migrate()
-    async with database.session_scope(write=True) as session:
+    async with database.session_scope() as session:
         await auth_service.ensure_admin(
             session, username=settings.ADMIN_USERNAME, password=settings.ADMIN_PASSWORD.get_secret_value()
         )
@@ -48,10 +52,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     settings.warn_if_insecure()
     await prepare_database()
-    async with running_in_api(app.state, settings):
+    # The composition root: the bot's gateway is the services' and the API's way to Telegram.
+    async with running_in_api(settings) as gateway:
+        app.state.telegram = gateway
+        app.state.webhook = gateway if gateway is not None and gateway.dispatcher is not None else None
         logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
-        settle_garbage_collector()
-        yield
+        try:
+            yield
+        finally:
+            app.state.telegram = app.state.webhook = None
     await database.dispose_engine()
 
 
@@ -67,9 +76,16 @@ def create_app() -> FastAPI:
         summary="Sell video and text lessons and courses for Telegram Stars.",
         version="1.0.0",
         lifespan=lifespan,
+        # Served by docs.install with the scripts from backend/static, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
-    # Inside CORS (added next, so outside it), whose headers its answers need too.
-    app.add_middleware(shortcuts.Shortcuts)
+    # Inside CORS (added next, so outside it): a browser reads a 413 only with CORS's headers.
+    app.add_middleware(
+        limits.BodySizeLimit,
+        max_bytes=settings.MAX_REQUEST_BODY_BYTES,
+        exempt_prefixes=limits.UNLIMITED_BODY_PATHS,
+    )
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -77,11 +93,17 @@ def create_app() -> FastAPI:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # A setup mistake found at startup (shared/setup_checks.py) fails it with one line, not a traceback.
+    app.add_middleware(SetupErrorsInOneLine)
+    if settings.trusted_proxies:
+        # Outermost: login throttling counts per client, so a forged X-Forwarded-For must not name one.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     errors.install(app)
     app.include_router(auth.router)
     telegram.install(app)
     app.include_router(api_router)
     app.include_router(health.router)
+    docs.install(app)
 
     return app
 

@@ -6,6 +6,7 @@ data obeys the same rules as real data.
 
 import asyncio
 import logging
+import sys
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,7 @@ from shared.schemas import (
     SupportTicketUpdate,
     UserCreate,
 )
+from shared.setup_checks import SetupError
 
 logger = logging.getLogger(__name__)
 
@@ -169,17 +171,22 @@ async def seed(session: AsyncSession) -> bool:
     return True
 
 
-async def main() -> None:
+async def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    await prepare_database()
-    async with database.session_scope(write=True) as session:
+    try:
+        await prepare_database()
+    except SetupError as error:
+        logger.error("%s", error)
+        return 1
+    async with database.session_scope() as session:
         created = await seed(session)
     await database.dispose_engine()
     if created:
         logger.info("Demo data created: 9 lessons, 2 courses, 3 users, 4 purchases, promo code WELCOME10")
     else:
         logger.info("The catalog already has lessons; demo data not added")
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

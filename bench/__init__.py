@@ -1,1 +1,1 @@
-"""Load benchmark of the lesson store API against a minimal Starlette + sqlite3 ceiling (see README.md)."""
+"""Benchmarks of the lesson store: API load and latency targets, the bot in webhook mode (README.md)."""

@@ -1,10 +1,11 @@
-"""Fallback load generator (used by bench/run.py only when `wrk` is not installed).
+"""Fallback load generator (used by the API benchmarks only when `wrk` is not installed).
 
     python -m bench.loadgen --url http://127.0.0.1:8101/health --connections 50 --duration 10
 
 Keeps `--connections` requests in flight over keep-alive connections (httpx, asyncio) for `--duration`
-seconds and prints one line, `LOADGEN {json}`, with the same fields as the wrk script in bench/run.py.
-A URL containing "{id}" gets a random integer in [1, --id-max] for every request. Any response other than
+seconds and prints one line, `LOADGEN {json}`, with the same fields as the wrk script in bench/common.py.
+A URL containing "{id}" gets a random integer in [1, --id-max] for every request, "{word}" one of the
+--word values. Any response other than
 2xx counts as an error. Being Python, it needs a core of its own and tops out at a few thousand requests
 per second, so it understates fast servers: prefer wrk.
 """
@@ -22,12 +23,15 @@ async def worker(
     client: httpx.AsyncClient,
     url: str,
     id_max: int,
+    words: list[str],
     deadline: float,
     latencies: list[float],
     counters: dict[str, int],
 ) -> None:
     while time.perf_counter() < deadline:
         target = url.replace("{id}", str(random.randint(1, id_max))) if "{id}" in url else url
+        if words:
+            target = target.replace("{word}", random.choice(words))
         started = time.perf_counter()
         try:
             response = await client.get(target)
@@ -50,7 +54,9 @@ def percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def run(url: str, *, connections: int, duration: float, headers: dict[str, str], id_max: int) -> dict:
+async def run(
+    url: str, *, connections: int, duration: float, headers: dict[str, str], id_max: int, words: list[str]
+) -> dict:
     latencies: list[float] = []
     counters = {"bytes": 0, "connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -58,7 +64,7 @@ async def run(url: str, *, connections: int, duration: float, headers: dict[str,
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(
-            *(worker(client, url, id_max, deadline, latencies, counters) for _ in range(connections))
+            *(worker(client, url, id_max, words, deadline, latencies, counters) for _ in range(connections))
         )
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
@@ -69,6 +75,7 @@ async def run(url: str, *, connections: int, duration: float, headers: dict[str,
         **counters,
         "p50_us": percentile(micros, 0.50),
         "p90_us": percentile(micros, 0.90),
+        "p95_us": percentile(micros, 0.95),
         "p99_us": percentile(micros, 0.99),
         "max_us": micros[-1] if micros else 0.0,
         "mean_us": sum(micros) / len(micros) if micros else 0.0,
@@ -84,10 +91,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--header", action="append", default=[], help='"Name: value", repeatable')
     parser.add_argument("--id-max", type=int, default=1)
+    parser.add_argument("--word", action="append", default=[], help="a value for {word}, repeatable")
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
     coroutine = run(
-        args.url, connections=args.connections, duration=args.duration, headers=headers, id_max=args.id_max
+        args.url,
+        connections=args.connections,
+        duration=args.duration,
+        headers=headers,
+        id_max=args.id_max,
+        words=args.word,
     )
     try:
         import uvloop

@@ -4,11 +4,13 @@ import asyncio
 import logging
 import sys
 
-from bot.app import create_bot, create_dispatcher, set_commands
+from aiogram.exceptions import TelegramNetworkError
+
+from bot.app import check_token, create_bot, create_dispatcher, set_commands
 from bot.jobs import running
 from shared import database
-from shared.config import get_settings
-from shared.utils import settle_garbage_collector
+from shared.config import Settings, get_settings
+from shared.setup_checks import SetupError, check_bot_token, check_database
 
 logger = logging.getLogger("bot")
 
@@ -16,21 +18,35 @@ logger = logging.getLogger("bot")
 async def main() -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not settings.bot_enabled:
+    try:
+        return await poll(settings)
+    except SetupError as error:
+        logger.error("%s", error)
+        return 1
+
+
+async def poll(settings: Settings) -> int:
+    if not check_bot_token(settings.TELEGRAM_BOT_TOKEN.get_secret_value()):
         logger.error("The bot is off: set TELEGRAM_BOT_TOKEN to the token @BotFather gave you")
         return 2
     if settings.WEBHOOK_URL:
         logger.error("WEBHOOK_URL is set: updates go to the API's /telegram/webhook; not polling")
         return 2
+    await check_database(settings.DATABASE_URL)
     await database.migrate()
     bot = create_bot(settings)
     dispatcher = create_dispatcher(settings, polling=True)
     try:
+        try:
+            await check_token(bot)
+        except TelegramNetworkError as error:
+            raise SetupError(
+                f"Cannot reach the Telegram Bot API at {settings.TELEGRAM_API_URL}: {error}"
+            ) from None
         # A webhook left from another deployment would make getUpdates fail.
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
         async with running(bot, settings):
-            settle_garbage_collector()
             # One update at a time: getUpdates confirms an update only once it has been handled, so an
             # update (a payment) of a process that dies halfway is served again to the next one.
             await dispatcher.start_polling(

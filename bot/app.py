@@ -12,23 +12,31 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import Response
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommand, Update
 
-from bot.handlers import get_routers
-from bot.handlers.errors import PaymentNotRecorded
+from backend.services.exceptions import PaymentNotRecorded
+from bot.gateway import BotGateway
+from bot.handlers import create_routers
 from bot.i18n import LANGUAGES, translator
 from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
+from shared import database
 from shared.config import Settings
+from shared.setup_checks import SetupError, check_bot_token
 
 logger = logging.getLogger(__name__)
 
 COMMANDS = ("start", "mylessons", "support", "paysupport", "help", "terms", "privacy")
+# The API asks Telegram about the token at startup, but does not wait long for an answer.
+API_TOKEN_CHECK_TIMEOUT_SECONDS = 10
 
 
 @functools.cache
@@ -45,14 +53,39 @@ def _response_models() -> tuple[type[Response[Any]], ...]:
     return tuple(Response[result_type] for result_type in result_types.values())
 
 
+class CommitBeforeTelegram(BaseRequestMiddleware):
+    """Every call to Telegram finds what the running unit of work wrote already committed (see
+    shared.database.commit_now): a payment before its content goes out, an invoice's purchase before the
+    invoice, and no writer holds the database's locks while Telegram answers."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        await database.commit_now()
+        return await make_request(bot, method)
+
+
 def create_bot(settings: Settings) -> Bot:
     _response_models()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL.rstrip("/")))
+    session.middleware(CommitBeforeTelegram())
     return Bot(
         settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
+
+
+async def check_token(bot: Bot, *, request_timeout: int | None = None) -> None:
+    """Ask Telegram who the bot is (getMe): SetupError if it refuses the token, TelegramNetworkError if it
+    cannot be reached."""
+    try:
+        await bot.get_me(request_timeout=request_timeout)
+    except TelegramUnauthorizedError:
+        raise SetupError("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN") from None
 
 
 def create_storage(settings: Settings) -> BaseStorage:
@@ -93,14 +126,7 @@ def create_dispatcher(settings: Settings, *, polling: bool = False) -> Dispatche
     dispatcher = (PollingDispatcher if polling else Dispatcher)(storage=create_storage(settings))
     dispatcher.update.outer_middleware(DbSessionMiddleware())
     dispatcher.update.outer_middleware(UserMiddleware())
-    routers = get_routers()
-    for router in routers:
-        # The feature routers are module singletons and aiogram lets a router belong to one dispatcher only:
-        # a new dispatcher in the same process (tests, the API's lifespan run again) takes them over.
-        if router.parent_router is not None:
-            router.parent_router.sub_routers.remove(router)
-            router._parent_router = None
-    dispatcher.include_routers(*routers)
+    dispatcher.include_routers(*create_routers())
     return dispatcher
 
 
@@ -113,27 +139,42 @@ async def set_commands(bot: Bot) -> None:
 
 
 @asynccontextmanager
-async def running_in_api(state: Any, settings: Settings) -> AsyncIterator[None]:
-    """The bot's part of the API process, for its lifetime; `state` (the app's) gets `bot` and `dispatcher`.
+async def running_in_api(settings: Settings) -> AsyncIterator[BotGateway | None]:
+    """The bot's part of the API process, for its lifetime: the gateway through which the API reaches
+    Telegram (refunds, ticket answers), None when the bot is off.
 
-    The API never polls. It keeps a bot to talk to Telegram (refunds, ticket answers); with WEBHOOK_URL it
-    also registers the webhook, handles the updates POSTed to it and runs the periodic jobs, which
-    `python -m bot` runs otherwise.
+    The API never polls. With WEBHOOK_URL it also registers the webhook, handles the updates POSTed to it
+    (the gateway has a dispatcher then) and runs the periodic jobs, which `python -m bot` runs otherwise.
     """
-    state.bot = state.dispatcher = None
-    if not settings.bot_enabled:
-        logger.warning(
-            "The Telegram bot is off: TELEGRAM_BOT_TOKEN is not set to a real token. "
-            "The API runs without it: refunds are refused, ticket answers wait until the bot runs"
-        )
-        yield
+    try:
+        enabled = check_bot_token(settings.TELEGRAM_BOT_TOKEN.get_secret_value())
+    except SetupError as error:
+        logger.error("%s. The API runs with the bot off", error)
+        enabled = False
+    else:
+        if not enabled:
+            logger.warning(
+                "The Telegram bot is off: TELEGRAM_BOT_TOKEN is not set. "
+                "The API runs without it: refunds are refused, ticket answers wait until the bot runs"
+            )
+    if not enabled:
+        yield None
         return
     bot = create_bot(settings)
     try:
+        try:
+            await check_token(bot, request_timeout=API_TOKEN_CHECK_TIMEOUT_SECONDS)
+        except SetupError as error:
+            logger.error("%s. The API runs with the bot off", error)
+            yield None
+            return
+        except TelegramNetworkError as error:
+            # Telegram may be back in a minute: the bot stays on (its calls fail until then).
+            logger.warning("Could not ask Telegram about the bot token (%s); the bot stays on", error)
         if not settings.WEBHOOK_URL:
-            logger.info("Telegram bot ready for the API; updates are received by `python -m bot` (polling)")
-            state.bot = bot
-            yield
+            # Not "ready": whether `python -m bot` runs is another process's story.
+            logger.info("Telegram bot on for the API; updates are received by `python -m bot` (polling)")
+            yield BotGateway(bot)
             return
         assert settings.WEBHOOK_SECRET is not None  # Settings refuse a webhook without a secret.
         dispatcher = create_dispatcher(settings)
@@ -144,10 +185,8 @@ async def running_in_api(state: Any, settings: Settings) -> AsyncIterator[None]:
         )
         await set_commands(bot)
         logger.info("Telegram bot receives updates at the webhook %s", settings.WEBHOOK_URL)
-        state.bot, state.dispatcher = bot, dispatcher
         async with running(bot, settings):
-            yield
+            yield BotGateway(bot, dispatcher)
     finally:
         # The webhook stays registered: a restart or a new deployment takes the updates over.
-        state.bot = state.dispatcher = None
         await bot.session.close()

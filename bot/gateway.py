@@ -1,18 +1,20 @@
-"""Calls to Telegram made on behalf of the API (refunds, ticket answers) and the periodic jobs."""
+"""Calls to Telegram made for the services and the API (refunds, ticket answers, the webhook) and the jobs."""
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import TransactionPartnerUser
+from aiogram.methods import TelegramMethod
+from aiogram.types import InputFile, TransactionPartnerUser, Update
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services import payment_service, support_ticket_service
-from backend.services.exceptions import RefundRefused, TelegramUnavailable
+from backend.services import payment_service
+from backend.services.exceptions import InvalidUpdate, RecipientBlocked, RefundRefused, TelegramUnavailable
 from backend.services.payment_service import LedgerPayment, ReconciliationReport
 from bot.i18n import translator
-from shared.models import SupportTicket
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +22,18 @@ STAR_TRANSACTIONS_PAGE = 100
 MAX_LEDGER_PAGES = 1000
 
 
-def star_refunder(bot: Bot) -> payment_service.StarRefunder:
-    """refundStarPayment, with Telegram's errors turned into RefundRefused reasons."""
+class BotGateway:
+    """The services' Telegram interface (backend.services.telegram.Telegram), through this process's bot.
 
-    async def refund_stars(telegram_user_id: int, charge_id: str) -> None:
+    With a dispatcher (webhook mode), it also handles the updates that the API's webhook receives."""
+
+    def __init__(self, bot: Bot, dispatcher: Dispatcher | None = None) -> None:
+        self.bot = bot
+        self.dispatcher = dispatcher
+
+    async def refund_star_payment(self, *, telegram_user_id: int, charge_id: str) -> None:
         try:
-            await bot.refund_star_payment(user_id=telegram_user_id, telegram_payment_charge_id=charge_id)
+            await self.bot.refund_star_payment(user_id=telegram_user_id, telegram_payment_charge_id=charge_id)
         except TelegramBadRequest as error:
             if "CHARGE_ALREADY_REFUNDED" in error.message:
                 raise RefundRefused(
@@ -39,28 +47,47 @@ def star_refunder(bot: Bot) -> payment_service.StarRefunder:
                 f"Telegram could not be reached for the refund: {error.message}"
             ) from error
 
-    return refund_stars
+    async def send_ticket_answer(
+        self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
+    ) -> None:
+        t = translator(language_code)
+        try:
+            await self.bot.send_message(
+                telegram_user_id, t.plain("support-answer", id=ticket_id, answer=answer), parse_mode=None
+            )
+        except TelegramForbiddenError as error:
+            raise RecipientBlocked() from error
+        except TelegramAPIError as error:
+            raise TelegramUnavailable(error.message) from error
 
+    async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
+        assert self.dispatcher is not None, "updates come to the webhook only in webhook mode"
+        try:
+            update = Update.model_validate_json(body, context={"bot": self.bot})
+        except ValidationError as error:
+            raise InvalidUpdate() from error
+        reply = await self.dispatcher.feed_update(self.bot, update)
+        if isinstance(reply, TelegramMethod):
+            return await self._webhook_reply(reply)
+        return None
 
-async def send_ticket_answer(bot: Bot, session: AsyncSession, ticket: SupportTicket) -> bool:
-    """Send the admin's answer to the ticket's author; whether it reached them."""
-    user = await ticket.awaitable_attrs.user
-    t = translator(user.language_code)
-    try:
-        await bot.send_message(
-            user.telegram_id,
-            t.plain("support-answer", id=ticket.id, answer=ticket.admin_response or ""),
-            parse_mode=None,
-        )
-    except TelegramForbiddenError:
-        logger.warning("User %s blocked the bot; ticket %s answer cannot be delivered", user.id, ticket.id)
-        await support_ticket_service.mark_answer_undeliverable(session, ticket)
-        return False
-    except TelegramAPIError as error:
-        logger.warning("Ticket %s answer not delivered yet: %s", ticket.id, error)
-        return False
-    await support_ticket_service.mark_answer_sent(session, ticket)
-    return True
+    async def _webhook_reply(self, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+        """The handler's last Bot API call, made by Telegram from our answer to the webhook (no request of
+        its own), as JSON with the method's name in "method". Its result is not known: handlers leave only
+        calls whose failure nothing depends on (answering a query, showing a screen)."""
+        bot = self.bot
+        files: dict[str, InputFile] = {}
+        params = {
+            key: prepared
+            for key, value in method.model_dump(warnings=False).items()
+            if (prepared := bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False))
+            is not None
+        }
+        if files:
+            # An upload cannot ride on the answer: make the call ourselves.
+            await bot(method)
+            return None
+        return {"method": method.__api_method__, **params}
 
 
 async def fetch_ledger(bot: Bot) -> tuple[list[LedgerPayment], list[str]]:

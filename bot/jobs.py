@@ -7,11 +7,11 @@ import logging
 from datetime import timedelta
 
 from aiogram import Bot
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services import payment_service, support_ticket_service
+from backend.services import payment_service, purchase_service, support_ticket_service
 from bot import gateway
 from bot.delivery import deliver_paid
+from bot.gateway import BotGateway
 from bot.i18n import translator
 from shared.config import Settings
 from shared.database import session_scope
@@ -22,44 +22,52 @@ TICK_SECONDS = 30
 
 
 async def run_once(bot: Bot, settings: Settings, *, reconcile: bool) -> None:
-    """One round of every job; each job's failure is logged and does not stop the others."""
-    async with session_scope() as session:
-        try:
+    """One round of every job, each its own unit of work; a job's failure is logged and does not stop the
+    others."""
+    telegram = BotGateway(bot)
+    try:
+        async with session_scope() as session:
             expired = await payment_service.expire_pending(
                 session, older_than=timedelta(minutes=settings.PENDING_PURCHASE_TTL_MINUTES)
             )
-            if expired:
-                logger.info("Expired %s unpaid purchases", expired)
-        except Exception:
-            logger.exception("Expiring pending purchases failed")
-        try:
-            await redeliver(bot, session)
-        except Exception:
-            logger.exception("Redelivering purchases failed")
-        try:
+        if expired:
+            logger.info("Expired %s unpaid purchases", expired)
+    except Exception:
+        logger.exception("Expiring pending purchases failed")
+    try:
+        await redeliver(bot)
+    except Exception:
+        logger.exception("Redelivering purchases failed")
+    try:
+        async with session_scope() as session:
             for ticket in await support_ticket_service.answers_to_send(session):
-                await gateway.send_ticket_answer(bot, session, ticket)
-        except Exception:
-            logger.exception("Sending ticket answers failed")
-        if reconcile:
-            try:
-                await gateway.reconcile(bot, session)
-            except Exception:
-                logger.exception("Reconciliation with Telegram failed")
-
-
-async def redeliver(bot: Bot, session: AsyncSession) -> int:
-    """Deliver paid purchases whose delivery never finished (a crash, Telegram down); how many."""
-    delivered = 0
-    for purchase in await payment_service.undelivered(session):
-        # One by one: a purchase that cannot be delivered now must not hold up the others.
+                await support_ticket_service.deliver_answer(session, ticket, telegram=telegram)
+    except Exception:
+        logger.exception("Sending ticket answers failed")
+    if reconcile:
         try:
-            user = await purchase.awaitable_attrs.user
-            if await deliver_paid(bot, session, user.telegram_id, purchase, translator(user.language_code)):
-                delivered += 1
+            async with session_scope() as session:
+                await gateway.reconcile(bot, session)
         except Exception:
-            logger.exception("Delivery of purchase %s failed; retried after its lease", purchase.id)
-            await session.rollback()
+            logger.exception("Reconciliation with Telegram failed")
+
+
+async def redeliver(bot: Bot) -> int:
+    """Deliver paid purchases whose delivery never finished (a crash, Telegram down); how many."""
+    async with session_scope() as session:
+        purchase_ids = [purchase.id for purchase in await payment_service.undelivered(session)]
+    delivered = 0
+    for purchase_id in purchase_ids:
+        # Each on its own: a purchase that cannot be delivered now must not hold up the others.
+        try:
+            async with session_scope() as session:
+                purchase = await purchase_service.get(session, purchase_id)
+                user = await purchase.awaitable_attrs.user
+                t = translator(user.language_code)
+                if await deliver_paid(bot, session, user.telegram_id, purchase, t):
+                    delivered += 1
+        except Exception:
+            logger.exception("Delivery of purchase %s failed; retried after its lease", purchase_id)
     if delivered:
         logger.info("Delivered %s purchases left undelivered", delivered)
     return delivered

@@ -5,20 +5,31 @@ import logging
 import sys
 
 from bot import gateway
-from bot.app import create_bot
+from bot.app import check_token, create_bot
 from shared import database
-from shared.config import get_settings
+from shared.config import Settings, get_settings
+from shared.setup_checks import SetupError, check_bot_token, check_database
 
 
 async def main() -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(levelname)s %(name)s: %(message)s")
-    if not settings.bot_enabled:
+    try:
+        return await reconcile(settings)
+    except SetupError as error:
+        print(error, file=sys.stderr)
+        return 1
+
+
+async def reconcile(settings: Settings) -> int:
+    if not check_bot_token(settings.TELEGRAM_BOT_TOKEN.get_secret_value()):
         print("The bot is off: set TELEGRAM_BOT_TOKEN first.", file=sys.stderr)
         return 2
+    await check_database(settings.DATABASE_URL)
     await database.migrate()
     bot = create_bot(settings)
     try:
+        await check_token(bot)
         async with database.session_scope() as session:
             report = await gateway.reconcile(bot, session)
     finally:

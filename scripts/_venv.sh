@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # Shared helpers for scripts/run.sh, scripts/test.sh and .ci/run (sourced, not executed).
 #
-#   ensure_venv STAMP_NAME REQUIREMENTS_FILE [EXTRA_FILE_TO_HASH ...]
+#   ensure_venv [EXTRA]
 #
-# Creates .venv with Python 3.11+ if it is missing, then installs REQUIREMENTS_FILE into it.
-# The install is skipped when the sha256 of the requirements file(s) matches the stamp file
-# .venv/STAMP_NAME written after the last successful install.
+# Creates .venv with Python 3.11+ if it is missing, then installs the project into it, editable:
+# `pip install -e .` (the app), or `pip install -e '.[EXTRA]'` (EXTRA=dev: also the test tools).
+# The install is skipped when pyproject.toml's [build-system], [project] and [tool.setuptools] have not
+# changed since the last one with those extras (the stamp file .venv/.install.sha256); an install with
+# the dev extra also serves the app.
 
 VENV_DIR="${VENV_DIR:-.venv}"
 VENV_PY="$VENV_DIR/bin/python"
@@ -26,24 +28,25 @@ find_python() {
     return 1
 }
 
-# sha256 of the given files (and of the venv's Python version), computed with the venv's Python.
-_requirements_hash() {
-    "$VENV_PY" - "$@" <<'EOF'
+# sha256 of what in pyproject.toml decides the install (not the tools' settings) and of the venv's Python
+# version, computed with the venv's Python.
+_project_hash() {
+    "$VENV_PY" - <<'EOF'
 import hashlib
+import json
 import sys
+import tomllib
 
-digest = hashlib.sha256(sys.version.encode())
-for path in sys.argv[1:]:
-    with open(path, "rb") as fh:
-        digest.update(path.encode() + b"\0" + fh.read() + b"\0")
-print(digest.hexdigest())
+with open("pyproject.toml", "rb") as fh:
+    pyproject = tomllib.load(fh)
+install = [pyproject.get("build-system"), pyproject.get("project"), pyproject.get("tool", {}).get("setuptools")]
+print(hashlib.sha256((sys.version + json.dumps(install, sort_keys=True)).encode()).hexdigest())
 EOF
 }
 
 ensure_venv() {
-    local stamp_name="$1" requirements="$2"
-    shift 2
-    local stamp="$VENV_DIR/$stamp_name"
+    local extra="${1:-}"
+    local stamp="$VENV_DIR/.install.sha256"
 
     if [[ ! -x "$VENV_PY" ]]; then
         local python
@@ -55,12 +58,15 @@ ensure_venv() {
         fi
     fi
 
-    local wanted current=""
-    wanted="$(_requirements_hash "$requirements" "$@")"
-    [[ -f "$stamp" ]] && current="$(<"$stamp")"
-    if [[ "$wanted" != "$current" ]]; then
-        echo "Installing $requirements into $VENV_DIR (this may take a minute)..."
-        "$VENV_PY" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-        echo "$wanted" >"$stamp"
+    local hash installed=""
+    hash="$(_project_hash)"
+    [[ -f "$stamp" ]] && installed="$(<"$stamp")"
+    # The stamp reads "<hash> <extra>"; the dev extra includes everything the app needs.
+    if [[ "$installed" == "$hash $extra" || "$installed" == "$hash dev" ]]; then
+        return 0
     fi
+    local target=".${extra:+[$extra]}"
+    echo "Installing $target (pyproject.toml) into $VENV_DIR (this may take a minute)..."
+    "$VENV_PY" -m pip install --quiet --disable-pip-version-check -e "$target"
+    echo "$hash $extra" >"$stamp"
 }

@@ -6,15 +6,16 @@
 #   HOST=0.0.0.0 PORT=9000 ./scripts/run.sh
 #   PYTHON=/usr/bin/python3.12 ./scripts/run.sh
 #
-# It creates .venv and installs requirements.txt (only again when that file changes),
-# creates .env from .env.example if there is none, loads the demo catalog (once), and starts uvicorn.
-# The server creates/migrates the database itself on startup.
+# It creates .venv and installs the project into it (`pip install -e .`; only again when pyproject.toml
+# changes), creates .env from .env.example if there is none, loads the demo catalog (once), and starts
+# uvicorn, and the bot beside it when TELEGRAM_BOT_TOKEN is set. The server creates/migrates the database
+# itself on startup.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
 source scripts/_venv.sh
 
-ensure_venv .requirements.sha256 requirements.txt
+ensure_venv
 
 if [[ ! -f .env ]]; then
     cp .env.example .env
@@ -51,23 +52,44 @@ echo "API docs (Swagger): http://$shown_host:$port/docs   Admin login: $admin_lo
 # The bot: long polling in a second process, unless the token is missing or the API takes a webhook.
 bot_mode="$("$VENV_PY" -c '
 from shared.config import get_settings
+from shared.setup_checks import SetupError, check_bot_token
 s = get_settings()
-print("off" if not s.bot_enabled else "webhook" if s.WEBHOOK_URL else "polling")
+try:
+    on = check_bot_token(s.TELEGRAM_BOT_TOKEN.get_secret_value())
+except SetupError as error:
+    print(f"off: {error}")
+else:
+    print("webhook" if on and s.WEBHOOK_URL else "polling" if on else "off")
 ')"
+
+# Runs the bot and says so if it fails; on TERM (run.sh stopping) it stops the bot, quietly.
+run_bot() {
+    "$VENV_PY" -m bot &
+    local pid=$! status=0
+    trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; exit 0' TERM
+    wait "$pid" || status=$?
+    # The bot stops with 0 only when told to (Ctrl-C reaches it directly, as it reaches uvicorn).
+    if [[ $status -ne 0 ]]; then
+        echo "The bot exited (status $status); see the lines above. The API keeps running without it." >&2
+    fi
+}
+
 case "$bot_mode" in
     off) echo "Telegram bot: off (set TELEGRAM_BOT_TOKEN in .env to turn it on; the API runs without it)." ;;
+    off:*) echo "Telegram bot: ${bot_mode#off: } (the API runs without the bot)." ;;
     webhook) echo "Telegram bot: webhook mode (the API receives updates at /telegram/webhook)." ;;
     polling)
         echo "Telegram bot: starting with long polling (python -m bot)."
-        "$VENV_PY" -m bot &
+        run_bot &
         bot_pid=$!
-        trap 'kill "$bot_pid" 2>/dev/null; wait "$bot_pid" 2>/dev/null' EXIT INT TERM
+        trap 'kill -TERM "$bot_pid" 2>/dev/null; wait "$bot_pid" 2>/dev/null' EXIT INT TERM
         ;;
 esac
 echo
+# --no-proxy-headers: uvicorn would believe X-Forwarded-For from 127.0.0.1; FORWARDED_ALLOW_IPS decides.
 if [[ "$bot_mode" == polling ]]; then
     # Not exec: this shell stays to stop the bot when the server stops.
-    "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" "$@"
+    "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" --no-proxy-headers "$@"
 else
-    exec "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" "$@"
+    exec "$VENV_PY" -m uvicorn backend.main:app --host "$host" --port "$port" --no-proxy-headers "$@"
 fi

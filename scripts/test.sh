@@ -5,14 +5,15 @@
 #   ./scripts/test.sh -k auth -x            # extra arguments go to pytest
 #   TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test ./scripts/test.sh
 #
-# It creates .venv and installs requirements-dev.txt (only again when the requirements change).
+# It creates .venv and installs the project with its test tools into it (`pip install -e '.[dev]'`;
+# only again when pyproject.toml changes).
 # No .env is needed: the tests set their own environment.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
 source scripts/_venv.sh
 
-ensure_venv .requirements-dev.sha256 requirements-dev.txt requirements.txt
+ensure_venv dev
 
 if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
     # Print the URL without its password, if it has one.

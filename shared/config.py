@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     ADMIN_PASSWORD: SecretStr = SecretStr("admin123")
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1, le=100)
     LOGIN_LOCKOUT_MINUTES: int = Field(default=15, ge=1, le=24 * 60)
+    LOGIN_KNOWN_CLIENT_DELAY_SECONDS: int = Field(default=30, ge=1, le=24 * 3600)
+    LOGIN_KNOWN_CLIENT_DAYS: int = Field(default=30, ge=1, le=365)
+    LOGIN_THROTTLE_MAX_ROWS: int = Field(default=10_000, ge=1, le=10_000_000)
+    # Reverse proxies whose X-Forwarded-For is believed (uvicorn's syntax: comma-separated addresses or
+    # networks, or "*"). Empty: none, the client address is the connection's.
+    FORWARDED_ALLOW_IPS: str = ""
     TELEGRAM_API_URL: str = "https://api.telegram.org"
     WEBHOOK_URL: str | None = None
     WEBHOOK_SECRET: SecretStr | None = None
@@ -46,6 +52,8 @@ class Settings(BaseSettings):
     DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
     RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
     CORS_ORIGINS: list[str] = []
+    # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     LOG_LEVEL: str = "INFO"
     SQL_ECHO: bool = False
 
@@ -99,6 +107,10 @@ class Settings(BaseSettings):
     def bot_enabled(self) -> bool:
         """Whether TELEGRAM_BOT_TOKEN looks like a real token (not unset or the placeholder)."""
         return bool(BOT_TOKEN_PATTERN.fullmatch(self.TELEGRAM_BOT_TOKEN.get_secret_value()))
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [host.strip() for host in self.FORWARDED_ALLOW_IPS.split(",") if host.strip()]
 
     @property
     def async_database_url(self) -> str:

@@ -1,42 +1,64 @@
-"""The database engine, sessions and schema migrations.
+"""The database engine, units of work and schema migrations.
 
-One engine and one session factory per process. SQLite gets WAL, foreign keys and a busy timeout on every
-connection; transactions that will write start with BEGIN IMMEDIATE so that a read-then-write transaction
-takes the write lock up front instead of failing with "database is locked" when it tries to upgrade.
+One engine and one session factory per process: stock aiosqlite for SQLite (every statement runs on the
+connection's thread, never on the event loop) and asyncpg for PostgreSQL.
+
+**One unit of work per HTTP request, bot update, job run or command.** The edge opens it with
+`session_scope()`: it commits when the work succeeds and rolls back when it fails. Services never commit;
+`commit_now()` names the few steps that must be durable before their unit of work ends.
+
+**Writers are marked once: `@writes`** on a service function. Its session then holds a writer's
+transaction until the unit of work commits. On SQLite that is `BEGIN IMMEDIATE`, taken behind this process's
+first-come-first-served writer lock: SQLite's own busy handler polls (sleeping up to 100 ms between tries)
+and lets newcomers overtake waiting writers, which put seconds on the slowest of fifty concurrent payments.
+A read-only unit of work sends no BEGIN at all (SQLite's autocommit mode): each SELECT is its own snapshot,
+as under PostgreSQL's READ COMMITTED. Every SQLite connection gets WAL (readers never wait for writers),
+synchronous=NORMAL (durable across application crashes), foreign keys and a busy timeout (for writers of
+other processes: the bot beside the API).
 """
 
+import asyncio
+import contextvars
 import functools
 import logging
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic.config import Config
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.orm import Session, SessionTransaction
 
 from alembic import command
-from shared import sqlite_connection
-from shared.inline_reads import InlineReader
+from shared.config import get_settings
 from shared.utils import normalize_database_url
 
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
-SQLITE_POOL_SIZE = 50
-# Execution option read by the SQLite "begin" hook; ignored by other backends.
+# Execution option read by the SQLite "begin" hook: the BEGIN to send (none for readers).
 SQLITE_BEGIN_OPTION = "sqlite_begin"
-# Statements that a reader may send outside a transaction (see _on_sqlite_begin).
-_SQLITE_NO_TRANSACTION_NEEDED = ("SELECT", "PRAGMA", "EXPLAIN", "BEGIN")
+# Session.info keys of a unit of work that writes.
+_WRITES = "writes"
+_WRITER_LOCK = "writer_lock"
 
 _engine: AsyncEngine | None = None
 _session_factory: async_sessionmaker[AsyncSession] | None = None
-_inline_reader: InlineReader | None = None
+# The unit of work of the running task (see commit_now).
+_current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
+    "current_session", default=None
+)
+# One writer lock per event loop (tests run several loops; an asyncio lock belongs to one).
+_writer_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _unicode_lower(value: object) -> object:
@@ -44,120 +66,50 @@ def _unicode_lower(value: object) -> object:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Autocommit mode: we emit BEGIN ourselves, and only for writers (see _on_sqlite_begin).
+    # SQLAlchemy's documented recipe for SQLite transactions: the driver sends no BEGIN of its own, the
+    # "begin" hook does (savepoints and BEGIN IMMEDIATE work then).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.execute("PRAGMA journal_mode=WAL")
-    # WAL with synchronous=NORMAL is durable across application crashes, and much faster than FULL.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Checkpoints run on a thread of their own, never inside a commit on the event loop (see
-    # sqlite_connection.Checkpointer).
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
-    _add_functions(dbapi_connection)
-
-
-def _add_functions(dbapi_connection: Any) -> None:
-    # SQLite's own lower() knows only ASCII, so a case-insensitive search for "привет" would miss
-    # "Привет"; Python's knows every script.
+    # SQLite's own lower() knows only ASCII, so a case-insensitive search for "привет" would miss "Привет".
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
-    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-    # A reader sends no BEGIN: in autocommit mode each of its SELECTs is its own implicit read transaction,
-    # which spares every request a BEGIN and a ROLLBACK, each a round trip to aiosqlite's thread. The price:
-    # two SELECTs of one request may see different commits, as under PostgreSQL's READ COMMITTED (a page and
-    # its total come from one statement, see paginate). A reader that writes gets BEGIN IMMEDIATE from
-    # _on_sqlite_execute, so its writes stay atomic.
-    if mode != "DEFERRED":
-        # On the DBAPI cursor, as _on_sqlite_execute does: a statement of SQLAlchemy's own would cost more
-        # than the BEGIN itself (every write transaction starts here).
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(f"BEGIN {mode}")
-        finally:
-            cursor.close()
-
-
-def _on_sqlite_execute(connection: Connection, cursor: Any, statement: str, *_args: Any) -> None:
-    if statement.lstrip()[:7].upper().startswith(_SQLITE_NO_TRANSACTION_NEEDED):
-        return
-    if connection.in_transaction() and not connection.connection.driver_connection.in_transaction:
-        # A write in a session begun as a reader: make its statements atomic again, as one writer.
-        cursor.execute("BEGIN IMMEDIATE")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION)
+    if mode is not None:
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create an async engine for a user-written DATABASE_URL (sqlite:///... or postgresql://...)."""
+    """An async engine for a user-written DATABASE_URL (sqlite:///... or postgresql://...)."""
     async_url = normalize_database_url(url)
-    if async_url.startswith("sqlite"):
-
-        async def connect() -> sqlite_connection.Connection:
-            # The URL's file and options, as SQLAlchemy would pass them to aiosqlite.connect.
-            args, kwargs = engine.sync_engine.dialect.create_connect_args(engine.sync_engine.url)
-            return await sqlite_connection.connect(
-                *args, **{**kwargs, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-            )
-
-        # Connections are opened on demand and kept (no overflow ones, opened and closed again under load:
-        # each is a thread and four PRAGMAs). Enough that requests seldom queue for one: SQLAlchemy's asyncio
-        # pool lets a newcomer take a returned connection ahead of those waiting, so a saturated pool
-        # starves a few requests for seconds. (An in-memory database gets one shared connection instead.)
-        parsed = make_url(async_url)
-        queued = issubclass(parsed.get_dialect().get_pool_class(parsed), QueuePool)
-        sizes = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 0} if queued else {}
-        engine = create_async_engine(async_url, echo=echo, async_creator=connect, **sizes)
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
-        event.listen(engine.sync_engine, "before_cursor_execute", _on_sqlite_execute)
-        return engine
-    return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def _create_inline_reader(engine: AsyncEngine) -> InlineReader | None:
-    """A reader on the engine's SQLite file (None for PostgreSQL and in-memory databases)."""
-    sync_engine = engine.sync_engine
-    if sync_engine.dialect.name != "sqlite":
-        return None
-    args, kwargs = sync_engine.dialect.create_connect_args(sync_engine.url)
-    if args[0] == ":memory:" or "mode=memory" in args[0]:
-        return None
-
-    database, uri = args[0], bool(kwargs.get("uri"))
-    if not uri:
-        # Read-write but never create: a reader must not leave an empty database where none was.
-        database, uri = f"{Path(database).absolute().as_uri()}?mode=rw", True
-
-    def connect() -> sqlite3.Connection:
-        # No statement here: the reader sets its own busy timeout (zero) before its first one.
-        connection = sqlite3.connect(database, uri=uri, isolation_level=None, check_same_thread=False)
-        _add_functions(connection)
-        return connection
-
-    return InlineReader(connect, sync_engine.dialect)
+    if not async_url.startswith("sqlite"):
+        return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_async_engine(
+        async_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_size=10
+    )
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
 
 
 def configure(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create this process's engine and session factory (replacing any earlier ones)."""
-    global _engine, _session_factory, _inline_reader
-    if _inline_reader is not None:
-        _inline_reader.close()
+    global _engine, _session_factory
     _engine = create_engine(url, echo=echo)
     _session_factory = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
-    _inline_reader = _create_inline_reader(_engine)
     return _engine
 
 
 def get_engine() -> AsyncEngine:
     if _engine is None:
-        from shared.config import get_settings
-
         settings = get_settings()
-        configure(settings.DATABASE_URL, echo=settings.SQL_ECHO)
-    assert _engine is not None
+        return configure(settings.DATABASE_URL, echo=settings.SQL_ECHO)
     return _engine
 
 
@@ -167,77 +119,104 @@ def get_session_factory() -> async_sessionmaker[AsyncSession]:
     return _session_factory
 
 
-def inline_reader() -> InlineReader | None:
-    """This process's reader for statements that must not wait, when the database is an SQLite file."""
-    get_engine()
-    return _inline_reader
-
-
 async def dispose_engine() -> None:
-    global _engine, _session_factory, _inline_reader
+    global _engine, _session_factory
     if _engine is not None:
         await _engine.dispose()
-    if _inline_reader is not None:
-        _inline_reader.close()
     _engine = None
     _session_factory = None
-    _inline_reader = None
+
+
+@asynccontextmanager
+async def session_scope() -> AsyncIterator[AsyncSession]:
+    """One unit of work: committed when the block ends normally, rolled back when it raises."""
+    async with get_session_factory()() as session:
+        token = _current_session.set(session)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            _current_session.reset(token)
 
 
 async def begin_write(session: AsyncSession) -> None:
-    """Make sure the session's transaction is a writer's (BEGIN IMMEDIATE on SQLite).
-
-    A read-only transaction already open is ended first: it holds no changes (sessions do not autoflush
-    and services commit their own writes), and on SQLite it could not be upgraded safely.
-    """
+    """Make the session's transaction a writer's (what @writes does; see the module's docstring)."""
+    if session.info.get(_WRITES) and session.in_transaction():
+        return
+    if session.bind is None or session.bind.dialect.name != "sqlite":
+        session.info[_WRITES] = True
+        return
     if session.in_transaction():
-        connection = await session.connection()
-        if (
-            connection.dialect.name != "sqlite"
-            or connection.sync_connection.get_execution_options().get(SQLITE_BEGIN_OPTION) == "IMMEDIATE"
-        ):
-            return
+        # A reader's transaction holds no lock and no change (sessions do not autoflush, and services mark
+        # themselves before they change anything): end it, and start over as a writer.
         await session.commit()
-    await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    loop = asyncio.get_running_loop()
+    lock = _writer_locks.get(loop)
+    if lock is None:
+        lock = _writer_locks[loop] = asyncio.Lock()
+    try:
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_SECONDS):
+            await lock.acquire()
+    except TimeoutError:
+        # What SQLite itself says when its busy timeout runs out.
+        raise OperationalError(
+            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+        ) from None
+    session.info[_WRITER_LOCK] = lock
+    session.info[_WRITES] = True
+    try:
+        await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    except BaseException:
+        await session.rollback()
+        if session.info.pop(_WRITER_LOCK, None) is lock:  # no transaction had begun to end and release it
+            lock.release()
+        raise
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _writer_done(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint: the writer's transaction goes on
+    session.info.pop(_WRITES, None)
+    lock = session.info.pop(_WRITER_LOCK, None)
+    if lock is not None:
+        lock.release()
 
 
 P = ParamSpec("P")
 R = TypeVar("R")
-# Session.info key: set while the outermost @writes function runs (inner ones join its transaction).
-_IN_WRITES = "in_writes"
 
 
 def writes(
     function: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
 ) -> Callable[Concatenate[AsyncSession, P], Awaitable[R]]:
-    """Mark a service function that writes: it runs in a writer's transaction (see begin_write)."""
+    """Mark a service function that writes: its session becomes a writer's (see begin_write)."""
 
     @functools.wraps(function)
     async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
-        if session.info.get(_IN_WRITES):
-            return await function(session, *args, **kwargs)
         await begin_write(session)
-        session.info[_IN_WRITES] = True
-        try:
-            result = await function(session, *args, **kwargs)
-        finally:
-            session.info[_IN_WRITES] = False
-        if session.in_transaction():
-            # An early return left the writer's transaction open: end it, so that the write lock (SQLite)
-            # or row locks (PostgreSQL) are not held while the caller talks to Telegram.
-            await session.commit()
-        return result
+        return await function(session, *args, **kwargs)
 
     return wrapper
 
 
-@asynccontextmanager
-async def session_scope(*, write: bool = False) -> AsyncIterator[AsyncSession]:
-    """One session for one unit of work (an HTTP request, a bot update, a command)."""
-    async with get_session_factory()() as session:
-        if write:
-            await begin_write(session)
-        yield session
+async def commit_now(session: AsyncSession | None = None) -> None:
+    """Make what the unit of work (by default the running task's) has written durable before it ends.
+
+    Only two kinds of step need it, and only these call it:
+    - every call to Telegram (bot.app.CommitBeforeTelegram, a request middleware of the bot): a payment is
+      recorded before its content is sent, an invoice's purchase exists before the invoice does, and no
+      writer holds SQLite's lock or PostgreSQL's row locks while Telegram answers;
+    - a refusal that must keep what was written before it (the unit of work then rolls back): a failed
+      login is counted (auth_service), a reused refresh token ends its session (auth_service.refresh), a
+      refund Telegram had already made is recorded (payment_service.refund).
+    """
+    session = session or _current_session.get()
+    if session is not None and session.info.get(_WRITES) and session.in_transaction():
+        await session.commit()
 
 
 async def ping() -> None:
@@ -259,7 +238,7 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine | None = None) -> None:
-    """Create the database if needed and bring its schema to the latest migration."""
+    """Bring the database's schema to the latest migration."""
     engine = engine or get_engine()
     async with engine.connect() as connection:
         if connection.dialect.name == "sqlite":

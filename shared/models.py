@@ -1,5 +1,6 @@
 """SQLAlchemy models: the single source of truth for the schema (migrations are generated from it)."""
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,11 @@ class Base(AsyncAttrs, DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+REFUND_REASON_MAX_LENGTH = 32
+REFUND_ERROR_MAX_LENGTH = 255
+CURRENCY_MAX_LENGTH = 16
+UNMATCHED_PAYLOAD_MAX_LENGTH = 256
+
 # SQLite reuses the highest rowid after a delete unless AUTOINCREMENT is on: a stale reference (a bot
 # button, an admin panel cache) would then silently point at a new row.
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
@@ -155,21 +161,6 @@ class Lesson(TimestampMixin, Base):
         if "text_content" in self.__dict__ or self.text_present is None:
             return bool(self.text_content)
         return self.text_present
-
-
-class LessonTotals(Base):
-    """How many lessons are active, and active and free: the public catalog's totals, one row away instead of
-    a count that reads every active lesson. Kept by database triggers on `lessons` (migration 0004), so
-    every writer counts, whatever way it writes. One row, id 1.
-
-    A migration that rebuilds `lessons` (Alembic's batch mode on SQLite copies it into a new table) drops
-    its triggers: it must create them again (see lesson_totals_sql in migration 0004)."""
-
-    __tablename__ = "lesson_totals"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    active: Mapped[int] = mapped_column(Integer)
-    active_free: Mapped[int] = mapped_column(Integer)
 
 
 class Course(TimestampMixin, Base):
@@ -278,11 +269,50 @@ class Purchase(TimestampMixin, Base):
     # Delivery of the content after payment happens once: claimed (with a lease), then marked done.
     delivery_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why the Stars go back without an admin asking ("duplicate_payment": the buyer already had the item),
+    # set when the payment is recorded; the refund is then claimed with a lease, as delivery is, and
+    # refund_error says why Telegram refused it for good (it is not retried then: the admin decides).
+    refund_reason: Mapped[str | None] = mapped_column(String(REFUND_REASON_MAX_LENGTH))
+    refund_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refund_error: Mapped[str | None] = mapped_column(String(REFUND_ERROR_MAX_LENGTH))
 
     user: Mapped[User] = relationship(back_populates="purchases")
     lesson: Mapped[Lesson | None] = relationship(back_populates="purchases")
     course: Mapped[Course | None] = relationship(back_populates="purchases")
     promo_code: Mapped[PromoCode | None] = relationship(back_populates="purchases")
+
+
+class UnmatchedPaymentReason(enum.StrEnum):
+    """Why a payment Telegram took matches no purchase."""
+
+    UNKNOWN_ITEM = "unknown_item"
+    UNREADABLE_PAYLOAD = "unreadable_payload"
+    WRONG_CURRENCY = "wrong_currency"
+    NOT_RECORDED = "not_recorded"
+
+
+class UnmatchedPayment(TimestampMixin, Base):
+    """A payment Telegram took that no purchase records (its payload unreadable, its item unknown, not in
+    Stars, or refused by the database for too long): one row per charge, for the admin to refund or grant
+    by hand and then mark resolved."""
+
+    __tablename__ = "unmatched_payments"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_payment_charge_id: Mapped[str] = mapped_column(String(PAYMENT_ID_MAX_LENGTH), unique=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # In the currency's smallest units (Stars for XTR).
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(CURRENCY_MAX_LENGTH))
+    # As Telegram gave it, cut to a bounded length (Telegram's own limit is 128 bytes).
+    payload: Mapped[str] = mapped_column(String(UNMATCHED_PAYLOAD_MAX_LENGTH))
+    reason: Mapped[UnmatchedPaymentReason] = mapped_column(
+        _enum_type(UnmatchedPaymentReason, "unmatched_payment_reason"), index=True
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The admin's note on what was done (refunded, access granted as purchase #N, ...).
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class SupportTicket(TimestampMixin, Base):
@@ -338,11 +368,25 @@ class AuthSession(TimestampMixin, Base):
     admin: Mapped[Admin] = relationship(back_populates="sessions")
 
 
+# An IP address, an IPv6 /64 network or whatever else the server calls the client (cut to this length).
+CLIENT_ADDRESS_MAX_LENGTH = 64
+
+
 class LoginThrottle(TimestampMixin, Base):
-    """Failed login attempts per username, known or not, so the answer never tells which exist."""
+    """Login attempts of one client address for one username (an account or not, so that the answer never
+    tells which exist), and whether that client has logged in to the account before."""
 
     __tablename__ = "login_throttles"
 
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), primary_key=True)
+    client: Mapped[str] = mapped_column(String(CLIENT_ADDRESS_MAX_LENGTH), primary_key=True)
+    # Counted before the password is checked, so a failure in progress is already in.
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    # No attempt of this client is checked before then.
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the failures are forgotten.
+    failures_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A client that logged in successfully: its failures earn growing waits instead of a lockout.
+    known_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When nothing in the row matters any more: it is deleted then.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

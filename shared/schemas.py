@@ -26,6 +26,7 @@ from shared.constants import (
     MAX_PRICE_STARS,
     MAX_TELEGRAM_ID,
     MESSAGE_MAX_LENGTH,
+    MIN_PAID_PRICE_STARS,
     NAME_MAX_LENGTH,
     PATH_MAX_LENGTH,
     PAYMENT_ID_MAX_LENGTH,
@@ -198,7 +199,8 @@ class LessonBase(InputModel):
     description: Description = ""
     # Before price: price's validator reads it.
     is_free: Flag = False
-    price: Stars = 0
+    # Validated when left out too: a paid lesson without a price is refused.
+    price: Stars = Field(default=0, validate_default=True)
     video_path: FilePath | None = None
     text_content: TextContent | None = None
     is_active: Flag = True
@@ -206,16 +208,14 @@ class LessonBase(InputModel):
     @field_validator("price")
     @classmethod
     def _paid_lessons_cost_at_least_one_star(cls, price: int, info: ValidationInfo) -> int:
-        if not info.data.get("is_free", False) and price < 1:
-            raise ValueError("price must be at least 1 Star unless is_free is true")
+        check_lesson_price(is_free=info.data.get("is_free", False), price=price)
         return price
 
-    @model_validator(mode="after")
-    def _price_given_for_paid_lesson(self) -> "LessonBase":
-        # A field left out is not validated: a paid lesson without a price must still be refused.
-        if not self.is_free and self.price < 1 and "price" not in self.model_fields_set:
-            raise ValueError("price must be at least 1 Star unless is_free is true")
-        return self
+
+def check_lesson_price(*, is_free: bool, price: int) -> None:
+    """The rule "a paid lesson costs at least 1 Star" (the database's CHECK constraint says it too)."""
+    if not is_free and price < MIN_PAID_PRICE_STARS:
+        raise ValueError("price must be at least 1 Star unless is_free is true")
 
 
 class LessonCreate(LessonBase):

@@ -1,6 +1,5 @@
 """Small helpers shared by the core, the bot and the tests."""
 
-import gc
 from datetime import UTC, datetime
 
 
@@ -37,20 +36,3 @@ def normalize_database_url(url: str) -> str:
 def escape_like(value: str) -> str:
     """Escape LIKE wildcards so user search text matches literally (use with escape='\\\\')."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def settle_garbage_collector() -> None:
-    """Call once a server process is ready, before it serves.
-
-    What is loaded by then (modules, models, compiled schemas) lives as long as the process: it is frozen
-    out of the collector's way, so that collections only walk what requests allocate. And requests in flight
-    hold thousands of objects (ORM rows, pydantic models): with the default threshold (700) each young
-    collection walks them and promotes them to be walked again, so collections run rarer (measured: 3-10 %
-    less CPU per request or update); the cyclic garbage they leave lives a little longer, a few MB at most.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)

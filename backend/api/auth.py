@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
@@ -14,6 +14,11 @@ from backend.services.auth_service import IssuedTokens
 from shared.schemas import AdminRead, LoginRequest, RefreshRequest, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _client_address(request: Request) -> str | None:
+    # The connection's peer, or the client a trusted proxy names (FORWARDED_ALLOW_IPS, backend/main.py).
+    return request.client.host if request.client is not None else None
 
 
 def _token_pair(tokens: IssuedTokens) -> TokenPair:
@@ -30,8 +35,13 @@ def _token_pair(tokens: IssuedTokens) -> TokenPair:
     summary="Log in with a JSON body and get an access and a refresh token",
     responses={**UNAUTHORIZED, **TOO_MANY, **RULE_VIOLATION},
 )
-async def login(session: SessionDep, credentials: LoginRequest) -> TokenPair:
-    tokens = await auth_service.login(session, username=credentials.username, password=credentials.password)
+async def login(session: SessionDep, credentials: LoginRequest, request: Request) -> TokenPair:
+    tokens = await auth_service.login(
+        session,
+        username=credentials.username,
+        password=credentials.password,
+        client=_client_address(request),
+    )
     return _token_pair(tokens)
 
 
@@ -40,7 +50,9 @@ async def login(session: SessionDep, credentials: LoginRequest) -> TokenPair:
     summary="Log in with an OAuth2 password form (used by Swagger's Authorize button)",
     responses={**UNAUTHORIZED, **TOO_MANY, **RULE_VIOLATION},
 )
-async def login_form(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenPair:
+async def login_form(
+    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
+) -> TokenPair:
     try:
         credentials = LoginRequest(username=form.username, password=form.password)
     except ValidationError as error:
@@ -48,9 +60,13 @@ async def login_form(session: SessionDep, form: Annotated[OAuth2PasswordRequestF
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_input=False, include_url=False)]
         ) from error
-    return _token_pair(
-        await auth_service.login(session, username=credentials.username, password=credentials.password)
+    tokens = await auth_service.login(
+        session,
+        username=credentials.username,
+        password=credentials.password,
+        client=_client_address(request),
     )
+    return _token_pair(tokens)
 
 
 @router.post(

@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from aiogram import Bot
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,21 +17,21 @@ from backend.services import (
     user_service,
 )
 from backend.services.exceptions import InvalidToken
+from backend.services.telegram import Telegram
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
 from shared.database import session_scope
 from shared.models import AuthSession, Course, Lesson, PromoCode, Purchase, SupportTicket, User
 from shared.schemas import MAX_ID, SafeStr
 
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # Writers start as writers, so SQLite never has to upgrade a read lock under contention.
-    async with session_scope(write=request.method not in READ_ONLY_METHODS) as session:
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with session_scope() as session:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# The request's unit of work, committed before the response is sent (scope="function"): the client never
+# reads before its own write is visible, and a failed commit is the request's error.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
@@ -58,12 +57,12 @@ CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
 require_admin = Depends(get_current_admin)
 
 
-def get_optional_bot(request: Request) -> Bot | None:
-    """The bot the API uses to talk to Telegram (refunds, ticket answers), None when it is off."""
-    return getattr(request.app.state, "bot", None)
+def get_telegram(request: Request) -> Telegram | None:
+    """The way to Telegram (refunds, ticket answers) wired at startup; None when the bot is off."""
+    return getattr(request.app.state, "telegram", None)
 
 
-OptionalBotDep = Annotated[Bot | None, Depends(get_optional_bot)]
+TelegramDep = Annotated[Telegram | None, Depends(get_telegram)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import reprlib
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -79,10 +80,47 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
+# A validation error echoes what it refused, and a body can carry a hundred thousand unknown keys, each
+# an error: the answer shows the first few, each value cut short, so it stays small whatever the input.
+MAX_SHOWN_ERRORS = 10
+MAX_ECHO_CHARS = 100
+_ELLIPSIS = "..."
+# Bounded whatever the size of the value: it looks at the first few items of a container only.
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxlong = _short_repr.maxother = MAX_ECHO_CHARS
+
+
+def _clip(value: Any) -> Any:
+    """The value as JSON if it is short; otherwise its text, cut to about MAX_ECHO_CHARS."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + _ELLIPSIS
+    text = _short_repr.repr(value)
+    if len(text) > MAX_ECHO_CHARS:
+        return text[:MAX_ECHO_CHARS] + _ELLIPSIS
+    # reprlib elided nothing: the value is as small as its text, and keeps its JSON shape.
+    return text if _ELLIPSIS in text else jsonable_encoder(value)
+
+
+def _clipped(error: dict[str, Any]) -> dict[str, Any]:
+    clipped = {**error, "loc": [_clip(part) for part in error.get("loc", ())]}
+    if "input" in error:
+        clipped["input"] = _clip(error["input"])
+    if "ctx" in error:
+        clipped["ctx"] = {key: _clip(value) for key, value in error["ctx"].items()}
+    return clipped
+
+
 async def handle_validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    detail = [_clipped(e) for e in errors[:MAX_SHOWN_ERRORS]]
+    if len(errors) > MAX_SHOWN_ERRORS:
+        hidden = len(errors) - MAX_SHOWN_ERRORS
+        detail.append({"type": "too_many_errors", "loc": [], "msg": f"{hidden} more errors not shown"})
     return AsciiJSONResponse(
-        {"detail": jsonable_encoder(error.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        {"detail": jsonable_encoder(detail)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
     )
 
 

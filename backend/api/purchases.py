@@ -9,15 +9,13 @@ from backend.api.deps import (
     IdFilter,
     Limit,
     Offset,
-    OptionalBotDep,
     PurchaseDep,
     SessionDep,
+    TelegramDep,
     require_admin,
 )
 from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, TELEGRAM, UNAUTHORIZED
 from backend.services import payment_service, purchase_service
-from backend.services.exceptions import BotNotConfigured
-from bot.gateway import star_refunder
 from shared.constants import PurchaseStatus
 from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead, UtcDateTime
 
@@ -94,9 +92,6 @@ router.add_api_route(
     summary="Refund a purchase paid in Stars: the Stars go back and the access it gave is removed",
     responses={**NOT_FOUND, **CONFLICT, **TELEGRAM},
 )
-async def refund_purchase(session: SessionDep, purchase: PurchaseDep, bot: OptionalBotDep) -> PurchaseRead:
-    # Checked here, after the path and the purchase: a bad id is a 422/404 whether the bot is on or not.
-    if bot is None:
-        raise BotNotConfigured()
-    refunded = await payment_service.refund(session, purchase, refund_stars=star_refunder(bot))
+async def refund_purchase(session: SessionDep, purchase: PurchaseDep, telegram: TelegramDep) -> PurchaseRead:
+    refunded = await payment_service.refund(session, purchase, telegram=telegram)
     return PurchaseRead.model_validate(refunded)

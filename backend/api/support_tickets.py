@@ -9,15 +9,14 @@ from backend.api.deps import (
     IdFilter,
     Limit,
     Offset,
-    OptionalBotDep,
     Search,
     SessionDep,
+    TelegramDep,
     TicketDep,
     require_admin,
 )
 from backend.api.errors import NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import support_ticket_service
-from bot.gateway import send_ticket_answer
 from shared.constants import TicketStatus
 from shared.schemas import SupportTicketCreate, SupportTicketList, SupportTicketRead, SupportTicketUpdate
 
@@ -67,12 +66,12 @@ async def read_ticket(ticket: TicketDep) -> SupportTicketRead:
     responses={**NOT_FOUND},
 )
 async def update_ticket(
-    session: SessionDep, ticket: TicketDep, data: SupportTicketUpdate, bot: OptionalBotDep
+    session: SessionDep, ticket: TicketDep, data: SupportTicketUpdate, telegram: TelegramDep
 ) -> SupportTicketRead:
     ticket = await support_ticket_service.update(session, ticket, data=data)
-    if bot is not None and ticket.admin_response and "admin_response" in data.model_fields_set:
+    if telegram is not None and ticket.admin_response and "admin_response" in data.model_fields_set:
         # Sent now when Telegram lets us; an answer that did not get through is retried by the bot's jobs.
-        await send_ticket_answer(bot, session, ticket)
+        await support_ticket_service.deliver_answer(session, ticket, telegram=telegram)
     return SupportTicketRead.model_validate(ticket)
 
 

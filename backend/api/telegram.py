@@ -2,16 +2,12 @@
 
 import hmac
 import logging
-from typing import Any
 
-from aiogram import Bot
-from aiogram.methods import TelegramMethod
-from aiogram.types import InputFile, Update
 from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from bot.handlers.errors import PaymentNotRecorded
+from backend.services.exceptions import InvalidUpdate, PaymentNotRecorded
+from backend.services.telegram import Telegram
 from shared.config import get_settings
 
 logger = logging.getLogger(__name__)
@@ -32,47 +28,25 @@ async def receive_update(request: Request) -> Response:
     """Receive an update from Telegram (checked against WEBHOOK_SECRET).
 
     A plain Starlette endpoint, outside the OpenAPI schema: only Telegram calls it, with one JSON body and
-    one header, and FastAPI's parameter machinery would cost more than the rest of a simple update.
+    one header. The update is handled before the answer: if that fails, Telegram delivers it again.
     """
     if not _secret_matches(request.headers.get(SECRET_HEADER)):
         return JSONResponse({"detail": "Forbidden"}, status_code=status.HTTP_403_FORBIDDEN)
-    bot, dispatcher = getattr(request.app.state, "bot", None), getattr(request.app.state, "dispatcher", None)
-    if bot is None or dispatcher is None:
+    telegram: Telegram | None = getattr(request.app.state, "webhook", None)
+    if telegram is None:
         return JSONResponse({"detail": "The bot is off"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     try:
-        update = Update.model_validate_json(await request.body(), context={"bot": bot})
-    except ValidationError:
-        return JSONResponse({"detail": "Not a Telegram update"}, status_code=status.HTTP_400_BAD_REQUEST)
-    # Handled before answering: Telegram redelivers the update if we fail, which is what we want.
-    try:
-        reply = await dispatcher.feed_update(bot, update)
+        reply = await telegram.handle_webhook_update(await request.body())
+    except InvalidUpdate as error:
+        return JSONResponse({"detail": error.message}, status_code=status.HTTP_400_BAD_REQUEST)
     except PaymentNotRecorded as error:
-        logger.error("Update %s: %s; Telegram will deliver it again", update.update_id, error)
+        logger.error("%s; Telegram will deliver it again", error)
         return JSONResponse(
             {"detail": "The payment could not be recorded now; deliver the update again"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    if isinstance(reply, TelegramMethod):
-        return await webhook_reply(bot, reply)
-    return JSONResponse({"ok": True})
+    return JSONResponse(reply or {"ok": True})
 
 
 def install(app: FastAPI) -> None:
     app.add_route(WEBHOOK_PATH, receive_update, methods=["POST"], include_in_schema=False)
-
-
-async def webhook_reply(bot: Bot, method: TelegramMethod[Any]) -> Response:
-    """The handler's last Bot API call, made by Telegram from our answer to the webhook (no request of
-    its own), as JSON with the method's name in "method". Its result is not known: handlers leave only
-    calls whose failure nothing depends on (answering a query, showing a screen)."""
-    files: dict[str, InputFile] = {}
-    params = {
-        key: prepared
-        for key, value in method.model_dump(warnings=False).items()
-        if (prepared := bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)) is not None
-    }
-    if files:
-        # An upload cannot ride on the answer: make the call ourselves.
-        await bot(method)
-        return JSONResponse({"ok": True})
-    return JSONResponse({"method": method.__api_method__, **params})

@@ -47,6 +47,7 @@ async def read_users(
         is_active=is_active,
         search=q,
         language_code=language_code,
+        telegram_id=telegram_id,
         sort=sort,
         limit=limit,
         offset=offset,

@@ -3,8 +3,10 @@
 from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.services import course_service
+from backend.services.exceptions import CourseNotFound, LessonNotFound
 from shared.constants import PurchaseStatus
-from shared.models import CourseLesson, Lesson, Purchase
+from shared.models import Course, CourseLesson, Lesson, Purchase
 
 
 def _paid_by(user_id: int | BindParameter[int]) -> list[ColumnElement[bool]]:
@@ -57,3 +59,25 @@ async def library(session: AsyncSession, *, user_id: int) -> list[Lesson]:
     return list(
         (await session.scalars(select(Lesson).where(condition).order_by(Lesson.title, Lesson.id))).all()
     )
+
+
+async def lesson_for(session: AsyncSession, *, user_id: int, lesson_id: int) -> tuple[Lesson, bool]:
+    """The lesson as this user sees it, and whether they can open it. An inactive lesson stays visible to
+    those who have it (bought, or in a bought course); to anyone else it is LessonNotFound."""
+    lesson = await session.get(Lesson, lesson_id)
+    if lesson is None:
+        raise LessonNotFound(lesson_id)
+    has_access = await can_access_lesson(session, user_id=user_id, lesson=lesson)
+    if not lesson.is_active and not has_access:
+        raise LessonNotFound(lesson_id)
+    return lesson, has_access
+
+
+async def course_for(session: AsyncSession, *, user_id: int, course_id: int) -> tuple[Course, bool]:
+    """The course (its lessons loaded) as this user sees it, and whether they own it. An inactive course
+    stays visible to its buyers; to anyone else it is CourseNotFound."""
+    course = await course_service.get(session, course_id)
+    owned = await owns_course(session, user_id=user_id, course_id=course.id)
+    if not course.is_active and not owned:
+        raise CourseNotFound(course_id)
+    return course, owned

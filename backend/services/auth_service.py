@@ -3,13 +3,21 @@
 Every token belongs to an AuthSession (its `sid` claim). Refresh tokens rotate: only the newest one of a
 session works, and presenting an older one revokes the whole session, since it means the token leaked.
 Logout revokes the session, so its access and refresh tokens stop working at once.
+
+Login throttling counts attempts per username and client address: one client's failures slow only that
+client down, for that username. Each attempt is counted as a failure before its password is checked, in a
+short write of its own, committed at once: concurrent guesses are counted one after another, so no more
+than LOGIN_MAX_FAILURES of them are checked, and argon2 runs outside any transaction. After
+LOGIN_MAX_FAILURES failures a client waits LOGIN_LOCKOUT_MINUTES before its next attempt; a client that
+logged in to the account before waits LOGIN_KNOWN_CLIENT_DELAY_SECONDS, doubled after each further failure
+up to LOGIN_LOCKOUT_MINUTES. Sessions already open, and their tokens, are never throttled.
 """
 
 import asyncio
+import ipaddress
 import logging
-import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,7 +27,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,9 +37,8 @@ from sqlalchemy.orm import joinedload
 
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from shared.config import Settings, get_settings
-from shared.database import writes
-from shared.inline_reads import InlineReader
-from shared.models import Admin, AuthSession, LoginThrottle
+from shared.database import commit_now, writes
+from shared.models import CLIENT_ADDRESS_MAX_LENGTH, Admin, AuthSession, LoginThrottle
 from shared.utils import utcnow
 
 logger = logging.getLogger(__name__)
@@ -39,6 +46,16 @@ logger = logging.getLogger(__name__)
 ACCESS = "access"
 REFRESH = "refresh"
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "sid", "type"]
+# PyJWT checks exp and iat only as far as int() takes them (so "9999999999" passes), and sub and jti only
+# in recent versions. A signed claim of another type is still a bad token: a 401, not a TypeError later.
+CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "exp": (int, float),
+    "iat": (int, float),
+    "jti": str,
+    "sub": str,
+    "sid": str,
+    "type": str,
+}
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended cost
 
@@ -70,26 +87,35 @@ def _dummy_hash() -> str:
     return hash_password(uuid.uuid4().hex)
 
 
-@writes
 async def ensure_admin(session: AsyncSession, *, username: str, password: str) -> Admin:
     """Create the configured admin if missing; follow a password changed in the configuration."""
     admin = await session.scalar(select(Admin).where(Admin.username == username))
-    if admin is None:
-        admin = Admin(username=username, password_hash=await asyncio.to_thread(hash_password, password))
-        session.add(admin)
-        try:
-            await session.commit()
-        except IntegrityError:
-            # Another worker created it at the same moment.
-            await session.rollback()
-            admin = await session.scalar(select(Admin).where(Admin.username == username))
-            assert admin is not None
-        logger.info("Created admin %s", username)
+    if admin is not None and await asyncio.to_thread(verify_password, admin.password_hash, password):
         return admin
-    if not await asyncio.to_thread(verify_password, admin.password_hash, password):
-        admin.password_hash = await asyncio.to_thread(hash_password, password)
-        await session.commit()
+    # Hashed before the write begins: argon2 must not hold SQLite's writer lock.
+    password_hash = await asyncio.to_thread(hash_password, password)
+    return await _store_admin(session, username=username, password_hash=password_hash)
+
+
+@writes
+async def _store_admin(session: AsyncSession, *, username: str, password_hash: str) -> Admin:
+    by_username = select(Admin).where(Admin.username == username).execution_options(populate_existing=True)
+    admin = await session.scalar(by_username)
+    if admin is not None:
+        admin.password_hash = password_hash
+        await session.flush()
         logger.info("Updated the password of admin %s from the configuration", username)
+        return admin
+    admin = Admin(username=username, password_hash=password_hash)
+    try:
+        async with session.begin_nested():
+            session.add(admin)
+    except IntegrityError:
+        # Another worker created it at the same moment, from the same configuration.
+        admin = await session.scalar(by_username)
+        assert admin is not None
+        return admin
+    logger.info("Created admin %s", username)
     return admin
 
 
@@ -122,9 +148,8 @@ def decode_token(token: str, *, expected_type: str, settings: Settings | None = 
         raise InvalidToken("Token has expired") from error
     except jwt.PyJWTError as error:
         raise InvalidToken() from error
-    # The signature was checked once; the time is checked at every use, as jwt.decode does.
-    if claims["exp"] <= time.time():
-        raise InvalidToken("Token has expired")
+    if not _well_typed(claims):
+        raise InvalidToken()
     if claims.get("type") != expected_type:
         raise InvalidToken(
             f"This is not an {expected_type} token"
@@ -134,11 +159,7 @@ def decode_token(token: str, *, expected_type: str, settings: Settings | None = 
     return dict(claims)
 
 
-@lru_cache(maxsize=1024)
 def _verified_claims(token: str, key: str, algorithm: str) -> Mapping[str, Any]:
-    # Checking the signature is the costliest step of an authenticated request (about 25 microseconds),
-    # and an admin panel sends the same access token with every request until it expires. Only tokens that
-    # pass are kept, keyed by the token itself (its signature included) and the key that checked it.
     return MappingProxyType(
         jwt.decode(
             token,
@@ -150,70 +171,210 @@ def _verified_claims(token: str, key: str, algorithm: str) -> Mapping[str, Any]:
     )
 
 
-async def _check_throttle(session: AsyncSession, username: str) -> None:
-    throttle = await session.get(LoginThrottle, username)
-    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > utcnow():
-        retry_after = int((throttle.locked_until - utcnow()).total_seconds()) + 1
-        raise TooManyAttempts(
-            f"Too many failed login attempts; try again in {retry_after} seconds", retry_after
-        )
+def _well_typed(claims: Mapping[str, Any]) -> bool:
+    return all(
+        isinstance(claims[name], expected) and not isinstance(claims[name], bool)
+        for name, expected in CLAIM_TYPES.items()
+    )
+
+
+def _client_key(address: str | None) -> str:
+    """How a client is told apart: its IP address, its /64 network for IPv6, "" when it is not known."""
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:CLIENT_ADDRESS_MAX_LENGTH]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # An IPv6 host gets a whole /64: counted per address, it could start afresh at will.
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    id: int
+    password_hash: str
+
+
+def _upsert(session: AsyncSession) -> Callable[..., Any]:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _throttle_of(username: str, client: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    return LoginThrottle.username == username, LoginThrottle.client == client
+
+
+def _refusal(locked_until: datetime, now: datetime) -> TooManyAttempts:
+    retry_after = int((locked_until - now).total_seconds()) + 1
+    return TooManyAttempts(f"Too many failed login attempts; try again in {retry_after} seconds", retry_after)
+
+
+def _wait(failures: int, known_client: bool, settings: Settings) -> timedelta:
+    lockout = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    if not known_client:
+        return lockout
+    doublings = min(failures - settings.LOGIN_MAX_FAILURES, 32)
+    return min(timedelta(seconds=settings.LOGIN_KNOWN_CLIENT_DELAY_SECONDS * 2**doublings), lockout)
+
+
+async def _refuse_while_waiting(session: AsyncSession, username: str, client: str) -> None:
+    # Only a read: a flood of attempts that must wait never queues for the writer's lock.
+    locked_until = await session.scalar(
+        select(LoginThrottle.locked_until).where(*_throttle_of(username, client))
+    )
+    now = utcnow()
+    if locked_until is not None and locked_until > now:
+        raise _refusal(locked_until, now)
 
 
 @writes
-async def _record_failure(session: AsyncSession, username: str, settings: Settings) -> None:
-    # One atomic upsert, so that concurrent wrong passwords are each counted.
+async def _count_attempt(
+    session: AsyncSession, username: str, client: str, settings: Settings
+) -> _Account | None:
+    """Count an attempt as a failure before its password is checked (TooManyAttempts while the client
+    must wait); the active account of that username, if there is one.
+
+    Committed at once: the count holds although the login fails, and the password is checked after it.
+    """
     now = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    counted = (
-        insert(LoginThrottle)
-        .values(username=username, failures=1, created_at=now, updated_at=now)
-        .on_conflict_do_update(
-            index_elements=[LoginThrottle.username],
-            set_={"failures": LoginThrottle.failures + 1, "updated_at": now},
-        )
-        .returning(LoginThrottle.failures)
-    )
-    failures = (await session.execute(counted)).scalar_one()
-    if failures >= settings.LOGIN_MAX_FAILURES:
+    # The upsert locks the row until the commit (SQLite's writer lock is held already): concurrent attempts
+    # of a client are counted one after another, so at most LOGIN_MAX_FAILURES of them get checked.
+    row = (
         await session.execute(
-            sql_update(LoginThrottle)
-            .where(LoginThrottle.username == username)
-            .values(locked_until=now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES), failures=0)
+            _upsert(session)(LoginThrottle)
+            .values(
+                username=username, client=client, failures=0, expires_at=now, created_at=now, updated_at=now
+            )
+            .on_conflict_do_update(
+                index_elements=[LoginThrottle.username, LoginThrottle.client], set_={"updated_at": now}
+            )
+            .returning(
+                LoginThrottle.failures,
+                LoginThrottle.locked_until,
+                LoginThrottle.failures_reset_at,
+                LoginThrottle.known_until,
+            )
         )
-        logger.warning("Login for %r locked after repeated failures", username)
-    await session.commit()
+    ).one()
+    if row.locked_until is not None and row.locked_until > now:
+        raise _refusal(row.locked_until, now)
+    counting = row.failures_reset_at is not None and row.failures_reset_at > now
+    failures = (row.failures if counting else 0) + 1
+    locked_until = None
+    if failures >= settings.LOGIN_MAX_FAILURES:
+        known_client = row.known_until is not None and row.known_until > now
+        locked_until = now + _wait(failures, known_client, settings)
+        logger.warning(
+            "Login for %r from %r: %d failures, waits until %s", username, client, failures, locked_until
+        )
+    failures_reset_at = (locked_until or now) + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    await session.execute(
+        sql_update(LoginThrottle)
+        .where(*_throttle_of(username, client))
+        .values(
+            failures=failures,
+            locked_until=locked_until,
+            failures_reset_at=failures_reset_at,
+            expires_at=max(failures_reset_at, row.known_until or failures_reset_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not counting:
+        await _prune_throttles(session, now, settings)
+    account = (
+        await session.execute(
+            select(Admin.id, Admin.password_hash).where(Admin.username == username, Admin.is_active)
+        )
+    ).one_or_none()
+    await commit_now(session)
+    return None if account is None else _Account(account.id, account.password_hash)
 
 
-async def login(session: AsyncSession, *, username: str, password: str) -> IssuedTokens:
-    """Tokens for a new session; InvalidCredentials (same for unknown user and wrong password).
+async def _prune_throttles(session: AsyncSession, now: datetime, settings: Settings) -> None:
+    await session.execute(
+        delete(LoginThrottle)
+        .where(LoginThrottle.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
+    # Usernames that are no account can be made up without end, so only the newest of their rows are kept.
+    # Dropping the oldest lets a flood restart its own counts, on accounts that do not exist; an account's
+    # rows only expire, so no flood wipes a client's count for it. (Counting unknown usernames per client
+    # address alone would bound them too, but a client refused for every unknown name and not for a real
+    # one would learn which usernames exist.)
+    no_account = LoginThrottle.username.not_in(select(Admin.username))
+    oldest_kept = await session.scalar(
+        select(LoginThrottle.expires_at)
+        .where(no_account)
+        .order_by(LoginThrottle.expires_at.desc())
+        .offset(settings.LOGIN_THROTTLE_MAX_ROWS - 1)
+        .limit(1)
+    )
+    if oldest_kept is not None:
+        await session.execute(
+            delete(LoginThrottle)
+            .where(no_account, LoginThrottle.expires_at < oldest_kept)
+            .execution_options(synchronize_session=False)
+        )
 
-    Not a writer as a whole: the slow password check must not hold SQLite's write lock.
+
+def _password_matches(account: _Account | None, password: str) -> bool:
+    # An unknown username is checked against a dummy hash, so both failures take the same time.
+    matches = verify_password(account.password_hash if account is not None else _dummy_hash(), password)
+    return matches and account is not None
+
+
+async def login(
+    session: AsyncSession, *, username: str, password: str, client: str | None = None
+) -> IssuedTokens:
+    """Tokens for a new session; InvalidCredentials (same for unknown user and wrong password), or
+    TooManyAttempts while this client (its address, None if unknown) must wait before trying this username.
     """
     settings = get_settings()
-    await _check_throttle(session, username)
-    admin = await session.scalar(select(Admin).where(Admin.username == username))
-    password_hash = admin.password_hash if admin is not None else _dummy_hash()
-    valid = await asyncio.to_thread(verify_password, password_hash, password)
-    if admin is None or not valid or not admin.is_active:
-        await _record_failure(session, username, settings)
+    client_key = _client_key(client)
+    await _refuse_while_waiting(session, username, client_key)
+    account = await _count_attempt(session, username, client_key, settings)
+    # This unit of work holds no transaction now: argon2 runs without the writer's lock or a connection.
+    if not await asyncio.to_thread(_password_matches, account, password):
         raise InvalidCredentials()
-    return await _start_session(session, admin, settings)
+    assert account is not None
+    return await _start_session(session, account, username, client_key, settings)
 
 
 @writes
-async def _start_session(session: AsyncSession, admin: Admin, settings: Settings) -> IssuedTokens:
-    throttle = await session.get(LoginThrottle, admin.username)
-    if throttle is not None:
-        await session.delete(throttle)
+async def _start_session(
+    session: AsyncSession, account: _Account, username: str, client: str, settings: Settings
+) -> IssuedTokens:
+    if not await session.scalar(select(Admin.is_active).where(Admin.id == account.id)):
+        raise InvalidCredentials()  # deactivated or deleted while its password was being checked
+    now = utcnow()
+    known_until = now + timedelta(days=settings.LOGIN_KNOWN_CLIENT_DAYS)
+    # The client is known from now on, and its failures are forgotten.
+    known = {
+        "failures": 0,
+        "locked_until": None,
+        "failures_reset_at": None,
+        "known_until": known_until,
+        "expires_at": known_until,
+        "updated_at": now,
+    }
+    await session.execute(
+        _upsert(session)(LoginThrottle)
+        .values(username=username, client=client, created_at=now, **known)
+        .on_conflict_do_update(index_elements=[LoginThrottle.username, LoginThrottle.client], set_=known)
+    )
     refresh_jti = uuid.uuid4().hex
     auth_session = AuthSession(
         id=uuid.uuid4().hex,
-        admin_id=admin.id,
+        admin_id=account.id,
         current_refresh_jti=refresh_jti,
-        expires_at=utcnow() + timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS),
+        expires_at=now + timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS),
     )
     session.add(auth_session)
-    await session.commit()
+    await session.flush()
     return _issue(auth_session, refresh_jti, settings)
 
 
@@ -222,14 +383,6 @@ _SESSION_WITH_ADMIN = (
     select(AuthSession)
     .where(AuthSession.id == bindparam("session_id"))
     .options(joinedload(AuthSession.admin))
-)
-
-
-# What _is_live needs, as plain columns (for is_authenticated_inline).
-_SESSION_STATE = (
-    select(AuthSession.revoked_at, AuthSession.expires_at, Admin.is_active)
-    .join(AuthSession.admin)
-    .where(AuthSession.id == bindparam("session_id"))
 )
 
 
@@ -252,16 +405,6 @@ async def authenticate(session: AsyncSession, access_token: str) -> AuthSession:
     return await _live_session(session, claims["sid"])
 
 
-def is_authenticated_inline(reader: InlineReader, access_token: str) -> bool:
-    """Whether authenticate would accept the token, answered on an InlineReader."""
-    try:
-        claims = decode_token(access_token, expected_type=ACCESS)
-    except InvalidToken:
-        return False
-    state = reader.first(_SESSION_STATE, {"session_id": claims["sid"]})
-    return state is not None and _is_live(state["revoked_at"], state["expires_at"], state["is_active"])
-
-
 @writes
 async def refresh(session: AsyncSession, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token: a new pair, the old refresh token dead. Reuse revokes the session."""
@@ -277,11 +420,12 @@ async def refresh(session: AsyncSession, refresh_token: str) -> IssuedTokens:
         .execution_options(synchronize_session=False)
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
         await revoke(session, claims["sid"])
+        # Kept although this request fails: the token leaked, its session must end.
+        await commit_now(session)
         logger.warning("Refresh token reuse for session %s; session revoked", claims["sid"])
         raise InvalidToken("Refresh token was already used; the session has been revoked")
-    await session.commit()
+    await session.flush()
     return _issue(auth_session, new_jti, settings)
 
 
@@ -294,4 +438,4 @@ async def revoke(session: AsyncSession, session_id: str) -> None:
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+    await session.flush()

@@ -110,7 +110,7 @@ async def create(session: AsyncSession, *, data: CourseCreate) -> Course:
         for position, lesson_id in enumerate(data.lesson_ids)
     ]
     session.add(course)
-    await session.commit()
+    await session.flush()
     return await get(session, course.id)
 
 
@@ -124,7 +124,7 @@ async def update(session: AsyncSession, course: Course, *, data: CourseUpdate) -
         raise RuleViolation("discount_price must be lower than total_price")
     for field, value in changes.items():
         setattr(course, field, value)
-    await session.commit()
+    await session.flush()
     return await get(session, course.id)
 
 
@@ -134,7 +134,7 @@ async def delete(session: AsyncSession, course: Course) -> None:
     if await session.scalar(select(exists().where(Purchase.course_id == course.id))):
         raise ItemInUse(f"Course {course.id} has purchases; deactivate it with is_active=false instead")
     await session.delete(course)
-    await session.commit()
+    await session.flush()
 
 
 @writes
@@ -150,7 +150,7 @@ async def set_lessons(session: AsyncSession, course: Course, *, lesson_ids: Sequ
         for position, lesson_id in enumerate(lesson_ids)
     )
     course.updated_at = utcnow()
-    await session.commit()
+    await session.flush()
     return await get(session, course.id)
 
 

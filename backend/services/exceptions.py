@@ -175,6 +175,24 @@ class TelegramUnavailable(DomainError):
     """Telegram could not be reached or answered with an unexpected error."""
 
 
+class RecipientBlocked(DomainError):
+    """Telegram refused a message for good: the user blocked the bot (or deleted their account)."""
+
+    def __init__(self) -> None:
+        super().__init__("The user blocked the bot")
+
+
+class InvalidUpdate(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__("Not a Telegram update")
+
+
+class PaymentNotRecorded(DomainError):
+    """Telegram took the Stars but the database could not take the payment update now (it is down, locked,
+    or failing). The update must come again, and its charge is then recorded exactly once: the webhook
+    answers 503 so that Telegram delivers it again, and polling handles it again before confirming it."""
+
+
 class BotNotConfigured(ConflictError):
     """The request needs Telegram, and this installation has no bot token."""
 

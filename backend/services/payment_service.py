@@ -7,15 +7,11 @@ write, so every step here is idempotent and keyed by Telegram's charge id:
 - delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried).
 """
 
-import contextlib
-import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy import update as sql_update
@@ -25,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from backend.services import pricing, promo_code_service, purchase_service, user_service
 from backend.services.exceptions import (
-    DomainError,
+    BotNotConfigured,
     InvalidPayload,
     InvalidPurchaseTransition,
     PriceChanged,
@@ -34,9 +30,10 @@ from backend.services.exceptions import (
     RefundRefused,
     WrongCurrency,
 )
+from backend.services.telegram import Telegram
 from shared.config import get_settings
 from shared.constants import PurchaseStatus
-from shared.database import writes
+from shared.database import commit_now, writes
 from shared.models import Course, Lesson, PromoCode, Purchase
 from shared.schemas import MAX_ID, PurchaseCreate
 from shared.utils import utcnow
@@ -48,37 +45,6 @@ PAYLOAD_VERSION = "v1"
 # Canonical form only (no signs, spaces, underscores or leading zeros that int() would accept).
 _ID = r"([1-9][0-9]{0,9})"
 PAYLOAD_PATTERN = re.compile(rf"{PAYLOAD_VERSION}:{_ID}:([lc]){_ID}(?::p{_ID})?")
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _ends_transaction(
-    function: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
-) -> Callable[Concatenate[AsyncSession, P], Awaitable[R]]:
-    """Commit (or roll back) the writer's transaction on every way out, early returns and errors included.
-
-    On SQLite that transaction holds the database's write lock; the bot's handlers talk to Telegram right
-    after these calls, and every other writer would wait for them meanwhile.
-    """
-
-    @functools.wraps(function)
-    async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            result = await function(session, *args, **kwargs)
-        except DomainError:
-            # Rules are checked before anything is written: nothing to undo, and a rollback would expire
-            # every object the caller holds.
-            await session.commit()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
-        return result
-
-    return wrapper
 
 
 def delivery_lease() -> timedelta:
@@ -164,7 +130,6 @@ class ReconciliationReport:
 
 
 @writes
-@_ends_transaction
 async def create_invoice(
     session: AsyncSession,
     *,
@@ -258,7 +223,6 @@ async def check_pre_checkout(
 
 
 @writes
-@_ends_transaction
 async def record_payment(
     session: AsyncSession,
     *,
@@ -313,7 +277,6 @@ async def record_payment(
         if existing is None:
             raise
         return RecordedPayment(existing, newly_completed=False)
-    await session.commit()
     if await _has_other_completed(session, purchase):
         logger.warning(
             "User %s paid again for an item they already had (charge %s, purchase %s): consider a refund",
@@ -391,7 +354,8 @@ async def _complete_pending(
     waited too long and gave its use back, so the use is taken again). None if it is neither, or not this
     payer's purchase of this item."""
     try:
-        async with _savepoint_where_needed(session):
+        # A savepoint: another process recording the same charge meanwhile undoes only this.
+        async with session.begin_nested():
             purchase = await _complete_from(
                 session, parsed, PurchaseStatus.PENDING, user_id, charge_id, claimed_at
             )
@@ -405,7 +369,6 @@ async def _complete_pending(
         return await _recorded_meanwhile(session, charge_id, error)
     if purchase is None:
         return None
-    await session.commit()
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
 
 
@@ -433,18 +396,6 @@ async def _complete_from(
     )
 
 
-def _savepoint_where_needed(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
-    """A savepoint around a write that may collide with another process recording the same charge.
-
-    On PostgreSQL such a collision aborts the whole transaction unless a savepoint contains it. On SQLite
-    this writer has held the database's write lock since before it looked the charge up, so no other
-    process can record it meanwhile (and a failed statement undoes only itself there).
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        return contextlib.nullcontext()
-    return session.begin_nested()
-
-
 async def _recorded_meanwhile(
     session: AsyncSession, charge_id: str, error: IntegrityError
 ) -> RecordedPayment:
@@ -456,7 +407,6 @@ async def _recorded_meanwhile(
 
 
 @writes
-@_ends_transaction
 async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
     """Whether this caller should deliver the purchase's content now (true for exactly one caller)."""
     now = utcnow()
@@ -473,12 +423,10 @@ async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
         .values(delivery_claimed_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 @writes
-@_ends_transaction
 async def renew_delivery_claim(session: AsyncSession, purchase_id: int) -> None:
     """Extend the lease of a delivery still in progress, so that no one takes it for a dead process's."""
     await session.execute(
@@ -491,15 +439,12 @@ async def renew_delivery_claim(session: AsyncSession, purchase_id: int) -> None:
         .values(delivery_claimed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
 
 
 @writes
-@_ends_transaction
 async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
     """Record that the content reached the user."""
     await session.execute(_MARK_DELIVERED, {"purchase_id": purchase.id, "now": utcnow()})
-    await session.commit()
 
 
 async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
@@ -522,7 +467,6 @@ async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Pu
 
 
 @writes
-@_ends_transaction
 async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | None:
     """Mark the purchase of a refunded charge refunded (idempotent); None if we never recorded it."""
     purchase = await _by_charge_id(session, charge_id)
@@ -534,16 +478,10 @@ async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | 
     return purchase
 
 
-StarRefunder = Callable[[int, str], Awaitable[None]]
-
-
-@writes
-@_ends_transaction
-async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: StarRefunder) -> Purchase:
-    """Give the Stars back through Telegram, then mark the purchase refunded (access removed).
-
-    `refund_stars(telegram_user_id, charge_id)` calls Telegram and raises RefundRefused with a reason.
-    """
+async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegram | None) -> Purchase:
+    """Give the Stars back through Telegram, then mark the purchase refunded (access removed)."""
+    if telegram is None:
+        raise BotNotConfigured()
     if purchase.status is PurchaseStatus.REFUNDED:
         raise RefundRefused("already_refunded", f"Purchase {purchase.id} is already refunded")
     if purchase.status is not PurchaseStatus.COMPLETED:
@@ -555,21 +493,20 @@ async def refund(session: AsyncSession, purchase: Purchase, *, refund_stars: Sta
             "no_charge", f"Purchase {purchase.id} was not paid through Telegram: nothing to refund there"
         )
     user = await purchase.awaitable_attrs.user
-    charge_id = purchase.telegram_payment_charge_id
-    # Not holding the write transaction (SQLite's lock) while Telegram answers.
-    await session.commit()
     try:
-        await refund_stars(user.telegram_id, charge_id)
+        await telegram.refund_star_payment(
+            telegram_user_id=user.telegram_id, charge_id=purchase.telegram_payment_charge_id
+        )
     except RefundRefused as refusal:
         if refusal.reason == "already_refunded":
-            # Refunded elsewhere: make our ledger agree, and still say so.
+            # Refunded elsewhere: make our ledger agree (kept although the request fails), and still say so.
             await purchase_service.mark_refunded(session, purchase)
+            await commit_now(session)
         raise
     return await purchase_service.mark_refunded(session, purchase)
 
 
 @writes
-@_ends_transaction
 async def reconcile(
     session: AsyncSession,
     ledger: Sequence[LedgerPayment],
@@ -622,7 +559,6 @@ async def reconcile(
 
 
 @writes
-@_ends_transaction
 async def expire_pending(session: AsyncSession, *, older_than: timedelta) -> int:
     """Fail pending purchases nobody paid for in time, releasing their promo code uses."""
     cutoff = utcnow() - older_than

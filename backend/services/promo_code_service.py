@@ -68,17 +68,14 @@ async def get_all(
     )
 
 
-async def _commit_unique(session: AsyncSession, code: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError as error:
-        await session.rollback()
-        # SQLite names the column, PostgreSQL the constraint.
-        if violates(error, "promo_codes.code", "uq_promo_codes_code"):
-            raise DuplicatePromoCode(code) from error
-        if violates(error, "current_uses_within_max"):
-            raise RuleViolation("max_uses cannot be lower than the uses so far") from error
-        raise
+def _unique_error(error: IntegrityError, code: str) -> Exception:
+    """The domain error behind a refused write of a promo code (the error itself if it is none of ours)."""
+    # SQLite names the column, PostgreSQL the constraint.
+    if violates(error, "promo_codes.code", "uq_promo_codes_code"):
+        return DuplicatePromoCode(code)
+    if violates(error, "current_uses_within_max"):
+        return RuleViolation("max_uses cannot be lower than the uses so far")
+    return error
 
 
 @writes
@@ -87,8 +84,11 @@ async def create(session: AsyncSession, *, data: PromoCodeCreate) -> PromoCode:
     if await get_by_code(session, data.code) is not None:
         raise DuplicatePromoCode(data.code)
     promo = PromoCode(**data.model_dump())
-    session.add(promo)
-    await _commit_unique(session, data.code)
+    try:
+        async with session.begin_nested():
+            session.add(promo)
+    except IntegrityError as error:
+        raise _unique_error(error, data.code) from error
     return promo
 
 
@@ -113,10 +113,13 @@ async def update(session: AsyncSession, promo: PromoCode, *, data: PromoCodeUpda
     new_code = changes.get("code", promo.code)
     if new_code != promo.code and await get_by_code(session, new_code) is not None:
         raise DuplicatePromoCode(new_code)
-    for field, value in changes.items():
-        setattr(promo, field, value)
-    promo.discount_percent, promo.discount_amount = percent, amount
-    await _commit_unique(session, promo.code)
+    try:
+        async with session.begin_nested():
+            for field, value in changes.items():
+                setattr(promo, field, value)
+            promo.discount_percent, promo.discount_amount = percent, amount
+    except IntegrityError as error:
+        raise _unique_error(error, new_code) from error
     return promo
 
 
@@ -126,7 +129,7 @@ async def delete(session: AsyncSession, promo: PromoCode) -> None:
     if await session.scalar(select(exists().where(Purchase.promo_code_id == promo.id))):
         raise ItemInUse(f"Promo code {promo.code} was used in purchases; deactivate it instead")
     await session.delete(promo)
-    await session.commit()
+    await session.flush()
 
 
 async def get_usable(session: AsyncSession, code: str) -> PromoCode:

@@ -1,27 +1,17 @@
 """Purchases and their state machine: pending -> completed -> refunded, pending -> failed."""
 
-import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, course_service, lesson_service, promo_code_service
-from backend.services.common import (
-    PageQuery,
-    page_query,
-    paginate,
-    read_page_inline,
-    run_page,
-    sort_order,
-    violates,
-)
+from backend.services.common import paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
     DuplicateChargeId,
@@ -33,13 +23,11 @@ from backend.services.exceptions import (
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
-from shared.inline_reads import InlineReader
 from shared.models import Course, Lesson, Purchase, User
 from shared.schemas import PurchaseCreate
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
 NEWEST_FIRST = "-created_at"
-_USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 
 TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
     PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.FAILED}),
@@ -84,62 +72,33 @@ async def get_all(
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
     row proves that its user exists).
     """
-    only_by_user = (lesson_id, course_id, status, created_from, created_to) == (None,) * 5 and not statuses
-    if user_id is not None and only_by_user and not with_items:
-        # A user's purchases, newest first: the admin panel's and the bot's common listing.
-        purchases, total = await run_page(
-            session, _users_purchases(sort), limit=limit, offset=offset, params={"user_id": user_id}
-        )
-    else:
-        filters = []
-        if user_id is not None:
-            filters.append(Purchase.user_id == user_id)
-        if lesson_id is not None:
-            filters.append(Purchase.lesson_id == lesson_id)
-        if course_id is not None:
-            filters.append(Purchase.course_id == course_id)
-        if status is not None:
-            filters.append(Purchase.status == status)
-        if statuses:
-            filters.append(Purchase.status.in_(statuses))
-        if created_from is not None:
-            filters.append(Purchase.created_at >= created_from)
-        if created_to is not None:
-            filters.append(Purchase.created_at < created_to)
-        purchases, total = await paginate(
-            session,
-            Purchase,
-            filters=filters,
-            order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
-            limit=limit,
-            offset=offset,
-            options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
-        )
+    filters = []
+    if user_id is not None:
+        filters.append(Purchase.user_id == user_id)
+    if lesson_id is not None:
+        filters.append(Purchase.lesson_id == lesson_id)
+    if course_id is not None:
+        filters.append(Purchase.course_id == course_id)
+    if status is not None:
+        filters.append(Purchase.status == status)
+    if statuses:
+        filters.append(Purchase.status.in_(statuses))
+    if created_from is not None:
+        filters.append(Purchase.created_at >= created_from)
+    if created_to is not None:
+        filters.append(Purchase.created_at < created_to)
+    purchases, total = await paginate(
+        session,
+        Purchase,
+        filters=filters,
+        order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
+        limit=limit,
+        offset=offset,
+        options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
+    )
     if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
     return purchases, total
-
-
-def get_users_newest_inline(
-    reader: InlineReader, user_id: int, *, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int] | None:
-    """get_all(user_id=..., check_user=True)'s page on an InlineReader, as dicts of the purchases' columns;
-    None when no user has this id."""
-    purchases, total = read_page_inline(
-        reader, _users_purchases(NEWEST_FIRST), limit=limit, offset=offset, params={"user_id": user_id}
-    )
-    if not purchases and reader.first(_USER_EXISTS, {"user_id": user_id}) is None:
-        return None
-    return purchases, total
-
-
-@functools.cache
-def _users_purchases(sort: str) -> PageQuery:
-    return page_query(
-        Purchase,
-        filters=[Purchase.user_id == bindparam("user_id")],
-        order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
-    )
 
 
 async def get_item_for_sale(
@@ -197,11 +156,10 @@ async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
         amount=price.final_price,
         status=data.status,
     )
-    session.add(purchase)
     try:
-        await session.commit()
+        async with session.begin_nested():
+            session.add(purchase)
     except IntegrityError as error:
-        await session.rollback()
         if violates(error, "telegram_payment_charge_id"):
             raise DuplicateChargeId(data.telegram_payment_charge_id or "") from error
         if violates(error, "payment_id"):
@@ -226,13 +184,12 @@ async def complete(
     if purchase.status is PurchaseStatus.FAILED and purchase.promo_code_id is not None:
         # The failure gave the code's use back; the late payment takes it again.
         await promo_code_service.take_again(session, purchase.promo_code_id)
-    purchase.status = PurchaseStatus.COMPLETED
-    if telegram_payment_charge_id is not None:
-        purchase.telegram_payment_charge_id = telegram_payment_charge_id
     try:
-        await session.commit()
+        async with session.begin_nested():
+            purchase.status = PurchaseStatus.COMPLETED
+            if telegram_payment_charge_id is not None:
+                purchase.telegram_payment_charge_id = telegram_payment_charge_id
     except IntegrityError as error:
-        await session.rollback()
         raise DuplicateChargeId(telegram_payment_charge_id or "") from error
     return purchase
 
@@ -250,13 +207,10 @@ async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(
-            purchase
-        )  # nothing was changed: no rollback (it would expire the caller's rows)
+        await session.refresh(purchase)
         raise InvalidPurchaseTransition(purchase.id, purchase.status.value, PurchaseStatus.FAILED.value)
     if purchase.promo_code_id is not None:
         await promo_code_service.release(session, purchase.promo_code_id)
-    await session.commit()
     await session.refresh(purchase)
     return purchase
 
@@ -266,5 +220,5 @@ async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
     """Record that the Stars went back to the buyer: the purchase no longer grants access."""
     _check_transition(purchase, PurchaseStatus.REFUNDED)
     purchase.status = PurchaseStatus.REFUNDED
-    await session.commit()
+    await session.flush()
     return purchase

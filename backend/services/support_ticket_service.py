@@ -1,5 +1,6 @@
 """Support tickets: questions from students, answered by admins."""
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -8,12 +9,20 @@ from sqlalchemy.orm import selectinload
 
 from backend.services import user_service
 from backend.services.common import paginate, sort_order, text_search
-from backend.services.exceptions import PurchaseNotFound, TicketNotFound
+from backend.services.exceptions import (
+    PurchaseNotFound,
+    RecipientBlocked,
+    TelegramUnavailable,
+    TicketNotFound,
+)
+from backend.services.telegram import Telegram
 from shared.constants import TicketStatus
 from shared.database import writes
 from shared.models import Purchase, SupportTicket
 from shared.schemas import SupportTicketCreate, SupportTicketUpdate
 from shared.utils import utcnow
+
+logger = logging.getLogger(__name__)
 
 SORT_COLUMNS = {
     "created_at": SupportTicket.created_at,
@@ -68,7 +77,7 @@ async def create(session: AsyncSession, *, data: SupportTicketCreate) -> Support
             raise PurchaseNotFound(data.purchase_id)
     ticket = SupportTicket(**data.model_dump(), status=TicketStatus.OPEN)
     session.add(ticket)
-    await session.commit()
+    await session.flush()
     return ticket
 
 
@@ -85,7 +94,7 @@ async def update(session: AsyncSession, ticket: SupportTicket, *, data: SupportT
         ticket.response_undeliverable_at = None
         if changes["admin_response"] and "status" not in changes and ticket.status is TicketStatus.OPEN:
             ticket.status = TicketStatus.IN_PROGRESS
-    await session.commit()
+    await session.flush()
     return ticket
 
 
@@ -93,7 +102,7 @@ async def update(session: AsyncSession, ticket: SupportTicket, *, data: SupportT
 async def delete(session: AsyncSession, ticket: SupportTicket) -> None:
     """Delete a ticket."""
     await session.delete(ticket)
-    await session.commit()
+    await session.flush()
 
 
 async def answers_to_send(session: AsyncSession, *, limit: int = 50) -> Sequence[SupportTicket]:
@@ -116,11 +125,33 @@ async def answers_to_send(session: AsyncSession, *, limit: int = 50) -> Sequence
 async def mark_answer_sent(session: AsyncSession, ticket: SupportTicket) -> None:
     """Record that the admin's answer reached the user."""
     ticket.response_sent_at = utcnow()
-    await session.commit()
+    await session.flush()
 
 
 @writes
 async def mark_answer_undeliverable(session: AsyncSession, ticket: SupportTicket) -> None:
     """Record that Telegram refused the answer for good (the user blocked the bot): it is not retried."""
     ticket.response_undeliverable_at = utcnow()
-    await session.commit()
+    await session.flush()
+
+
+async def deliver_answer(session: AsyncSession, ticket: SupportTicket, *, telegram: Telegram) -> bool:
+    """Send the admin's answer to the ticket's author; whether it reached them. An answer Telegram refuses for
+    good (the user blocked the bot) is marked so and not tried again; others are retried by the jobs."""
+    user = await ticket.awaitable_attrs.user
+    try:
+        await telegram.send_ticket_answer(
+            telegram_user_id=user.telegram_id,
+            language_code=user.language_code,
+            ticket_id=ticket.id,
+            answer=ticket.admin_response or "",
+        )
+    except RecipientBlocked:
+        logger.warning("User %s blocked the bot; ticket %s answer cannot be delivered", user.id, ticket.id)
+        await mark_answer_undeliverable(session, ticket)
+        return False
+    except TelegramUnavailable as error:
+        logger.warning("Ticket %s answer not delivered yet: %s", ticket.id, error)
+        return False
+    await mark_answer_sent(session, ticket)
+    return True

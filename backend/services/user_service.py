@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,14 +24,9 @@ async def get(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-# Built once: the bot looks its sender up on every update, and building the statement costs more than
-# running it.
-_BY_TELEGRAM_ID = select(User).where(User.telegram_id == bindparam("telegram_id"))
-
-
 async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | None:
     """The user with this Telegram id, if registered."""
-    return await session.scalar(_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
+    return await session.scalar(select(User).where(User.telegram_id == telegram_id))
 
 
 async def get_all(
@@ -65,27 +60,17 @@ async def get_all(
     )
 
 
-# Built once, like _BY_TELEGRAM_ID: the bot registers every new user with it, on their first update.
-_INSERT = insert(User).returning(User)
-
-
 @writes
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
     if await get_by_telegram_id(session, data.telegram_id) is not None:
         raise DuplicateTelegramId(data.telegram_id)
-    return await _insert(session, data)
-
-
-@writes
-async def _insert(session: AsyncSession, data: UserCreate) -> User:
-    """One INSERT ... RETURNING, without the unit of work's bookkeeping; the unique index, not a lookup,
-    refuses a taken Telegram id (DuplicateTelegramId)."""
+    user = User(**data.model_dump())
     try:
-        user = (await session.scalars(_INSERT, [data.model_dump()])).one()
-        await session.commit()
+        # A savepoint: a racing registration of the same Telegram id undoes only this insert.
+        async with session.begin_nested():
+            session.add(user)
     except IntegrityError as error:
-        await session.rollback()
         if violates(error, "telegram_id"):
             raise DuplicateTelegramId(data.telegram_id) from error
         raise
@@ -97,7 +82,7 @@ async def update(session: AsyncSession, user: User, *, data: UserUpdate) -> User
     """Change the fields that were given."""
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(user, field, value)
-    await session.commit()
+    await session.flush()
     return user
 
 
@@ -124,8 +109,7 @@ async def register_or_update(
     }
     if user is None:
         try:
-            # Just looked up: only a racing update can have registered them since (the unique index).
-            return await _insert(session, UserCreate(telegram_id=telegram_id, **profile))
+            return await create(session, data=UserCreate(telegram_id=telegram_id, **profile))
         except DuplicateTelegramId:
             # Two updates of a new user raced; the other one registered them.
             user = await get_by_telegram_id(session, telegram_id)
@@ -144,4 +128,4 @@ def _language(code: str | None, current: str) -> str:
 async def _refresh_profile(session: AsyncSession, user: User, profile: dict[str, str | None]) -> None:
     for field, value in profile.items():
         setattr(user, field, value)
-    await session.commit()
+    await session.flush()

@@ -62,26 +62,26 @@ async def records(session) -> Records:
 
 # Every endpoint with a JSON body: a valid body, and the string field to spoil (None: it has none).
 BODY_ENDPOINTS = {
-    ("POST", "/auth/login"): (lambda r: {"username": "admin", "password": "x"}, "username"),
-    ("POST", "/auth/refresh"): (lambda r: {"refresh_token": "x"}, "refresh_token"),
-    ("POST", "/api/users/"): (lambda r: {"telegram_id": 99, "first_name": "A"}, "first_name"),
-    ("PUT", "/api/users/{user_id}"): (lambda r: {"first_name": "A"}, "first_name"),
-    ("POST", "/api/lessons/"): (lambda r: {"title": "T", "price": 5}, "title"),
-    ("PUT", "/api/lessons/{lesson_id}"): (lambda r: {"title": "T"}, "title"),
-    ("POST", "/api/courses/"): (lambda r: {"title": "C", "total_price": 5}, "title"),
-    ("PUT", "/api/courses/{course_id}"): (lambda r: {"title": "C"}, "title"),
-    ("PUT", "/api/courses/{course_id}/lessons"): (lambda r: {"lesson_ids": []}, None),
+    ("POST", "/auth/login"): (lambda _: {"username": "admin", "password": "x"}, "username"),
+    ("POST", "/auth/refresh"): (lambda _: {"refresh_token": "x"}, "refresh_token"),
+    ("POST", "/api/users/"): (lambda _: {"telegram_id": 99, "first_name": "A"}, "first_name"),
+    ("PUT", "/api/users/{user_id}"): (lambda _: {"first_name": "A"}, "first_name"),
+    ("POST", "/api/lessons/"): (lambda _: {"title": "T", "price": 5}, "title"),
+    ("PUT", "/api/lessons/{lesson_id}"): (lambda _: {"title": "T"}, "title"),
+    ("POST", "/api/courses/"): (lambda _: {"title": "C", "total_price": 5}, "title"),
+    ("PUT", "/api/courses/{course_id}"): (lambda _: {"title": "C"}, "title"),
+    ("PUT", "/api/courses/{course_id}/lessons"): (lambda _: {"lesson_ids": []}, None),
     ("POST", "/api/courses/{course_id}/lessons"): (lambda r: {"lesson_id": r.lesson, "position": 0}, None),
     ("POST", "/api/purchases/"): (lambda r: {"user_id": r.user, "lesson_id": r.lesson}, "payment_id"),
     ("POST", "/api/purchases/create"): (lambda r: {"user_id": r.user, "lesson_id": r.lesson}, "payment_id"),
-    ("POST", "/api/promo-codes/"): (lambda r: {"code": "NEW10", "discount_percent": 10}, "code"),
+    ("POST", "/api/promo-codes/"): (lambda _: {"code": "NEW10", "discount_percent": 10}, "code"),
     ("POST", "/api/promo-codes/validate"): (lambda r: {"code": "ANY10", "lesson_id": r.lesson}, "code"),
-    ("PUT", "/api/promo-codes/{promo_code_id}"): (lambda r: {"max_uses": 5}, "code"),
+    ("PUT", "/api/promo-codes/{promo_code_id}"): (lambda _: {"max_uses": 5}, "code"),
     ("POST", "/api/support-tickets/"): (
         lambda r: {"user_id": r.user, "subject": "S", "message": "M"},
         "subject",
     ),
-    ("PUT", "/api/support-tickets/{ticket_id}"): (lambda r: {"admin_response": "Done"}, "admin_response"),
+    ("PUT", "/api/support-tickets/{ticket_id}"): (lambda _: {"admin_response": "Done"}, "admin_response"),
 }
 TEXT_FIELD_ENDPOINTS = [key for key, (_, field) in BODY_ENDPOINTS.items() if field is not None]
 ADMIN_BODY_ENDPOINTS = [key for key in BODY_ENDPOINTS if not key[1].startswith("/auth/")]
@@ -232,7 +232,7 @@ async def test_malformed_path_id(client, admin_headers, method, path, bad_id):
 
 @pytest.mark.parametrize(("method", "path"), ID_OPERATIONS)
 async def test_unknown_path_id(client, admin_headers, records, method, path):
-    body = BODY_ENDPOINTS.get((method, path), (lambda r: None, None))[0](records)
+    body = BODY_ENDPOINTS.get((method, path), (lambda _: None, None))[0](records)
     # In /courses/{course_id}/lessons/{lesson_id} the course is the unknown one.
     nested = path.startswith("/api/courses/{course_id}/lessons/")
     unknown = path.replace("{lesson_id}", str(records.lesson)) if nested else path
@@ -284,7 +284,8 @@ async def test_list_invalid_paging(client, admin_headers, path, params, field):
         "/api/support-tickets/",
     ],
 )
-async def test_list_offset_beyond_total(client, admin_headers, records, path):
+@pytest.mark.usefixtures("records")
+async def test_list_offset_beyond_total(client, admin_headers, path):
     total = (await client.get(path, headers=admin_headers)).json()["total"]
     response = await client.get(path, params={"offset": total + 5, "limit": 100}, headers=admin_headers)
     assert response.status_code == 200

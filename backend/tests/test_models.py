@@ -35,7 +35,6 @@ from shared.models import (
     Course,
     CourseLesson,
     Lesson,
-    LessonTotals,
     LoginThrottle,
     PromoCode,
     Purchase,
@@ -712,56 +711,7 @@ async def test_migrate_again_is_a_no_op():
     assert diff == []
 
 
-# The lesson totals that the database keeps (LessonTotals, migration 0004) --------------------------------
-
-
-async def stored_totals() -> tuple[int, int]:
-    async with database.get_engine().connect() as connection:
-        row = (await connection.execute(select(LessonTotals.active, LessonTotals.active_free))).one()
-    return row.active, row.active_free
-
-
-async def counted_totals() -> tuple[int, int]:
-    async with database.get_engine().connect() as connection:
-        active = await connection.scalar(select(func.count()).where(Lesson.is_active.is_(True)))
-        free = await connection.scalar(
-            select(func.count()).where(Lesson.is_active.is_(True), Lesson.is_free.is_(True))
-        )
-    return active, free
-
-
-async def test_lesson_totals_follow_every_kind_of_write(session):
-    assert await stored_totals() == (0, 0)
-    paid = await create_lesson(session)
-    free = await create_lesson(session, is_free=True, price=0)
-    hidden = await create_lesson(session, is_active=False, is_free=True, price=0)
-    assert await stored_totals() == (2, 1)
-    steps = [
-        update(Lesson).where(Lesson.id == hidden.id).values(is_active=True),
-        update(Lesson).where(Lesson.id == free.id).values(is_free=False, price=5),
-        update(Lesson).where(Lesson.id == paid.id).values(title="Renamed"),
-        update(Lesson).values(is_active=True, is_free=True, price=0),
-        delete(Lesson).where(Lesson.id == paid.id),
-        text(
-            "INSERT INTO lessons (title, description, price, is_active, is_free, created_at, updated_at) "
-            "SELECT 'Copy ' || title, '', price, is_active, is_free, created_at, updated_at FROM lessons"
-        ),
-        update(Lesson).values(is_active=False),
-        delete(Lesson),
-    ]
-    for step in steps:
-        async with database.get_engine().begin() as connection:
-            await connection.execute(step)
-        assert await stored_totals() == await counted_totals(), step
-
-
-async def test_lesson_totals_untouched_by_a_rolled_back_write(session):
-    await create_lesson(session)
-    async with database.get_engine().connect() as connection:
-        await connection.execute(update(Lesson).values(is_active=False))
-        assert (await connection.execute(select(LessonTotals.active))).scalar_one() == 0
-        await connection.rollback()
-    assert await stored_totals() == (1, 0)
+# Migrations in both directions ------------------------------------------------------------------------
 
 
 def _migrate(connection: Connection, revision: str, *, down: bool) -> None:
@@ -770,25 +720,19 @@ def _migrate(connection: Connection, revision: str, *, down: bool) -> None:
     (command.downgrade if down else command.upgrade)(config, revision)
 
 
-async def test_lesson_totals_migration_counts_the_lessons_there_are(session):
-    await create_lesson(session)
-    await create_lesson(session, is_free=True, price=0)
-    await create_lesson(session, is_active=False)
-    await session.commit()
+async def test_migrations_down_and_up_again_keep_the_data(session):
+    await create_lesson(session, title="Paid")
+    await create_lesson(session, title="Free", is_free=True, price=0)
     async with database.get_engine().begin() as connection:
         await connection.run_sync(_migrate, "0003_undeliverable_answers", down=True)
-        assert "lesson_totals" not in await connection.run_sync(lambda c: inspect(c).get_table_names())
-        # Written while there are no triggers: the upgrade counts it.
-        await connection.execute(
-            text(
-                "INSERT INTO lessons (title, description, price, is_active, is_free, created_at, updated_at) "
-                "VALUES ('Old', '', 0, true, true, '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
-            )
-        )
         await connection.run_sync(_migrate, "head", down=False)
-    assert await stored_totals() == await counted_totals() == (3, 2)
-    await create_lesson(session)
-    assert await stored_totals() == (4, 2)
+        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        titles = (await connection.execute(select(Lesson.title).order_by(Lesson.title))).scalars().all()
+        diff = await connection.run_sync(_schema_diff)
+
+    assert "lesson_totals" not in tables
+    assert titles == ["Free", "Paid"]
+    assert diff == []
 
 
 @pytest.fixture
@@ -800,28 +744,17 @@ def sqlite_only() -> None:
 @pytest.mark.usefixtures("sqlite_only")
 @pytest.mark.parametrize(
     ("pragma", "expected"),
-    [("journal_mode", "wal"), ("foreign_keys", 1), ("busy_timeout", 30_000)],
+    [
+        ("journal_mode", "wal"),
+        ("foreign_keys", 1),
+        ("busy_timeout", database.SQLITE_BUSY_TIMEOUT_SECONDS * 1000),
+    ],
 )
 async def test_connect_sqlite_sets_pragmas(pragma, expected):
     async with database.get_engine().connect() as connection:
         value = await connection.scalar(text(f"PRAGMA {pragma}"))
 
     assert value == expected
-
-
-@pytest.mark.usefixtures("sqlite_only")
-async def test_session_scope_write_takes_sqlite_write_lock():
-    engine = database.create_engine(get_settings().DATABASE_URL)
-    try:
-        async with database.session_scope(write=True) as writer, engine.connect() as other:
-            assert writer.in_transaction()
-            # Another writer must wait for the lock (busy timeout shortened so that it gives up at once).
-            raw = (await other.get_raw_connection()).driver_connection
-            await raw.execute("PRAGMA busy_timeout=50")
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                await raw.execute("BEGIN IMMEDIATE")
-    finally:
-        await engine.dispose()
 
 
 async def test_session_scope_read_starts_no_transaction():

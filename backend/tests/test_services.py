@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 async def in_own_session(work: Callable[[Any], Awaitable[T]]) -> T:
     """Run one unit of work the way a request or a bot update does: its own writing session."""
-    async with database.session_scope(write=True) as session:
+    async with database.session_scope() as session:
         return await work(session)
 
 
@@ -403,24 +403,6 @@ async def test_get_engine_configures_from_settings_on_first_use(monkeypatch):
             assert await session.scalar(select(func.count()).select_from(PromoCode)) == 0
     finally:
         await database.dispose_engine()
-
-
-async def test_session_scope_write_commits_nothing_by_itself(session):
-    async with database.session_scope(write=True) as writer:
-        writer.add(User(telegram_id=5, first_name="Uncommitted"))
-        await writer.flush()
-
-    assert await session.scalar(select(func.count()).select_from(User)) == 0
-
-
-async def test_begin_write_inside_transaction_is_a_no_op():
-    async with database.session_scope() as session:
-        await session.scalar(select(func.count()).select_from(User))
-        assert session.in_transaction()
-
-        await database.begin_write(session)
-
-        assert session.in_transaction()
 
 
 # backend/config.py ---------------------------------------------------------------------------------------

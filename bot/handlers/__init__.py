@@ -5,13 +5,8 @@ from aiogram import Router
 from bot.handlers import catalog, errors, fallback, library, payments, start, support
 
 
-def get_routers() -> list[Router]:
+def create_routers() -> list[Router]:
+    """New routers for one dispatcher (aiogram lets a router belong to one only)."""
     return [
-        errors.router,
-        start.router,
-        payments.router,
-        catalog.router,
-        library.router,
-        support.router,
-        fallback.router,
+        module.create_router() for module in (errors, start, payments, catalog, library, support, fallback)
     ]

@@ -16,8 +16,6 @@ from bot.i18n import Translator
 from bot.screens import Reply, show
 from shared.models import User
 
-router = Router(name=__name__)
-
 
 async def _page(get_all: Any, session: AsyncSession, page: int) -> tuple[Sequence[Any], int, int]:
     """The active items of a catalog page, their total, and the page shown.
@@ -40,7 +38,7 @@ async def _page(get_all: Any, session: AsyncSession, page: int) -> tuple[Sequenc
 async def show_lessons_page(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
 ) -> Reply:
-    # The public listing: what the page shows needs no lesson content, and its total may be seconds old.
+    # The public listing: what the page shows needs no lesson content.
     lessons, total, page = await _page(functools.partial(lesson_service.get_all, public=True), session, page)
     owned = await access_service.accessible_lesson_ids(session, user_id=user.id)
     count = texts.pages(total, keyboards.PAGE_SIZE)
@@ -62,13 +60,8 @@ async def show_lesson_card(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, lesson_id: int
 ) -> Reply:
     try:
-        lesson = await lesson_service.get(session, lesson_id)
+        lesson, has_access = await access_service.lesson_for(session, user_id=user.id, lesson_id=lesson_id)
     except LessonNotFound:
-        lesson = None
-    has_access = lesson is not None and await access_service.can_access_lesson(
-        session, user_id=user.id, lesson=lesson
-    )
-    if lesson is None or (not lesson.is_active and not has_access):
         return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
     text = texts.lesson_card(t, lesson, has_access=has_access)
     return await show(target, text, keyboards.lesson_card(t, lesson, has_access=has_access))
@@ -78,11 +71,8 @@ async def show_course_card(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, course_id: int
 ) -> Reply:
     try:
-        course = await course_service.get(session, course_id)
+        course, owned = await access_service.course_for(session, user_id=user.id, course_id=course_id)
     except CourseNotFound:
-        return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
-    owned = await access_service.owns_course(session, user_id=user.id, course_id=course.id)
-    if not course.is_active and not owned:
         return await show(target, t("item-not-found"), keyboards.back_to_menu(t))
     lessons = [lesson for _, lesson in course_service.ordered_lessons(course, active_only=not owned)]
     price = pricing.course_price(course)
@@ -97,39 +87,45 @@ async def show_course_card(
     return await show(target, text, keyboards.course_card(t, course, price, lessons, owned=owned))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.LESSONS))
 async def lessons_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> Reply:
     return await show_lessons_page(query, session, user, t, 0)
 
 
-@router.callback_query(LessonsPageCb.filter())
 async def lessons_page(
     query: CallbackQuery, callback_data: LessonsPageCb, session: AsyncSession, user: User, t: Translator
 ) -> Reply:
     return await show_lessons_page(query, session, user, t, callback_data.page)
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.COURSES))
 async def courses_menu(query: CallbackQuery, session: AsyncSession, t: Translator) -> Reply:
     return await show_courses_page(query, session, t, 0)
 
 
-@router.callback_query(CoursesPageCb.filter())
 async def courses_page(
     query: CallbackQuery, callback_data: CoursesPageCb, session: AsyncSession, t: Translator
 ) -> Reply:
     return await show_courses_page(query, session, t, callback_data.page)
 
 
-@router.callback_query(LessonCb.filter(F.action == ItemAction.SHOW))
 async def lesson_card(
     query: CallbackQuery, callback_data: LessonCb, session: AsyncSession, user: User, t: Translator
 ) -> Reply:
     return await show_lesson_card(query, session, user, t, callback_data.id)
 
 
-@router.callback_query(CourseCb.filter(F.action == ItemAction.SHOW))
 async def course_card(
     query: CallbackQuery, callback_data: CourseCb, session: AsyncSession, user: User, t: Translator
 ) -> Reply:
     return await show_course_card(query, session, user, t, callback_data.id)
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.callback_query.register(lessons_menu, MenuCb.filter(F.action == MenuAction.LESSONS))
+    router.callback_query.register(lessons_page, LessonsPageCb.filter())
+    router.callback_query.register(courses_menu, MenuCb.filter(F.action == MenuAction.COURSES))
+    router.callback_query.register(courses_page, CoursesPageCb.filter())
+    router.callback_query.register(lesson_card, LessonCb.filter(F.action == ItemAction.SHOW))
+    router.callback_query.register(course_card, CourseCb.filter(F.action == ItemAction.SHOW))
+    return router

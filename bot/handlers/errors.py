@@ -6,17 +6,10 @@ from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.services.exceptions import PaymentNotRecorded
 from bot.i18n import translator
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
-
-
-class PaymentNotRecorded(Exception):
-    """Telegram took the Stars but the database could not take the payment update now (it is down, locked,
-    or failing). The update must come again, and the same charge id is then recorded exactly once: the
-    webhook answers 503 so that Telegram redelivers it, and polling handles it again before confirming it
-    (bot.app.PollingDispatcher)."""
 
 
 def _database_failed(error: BaseException) -> bool:
@@ -25,7 +18,6 @@ def _database_failed(error: BaseException) -> bool:
     return isinstance(error, SQLAlchemyError | ConnectionError)
 
 
-@router.errors()
 async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
     update = event.update
     if update.message and update.message.successful_payment and _database_failed(event.exception):
@@ -62,3 +54,10 @@ async def handle_error(event: ErrorEvent, bot: Bot) -> bool:
         except Exception:
             logger.debug("Callback query of update %s already answered or expired", update.update_id)
     return True
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.errors.register(handle_error)
+    return router

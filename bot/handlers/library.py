@@ -15,8 +15,6 @@ from bot.i18n import Translator
 from bot.screens import Reply, show
 from shared.models import User
 
-router = Router(name=__name__)
-
 
 async def show_library(
     target: Message | CallbackQuery, session: AsyncSession, user: User, t: Translator, page: int
@@ -29,24 +27,20 @@ async def show_library(
     return await show(target, text, keyboards.library_page(t, shown, page, count))
 
 
-@router.message(Command("mylessons"))
 async def library_command(message: Message, session: AsyncSession, user: User, t: Translator) -> Reply:
     return await show_library(message, session, user, t, 0)
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.LIBRARY))
 async def library_menu(query: CallbackQuery, session: AsyncSession, user: User, t: Translator) -> Reply:
     return await show_library(query, session, user, t, 0)
 
 
-@router.callback_query(LibraryPageCb.filter())
 async def library_page(
     query: CallbackQuery, callback_data: LibraryPageCb, session: AsyncSession, user: User, t: Translator
 ) -> Reply:
     return await show_library(query, session, user, t, callback_data.page)
 
 
-@router.callback_query(LessonCb.filter(F.action == ItemAction.OPEN))
 async def open_lesson(
     query: CallbackQuery, callback_data: LessonCb, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> Reply:
@@ -63,3 +57,13 @@ async def open_lesson(
     await query.answer()
     await send_lesson(bot, session, user.telegram_id, lesson, t)
     return None
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.message.register(library_command, Command("mylessons"))
+    router.callback_query.register(library_menu, MenuCb.filter(F.action == MenuAction.LIBRARY))
+    router.callback_query.register(library_page, LibraryPageCb.filter())
+    router.callback_query.register(open_lesson, LessonCb.filter(F.action == ItemAction.OPEN))
+    return router

@@ -28,7 +28,6 @@ from bot.i18n import Translator
 from shared.models import Course, User
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
 class PromoEntry(StatesGroup):
@@ -83,7 +82,6 @@ async def send_invoice(
     )
 
 
-@router.callback_query(LessonCb.filter(F.action == ItemAction.BUY))
 async def buy_lesson(
     query: CallbackQuery, callback_data: LessonCb, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> None:
@@ -92,7 +90,6 @@ async def buy_lesson(
         await send_invoice(query.message, bot, session, user, t, lesson_id=callback_data.id)
 
 
-@router.callback_query(CourseCb.filter(F.action == ItemAction.BUY))
 async def buy_course(
     query: CallbackQuery, callback_data: CourseCb, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> None:
@@ -101,8 +98,6 @@ async def buy_course(
         await send_invoice(query.message, bot, session, user, t, course_id=callback_data.id)
 
 
-@router.callback_query(LessonCb.filter(F.action == ItemAction.PROMO))
-@router.callback_query(CourseCb.filter(F.action == ItemAction.PROMO))
 async def ask_promo_code(
     query: CallbackQuery, callback_data: LessonCb | CourseCb, state: FSMContext, t: Translator
 ) -> None:
@@ -115,7 +110,6 @@ async def ask_promo_code(
 
 
 # Commands are not promo codes: they go to their own handlers (/start also ends the promo entry).
-@router.message(PromoEntry.waiting_for_code, F.text, ~F.text.startswith("/"))
 async def apply_promo_code(
     message: Message, state: FSMContext, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> None:
@@ -125,7 +119,6 @@ async def apply_promo_code(
     await send_invoice(message, bot, session, user, t, promo_code=(message.text or "").strip()[:64], **item)
 
 
-@router.pre_checkout_query()
 async def pre_checkout(
     query: PreCheckoutQuery, session: AsyncSession, user: User, t: Translator
 ) -> AnswerPreCheckoutQuery:
@@ -145,7 +138,6 @@ async def pre_checkout(
     return query.answer(ok=True)
 
 
-@router.message(F.successful_payment)
 async def successful_payment(
     message: Message, bot: Bot, session: AsyncSession, user: User, t: Translator
 ) -> None:
@@ -176,10 +168,23 @@ async def successful_payment(
     await deliver_paid(bot, session, message.chat.id, recorded.purchase, t, claimed=recorded.delivery_claimed)
 
 
-@router.message(F.refunded_payment)
 async def refunded_payment(message: Message, session: AsyncSession, t: Translator) -> None:
     refund = message.refunded_payment
     assert refund is not None
     purchase = await payment_service.record_refund(session, charge_id=refund.telegram_payment_charge_id)
     if purchase is not None:
         await message.answer(t("refund-received", amount=refund.total_amount))
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.callback_query.register(buy_lesson, LessonCb.filter(F.action == ItemAction.BUY))
+    router.callback_query.register(buy_course, CourseCb.filter(F.action == ItemAction.BUY))
+    router.callback_query.register(ask_promo_code, LessonCb.filter(F.action == ItemAction.PROMO))
+    router.callback_query.register(ask_promo_code, CourseCb.filter(F.action == ItemAction.PROMO))
+    router.message.register(apply_promo_code, PromoEntry.waiting_for_code, F.text, ~F.text.startswith("/"))
+    router.pre_checkout_query.register(pre_checkout)
+    router.message.register(successful_payment, F.successful_payment)
+    router.message.register(refunded_payment, F.refunded_payment)
+    return router

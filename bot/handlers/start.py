@@ -13,10 +13,7 @@ from bot.i18n import Translator
 from bot.screens import Reply, show
 from shared.models import User
 
-router = Router(name=__name__)
 
-
-@router.message(CommandStart(deep_link=True, magic=F.args.regexp(r"^(lesson|course)_(\d{1,9})$")))
 async def start_deep_link(
     message: Message,
     command: CommandObject,
@@ -33,33 +30,42 @@ async def start_deep_link(
         return await show_course_card(message, session, user, t, int(item_id))
 
 
-@router.message(CommandStart())
 async def start(message: Message, state: FSMContext, user: User, t: Translator) -> Reply:
     # /start is everyone's way out: a half-finished support request or promo code entry is dropped.
     await state.clear()
     return message.answer(t("welcome", name=user.first_name), reply_markup=keyboards.main_menu(t))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.MAIN))
 async def main_menu(query: CallbackQuery, user: User, t: Translator) -> Reply:
     return await show(query, t("welcome", name=user.first_name), keyboards.main_menu(t))
 
 
-@router.message(Command("help"))
 async def help_command(message: Message, t: Translator) -> Reply:
     return message.answer(t("help"), reply_markup=keyboards.back_to_menu(t))
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.HELP))
 async def help_button(query: CallbackQuery, t: Translator) -> Reply:
     return await show(query, t("help"), keyboards.back_to_menu(t))
 
 
-@router.message(Command("terms"))
 async def terms(message: Message, t: Translator) -> Reply:
     return message.answer(t("terms"))
 
 
-@router.message(Command("privacy"))
 async def privacy(message: Message, t: Translator) -> Reply:
     return message.answer(t("privacy"))
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.message.register(
+        start_deep_link, CommandStart(deep_link=True, magic=F.args.regexp(r"^(lesson|course)_(\d{1,9})$"))
+    )
+    router.message.register(start, CommandStart())
+    router.callback_query.register(main_menu, MenuCb.filter(F.action == MenuAction.MAIN))
+    router.message.register(help_command, Command("help"))
+    router.callback_query.register(help_button, MenuCb.filter(F.action == MenuAction.HELP))
+    router.message.register(terms, Command("terms"))
+    router.message.register(privacy, Command("privacy"))
+    return router

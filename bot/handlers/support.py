@@ -15,8 +15,6 @@ from shared.constants import MESSAGE_MAX_LENGTH, PurchaseStatus
 from shared.models import User
 from shared.schemas import SupportTicketCreate
 
-router = Router(name=__name__)
-
 PAYSUPPORT_PURCHASES = 10
 
 
@@ -30,19 +28,16 @@ async def _ask(message: Message, state: FSMContext, t: Translator, purchase_id: 
     await message.answer(t("support-ask"))
 
 
-@router.message(Command("support"))
 async def support_command(message: Message, state: FSMContext, t: Translator) -> None:
     await _ask(message, state, t)
 
 
-@router.callback_query(MenuCb.filter(F.action == MenuAction.SUPPORT))
 async def support_button(query: CallbackQuery, state: FSMContext, t: Translator) -> None:
     await query.answer()
     if isinstance(query.message, Message):
         await _ask(query.message, state, t)
 
 
-@router.message(Command("paysupport"))
 async def paysupport(message: Message, session: AsyncSession, user: User, t: Translator) -> None:
     purchases, _ = await purchase_service.get_all(
         session,
@@ -59,7 +54,6 @@ async def paysupport(message: Message, session: AsyncSession, user: User, t: Tra
     await message.answer(t("paysupport-choose"), reply_markup=keyboards.paysupport_purchases(t, titled))
 
 
-@router.callback_query(PaySupportCb.filter())
 async def paysupport_purchase(
     query: CallbackQuery, callback_data: PaySupportCb, state: FSMContext, t: Translator
 ) -> None:
@@ -68,7 +62,6 @@ async def paysupport_purchase(
         await _ask(query.message, state, t, purchase_id=callback_data.purchase_id)
 
 
-@router.message(SupportRequest.waiting_for_message, F.text)
 async def receive_support_message(
     message: Message, state: FSMContext, session: AsyncSession, user: User, t: Translator
 ) -> None:
@@ -84,7 +77,18 @@ async def receive_support_message(
     await message.answer(t("support-created", id=ticket.id), reply_markup=keyboards.back_to_menu(t))
 
 
-@router.message(SupportRequest.waiting_for_message)
 async def support_message_not_text(message: Message, t: Translator) -> None:
     # A photo or a sticker cannot become a ticket; the request stays open for the text.
     await message.answer(t("support-text-only"))
+
+
+def create_router() -> Router:
+    """This feature's handlers, in a router of its own (each dispatcher gets new ones)."""
+    router = Router(name=__name__)
+    router.message.register(support_command, Command("support"))
+    router.callback_query.register(support_button, MenuCb.filter(F.action == MenuAction.SUPPORT))
+    router.message.register(paysupport, Command("paysupport"))
+    router.callback_query.register(paysupport_purchase, PaySupportCb.filter())
+    router.message.register(receive_support_message, SupportRequest.waiting_for_message, F.text)
+    router.message.register(support_message_not_text, SupportRequest.waiting_for_message)
+    return router

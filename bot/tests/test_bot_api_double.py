@@ -558,7 +558,7 @@ async def test_respond_overrides_and_unanswered_methods(api: BotAPIDouble, bot: 
 # ------------------------------------------------------------------------------------------------ editing
 
 
-async def test_edit_message_text_and_markup(api: BotAPIDouble, bot: Bot) -> None:
+async def test_edit_message_text_and_markup(bot: Bot) -> None:
     sent = await bot.send_message(42, "Catalog", reply_markup=keyboard(("Buy", "buy:1")))
 
     edited = await bot.edit_message_text("Catalog, page 2", chat_id=42, message_id=sent.message_id)

@@ -1,6 +1,11 @@
+import pytest
+
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from bot.tests.bot_api_double import user
 from bot.tests.helpers import button_texts, buttons, press, send, settle
+
+# Every test here feeds updates to the real bot, long polling the Bot API double.
+pytestmark = pytest.mark.usefixtures("polling_bot")
 
 
 async def _twelve_lessons(session):
@@ -8,7 +13,7 @@ async def _twelve_lessons(session):
     return lessons
 
 
-async def test_lessons_pages_edit_the_same_message(telegram, polling_bot, session):
+async def test_lessons_pages_edit_the_same_message(telegram, session):
     lessons = await _twelve_lessons(session)
     person = user(60)
     [menu] = await send(telegram, person, "/start")
@@ -41,7 +46,7 @@ async def test_lessons_pages_edit_the_same_message(telegram, polling_bot, sessio
     assert telegram.messages[(60, message_id)]["text"] == "📚 Lessons (page 2 of 3)"
 
 
-async def test_lessons_page_marks_free_and_owned_lessons(telegram, polling_bot, session):
+async def test_lessons_page_marks_free_and_owned_lessons(telegram, session):
     free = await create_lesson(session, title="Intro", is_free=True, price=0)
     bought = await create_lesson(session, title="Bought", price=50)
     in_course = await create_lesson(session, title="In course", price=60)
@@ -66,7 +71,7 @@ async def test_lessons_page_marks_free_and_owned_lessons(telegram, polling_bot, 
     ]
 
 
-async def test_lessons_page_past_the_end_shows_the_last_page(telegram, polling_bot, session):
+async def test_lessons_page_past_the_end_shows_the_last_page(telegram, session):
     await _twelve_lessons(session)
     person = user(62)
     await send(telegram, person, "/start")
@@ -77,7 +82,7 @@ async def test_lessons_page_past_the_end_shows_the_last_page(telegram, polling_b
     assert button_texts(page) == ["L11 · 111 ⭐", "L12 · 112 ⭐", "‹ Back", "« Menu"]
 
 
-async def test_empty_catalog(telegram, polling_bot):
+async def test_empty_catalog(telegram):
     person = user(63)
     await send(telegram, person, "/start")
 
@@ -89,7 +94,7 @@ async def test_empty_catalog(telegram, polling_bot):
     assert button_texts(courses) == ["« Menu"]
 
 
-async def test_pressing_the_same_page_twice_is_not_an_error(telegram, polling_bot, session):
+async def test_pressing_the_same_page_twice_is_not_an_error(telegram, session):
     await _twelve_lessons(session)
     person = user(64)
     await send(telegram, person, "/start")
@@ -106,7 +111,7 @@ async def test_pressing_the_same_page_twice_is_not_an_error(telegram, polling_bo
     assert not [c for c in telegram.calls_to("sendMessage") if "went wrong" in c["text"]]
 
 
-async def test_button_whose_message_cannot_be_edited_gets_a_new_message(telegram, polling_bot, session):
+async def test_button_whose_message_cannot_be_edited_gets_a_new_message(telegram, session):
     await create_lesson(session, title="Only")
     person = user(65)
     await send(telegram, person, "/start")
@@ -118,7 +123,7 @@ async def test_button_whose_message_cannot_be_edited_gets_a_new_message(telegram
     assert button_texts(page)[0] == "Only · 100 ⭐"
 
 
-async def test_lesson_card_from_the_catalog(telegram, polling_bot, session):
+async def test_lesson_card_from_the_catalog(telegram, session):
     lesson = await create_lesson(
         session, title="Knots", description="Six <useful> knots", price=120, video_path="knots.mp4"
     )
@@ -137,7 +142,7 @@ async def test_lesson_card_from_the_catalog(telegram, polling_bot, session):
     ]
 
 
-async def test_free_lesson_card_has_an_open_button(telegram, polling_bot, session):
+async def test_free_lesson_card_has_an_open_button(telegram, session):
     lesson = await create_lesson(session, title="Intro", is_free=True, price=0)
     person = user(67)
     await send(telegram, person, "/start")
@@ -148,7 +153,7 @@ async def test_free_lesson_card_has_an_open_button(telegram, polling_bot, sessio
     assert buttons(card) == [("▶️ Open", f"l:{lesson.id}:open"), ("« All lessons", "m:lessons")]
 
 
-async def test_owned_lesson_card_has_an_open_button(telegram, polling_bot, session):
+async def test_owned_lesson_card_has_an_open_button(telegram, session):
     lesson = await create_lesson(session, title="Mine", price=90)
     buyer = await create_user(session, telegram_id=68)
     await create_purchase(session, buyer, lesson)
@@ -162,7 +167,7 @@ async def test_owned_lesson_card_has_an_open_button(telegram, polling_bot, sessi
     assert buttons(card)[0] == ("▶️ Open", f"l:{lesson.id}:open")
 
 
-async def test_course_card_lists_lessons_and_the_saving(telegram, polling_bot, session):
+async def test_course_card_lists_lessons_and_the_saving(telegram, session):
     lessons = [await create_lesson(session, title=f"Step {n}", price=100) for n in (1, 2, 3)]
     course = await create_course(session, lessons, title="Sailing", description="From zero", total_price=250)
     person = user(69)
@@ -184,7 +189,7 @@ async def test_course_card_lists_lessons_and_the_saving(telegram, polling_bot, s
     ]
 
 
-async def test_discounted_course_shows_old_and_new_price(telegram, polling_bot, session):
+async def test_discounted_course_shows_old_and_new_price(telegram, session):
     lessons = [await create_lesson(session, price=100) for _ in range(3)]
     course = await create_course(session, lessons, title="Deal", total_price=250, discount_price=180)
     person = user(70)
@@ -203,7 +208,7 @@ async def test_discounted_course_shows_old_and_new_price(telegram, polling_bot, 
     assert buttons(card)[0] == ("Buy for 180 ⭐", f"c:{course.id}:buy")
 
 
-async def test_course_card_leaves_out_inactive_lessons_from_list_and_saving(telegram, polling_bot, session):
+async def test_course_card_leaves_out_inactive_lessons_from_list_and_saving(telegram, session):
     active = [await create_lesson(session, title=f"On {n}", price=100) for n in (1, 2)]
     retired = await create_lesson(session, title="Retired", price=500, is_active=False)
     course = await create_course(session, [active[0], retired, active[1]], total_price=150)
@@ -218,7 +223,7 @@ async def test_course_card_leaves_out_inactive_lessons_from_list_and_saving(tele
     assert "You save 50 ⭐ compared with buying the lessons separately (200 ⭐)." in card["text"]
 
 
-async def test_owned_course_shows_open_buttons(telegram, polling_bot, session):
+async def test_owned_course_shows_open_buttons(telegram, session):
     lessons = [await create_lesson(session, title=f"Step {n}") for n in (1, 2)]
     retired = await create_lesson(session, title="Old step", is_active=False)
     course = await create_course(session, [*lessons, retired], title="Mine")
@@ -239,7 +244,7 @@ async def test_owned_course_shows_open_buttons(telegram, polling_bot, session):
     ]
 
 
-async def test_catalog_in_russian(telegram, polling_bot, session):
+async def test_catalog_in_russian(telegram, session):
     lesson = await create_lesson(session, title="Узлы", price=100)
     person = user(73, language_code="ru")
     await send(telegram, person, "/start")
@@ -252,7 +257,7 @@ async def test_catalog_in_russian(telegram, polling_bot, session):
     assert button_texts(card) == ["Купить за 100 ⭐", "🏷 У меня есть промокод", "« Все уроки"]
 
 
-async def test_unknown_item_from_a_crafted_button(telegram, polling_bot):
+async def test_unknown_item_from_a_crafted_button(telegram):
     person = user(74)
     await send(telegram, person, "/start")
 
@@ -263,7 +268,7 @@ async def test_unknown_item_from_a_crafted_button(telegram, polling_bot):
     assert course_card["text"] == "This lesson or course is not available."
 
 
-async def test_cards_of_long_descriptions_and_courses_fit_in_one_message(telegram, polling_bot, session):
+async def test_cards_of_long_descriptions_and_courses_fit_in_one_message(telegram, session):
     lesson = await create_lesson(session, title="Long", description="Very long. " * 900)
     lessons = [await create_lesson(session, title=f"{n:02} " + "t" * 150) for n in range(40)]
     course = await create_course(session, lessons, title="Big", description="Huge. " * 1600)

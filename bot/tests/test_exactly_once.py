@@ -74,7 +74,8 @@ def is_lesson_text(call: Call, body: str) -> bool:
     return str(call.get("text")).endswith(f"\n\n{body}")
 
 
-async def test_same_payment_update_twice_one_delivery(telegram, sequential_bot, session):
+@pytest.mark.usefixtures("sequential_bot")
+async def test_same_payment_update_twice_one_delivery(telegram, session):
     payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
     update = telegram.successful_payment_update(BUYER, payload, amount, "stxTWICE")
 
@@ -131,7 +132,7 @@ async def test_failed_delivery_is_retried_by_the_job_once(telegram, bot, dispatc
     assert purchase.status is PurchaseStatus.COMPLETED
     assert purchase.delivered_at is None
     # The claim of the failed delivery holds until its lease ends; then the job takes it over.
-    await jobs.redeliver(bot, session)
+    await jobs.redeliver(bot)
     assert deliveries(telegram, "The body") == []
     await _expire_leases()
     await jobs.run_once(bot, bot_settings, reconcile=False)

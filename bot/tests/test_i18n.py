@@ -175,19 +175,22 @@ def test_translators_are_shared_per_language():
     assert translator("ru-RU") is translator("ru")
 
 
-async def test_russian_user_gets_russian_texts(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_russian_user_gets_russian_texts(telegram):
     [reply] = await send(telegram, user(120, "Иван", language_code="ru"), "/start")
 
     assert reply["text"].startswith("Привет, Иван! 👋")
 
 
-async def test_german_user_gets_english_texts(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_german_user_gets_english_texts(telegram):
     [reply] = await send(telegram, user(121, "Hans", language_code="de"), "/start")
 
     assert reply["text"].startswith("Hi, Hans! 👋")
 
 
-async def test_user_without_language_gets_english_texts(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_user_without_language_gets_english_texts(telegram):
     [reply] = await send(telegram, user(122, "Nobody", language_code=None), "/mylessons")
 
     assert reply["text"] == "You have no lessons yet. Start with a free one in 📚 Lessons."

@@ -2,6 +2,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
@@ -9,6 +10,9 @@ from bot.tests.bot_api_double import user, utf16_length
 from bot.tests.helpers import buttons, db_scalar, press, send, settle, to_chat
 from shared.constants import PurchaseStatus
 from shared.models import Lesson
+
+# Every test here feeds updates to the real bot, long polling the Bot API double.
+pytestmark = pytest.mark.usefixtures("polling_bot")
 
 MEDIA_DIR = Path(os.environ["MEDIA_DIR"])
 
@@ -34,7 +38,7 @@ async def _file_id_of(lesson_id: int) -> str | None:
     return await db_scalar(select(Lesson.video_file_id).where(Lesson.id == lesson_id))
 
 
-async def test_free_lesson_opens_without_paying(telegram, polling_bot, session):
+async def test_free_lesson_opens_without_paying(telegram, session):
     lesson = await create_lesson(
         session, title="Intro", is_free=True, price=0, text_content="Hello <i>there</i>"
     )
@@ -52,7 +56,7 @@ async def test_free_lesson_opens_without_paying(telegram, polling_bot, session):
     assert lesson_message["protect_content"] is False
 
 
-async def test_bought_lesson_opens_protected(telegram, polling_bot, session):
+async def test_bought_lesson_opens_protected(telegram, session):
     lesson = await create_lesson(session, title="Paid one", text_content="Secret")
     buyer = await create_user(session, telegram_id=81)
     await create_purchase(session, buyer, lesson)
@@ -65,7 +69,7 @@ async def test_bought_lesson_opens_protected(telegram, polling_bot, session):
     assert lesson_message["protect_content"] is True
 
 
-async def test_lesson_of_a_bought_course_opens(telegram, polling_bot, session):
+async def test_lesson_of_a_bought_course_opens(telegram, session):
     lesson = await create_lesson(session, text_content="Course content")
     course = await create_course(session, [lesson])
     buyer = await create_user(session, telegram_id=82)
@@ -78,7 +82,7 @@ async def test_lesson_of_a_bought_course_opens(telegram, polling_bot, session):
     assert lesson_message["text"].endswith("\n\nCourse content")
 
 
-async def test_crafted_open_of_a_paid_lesson_is_refused(telegram, polling_bot, session):
+async def test_crafted_open_of_a_paid_lesson_is_refused(telegram, session):
     lesson = await create_lesson(session, title="Premium", text_content="THE SECRET", video_path="x.mp4")
     person = user(83)
     await send(telegram, person, "/start")
@@ -94,7 +98,7 @@ async def test_crafted_open_of_a_paid_lesson_is_refused(telegram, polling_bot, s
     assert telegram.calls_to("sendVideo") == []
 
 
-async def test_open_is_refused_for_pending_failed_and_refunded_purchases(telegram, polling_bot, session):
+async def test_open_is_refused_for_pending_failed_and_refunded_purchases(telegram, session):
     buyer = await create_user(session, telegram_id=84)
     lessons = []
     for status in (PurchaseStatus.PENDING, PurchaseStatus.FAILED, PurchaseStatus.REFUNDED):
@@ -112,7 +116,7 @@ async def test_open_is_refused_for_pending_failed_and_refunded_purchases(telegra
     assert not [c for c in telegram.sent_messages(84) if "SECRET" in str(c.get("text"))]
 
 
-async def test_crafted_open_of_an_inactive_free_lesson_is_refused(telegram, polling_bot, session):
+async def test_crafted_open_of_an_inactive_free_lesson_is_refused(telegram, session):
     lesson = await create_lesson(session, is_free=True, price=0, is_active=False, text_content="GONE")
     person = user(85)
     await send(telegram, person, "/start")
@@ -124,7 +128,7 @@ async def test_crafted_open_of_an_inactive_free_lesson_is_refused(telegram, poll
     assert not [c for c in telegram.sent_messages(85) if "GONE" in str(c.get("text"))]
 
 
-async def test_crafted_open_of_an_unknown_lesson(telegram, polling_bot):
+async def test_crafted_open_of_an_unknown_lesson(telegram):
     person = user(86)
     await send(telegram, person, "/start")
 
@@ -134,7 +138,7 @@ async def test_crafted_open_of_an_unknown_lesson(telegram, polling_bot):
     assert answer["show_alert"] is True
 
 
-async def test_my_lessons_lists_bought_and_free_lessons(telegram, polling_bot, session):
+async def test_my_lessons_lists_bought_and_free_lessons(telegram, session):
     free = await create_lesson(session, title="A free", is_free=True, price=0)
     bought = await create_lesson(session, title="B bought")
     in_course = await create_lesson(session, title="C in course")
@@ -165,7 +169,7 @@ async def test_my_lessons_lists_bought_and_free_lessons(telegram, polling_bot, s
     assert lesson_message["text"].endswith("\n\nBody")
 
 
-async def test_my_lessons_from_the_menu_pages_in_place(telegram, polling_bot, session):
+async def test_my_lessons_from_the_menu_pages_in_place(telegram, session):
     for n in range(7):
         await create_lesson(session, title=f"Free {n}", is_free=True, price=0)
     person = user(88, language_code="ru")
@@ -179,13 +183,13 @@ async def test_my_lessons_from_the_menu_pages_in_place(telegram, polling_bot, se
     assert [text for text, _ in buttons(page2)] == ["Free 5", "Free 6", "‹ Назад", "« Меню"]
 
 
-async def test_my_lessons_empty(telegram, polling_bot):
+async def test_my_lessons_empty(telegram):
     [library] = await send(telegram, user(89), "/mylessons")
 
     assert library["text"] == "You have no lessons yet. Start with a free one in 📚 Lessons."
 
 
-async def test_long_text_lesson_is_split_with_its_formatting(telegram, polling_bot, session):
+async def test_long_text_lesson_is_split_with_its_formatting(telegram, session):
     paragraphs = [f"Paragraph {n} 🚤 " + "word & " * 60 + "end." for n in range(23)]
     # Bold from paragraph 8 to paragraph 14: across the first cut (about 4096 units in).
     html_paragraphs = [p.replace("&", "&amp;") for p in paragraphs]
@@ -223,7 +227,7 @@ async def test_long_text_lesson_is_split_with_its_formatting(telegram, polling_b
     assert parts[0].result["entities"][0]["type"] == "bold"
 
 
-async def test_video_is_uploaded_once_then_sent_by_file_id(telegram, polling_bot, session):
+async def test_video_is_uploaded_once_then_sent_by_file_id(telegram, session):
     data = b"\x00\x00\x00\x18ftypmp42" + os.urandom(2048)
     path = MEDIA_DIR / "lessons" / "knots.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +263,7 @@ async def _wait_for_file_id(lesson_id: int, expected: str) -> None:
     assert await _file_id_of(lesson_id) == expected
 
 
-async def test_video_at_an_absolute_path(telegram, polling_bot, session, tmp_path):
+async def test_video_at_an_absolute_path(telegram, session, tmp_path):
     path = tmp_path / "free video.mp4"
     path.write_bytes(b"free video bytes")
     lesson = await create_lesson(
@@ -275,7 +279,7 @@ async def test_video_at_an_absolute_path(telegram, polling_bot, session, tmp_pat
     await _wait_for_file_id(lesson.id, upload.result["video"]["file_id"])
 
 
-async def test_missing_video_file_gets_an_apology(telegram, polling_bot, session):
+async def test_missing_video_file_gets_an_apology(telegram, session):
     lesson = await create_lesson(
         session, title="Lost", is_free=True, price=0, text_content="Text part", video_path="nowhere/lost.mp4"
     )
@@ -292,7 +296,7 @@ async def test_missing_video_file_gets_an_apology(telegram, polling_bot, session
     assert await _file_id_of(lesson.id) is None
 
 
-async def test_refused_file_id_is_replaced_by_a_new_upload(telegram, polling_bot, session):
+async def test_refused_file_id_is_replaced_by_a_new_upload(telegram, session):
     path = MEDIA_DIR / "reupload.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"the real video")

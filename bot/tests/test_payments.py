@@ -5,6 +5,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from backend.tests.factories import (
@@ -19,6 +20,9 @@ from bot.tests.bot_api_double import BotAPIDouble, Call, user
 from shared.constants import PurchaseStatus
 from shared.database import session_scope
 from shared.models import Lesson, PromoCode, Purchase, User
+
+# Every test here feeds updates to the real bot, long polling the Bot API double.
+pytestmark = pytest.mark.usefixtures("polling_bot")
 
 BUYER = user(42, "Ann", language_code="en")
 OTHER = user(43, "Bob", language_code="en")
@@ -133,7 +137,7 @@ def locked(answer: Call) -> bool:
 # ---------------------------------------------------------------------------------------------- tests
 
 
-async def test_buy_lesson_sends_stars_invoice(telegram, polling_bot, session):
+async def test_buy_lesson_sends_stars_invoice(telegram, session):
     lesson = await create_lesson(session, title="Scales", description="Major and minor", price=150)
 
     invoice = await buy(telegram, BUYER, lesson)
@@ -149,7 +153,7 @@ async def test_buy_lesson_sends_stars_invoice(telegram, polling_bot, session):
     assert len(invoice["payload"].encode()) <= 128
 
 
-async def test_buy_again_reuses_the_pending_purchase(telegram, polling_bot, session):
+async def test_buy_again_reuses_the_pending_purchase(telegram, session):
     lesson = await create_lesson(session, price=150)
 
     first = await buy(telegram, BUYER, lesson)
@@ -159,7 +163,7 @@ async def test_buy_again_reuses_the_pending_purchase(telegram, polling_bot, sess
     assert len(await purchases()) == 1
 
 
-async def test_pre_checkout_valid_is_accepted(telegram, polling_bot, session):
+async def test_pre_checkout_valid_is_accepted(telegram, session):
     lesson = await create_lesson(session, price=150)
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -171,7 +175,7 @@ async def test_pre_checkout_valid_is_accepted(telegram, polling_bot, session):
     assert answer.at - pushed_at < 3
 
 
-async def test_pre_checkout_lower_amount_is_refused(telegram, polling_bot, session):
+async def test_pre_checkout_lower_amount_is_refused(telegram, session):
     lesson = await create_lesson(session, price=150)
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -183,7 +187,7 @@ async def test_pre_checkout_lower_amount_is_refused(telegram, polling_bot, sessi
     )
 
 
-async def test_pre_checkout_wrong_currency_is_refused(telegram, polling_bot, session):
+async def test_pre_checkout_wrong_currency_is_refused(telegram, session):
     lesson = await create_lesson(session, price=150)
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -193,7 +197,7 @@ async def test_pre_checkout_wrong_currency_is_refused(telegram, polling_bot, ses
     assert answer["error_message"] == "Payments are accepted in Telegram Stars only."
 
 
-async def test_pre_checkout_already_owned_is_refused(telegram, polling_bot, session):
+async def test_pre_checkout_already_owned_is_refused(telegram, session):
     lesson = await create_lesson(session, price=150)
     invoice = await buy(telegram, BUYER, lesson)
     buyer = await session.get(User, await user_id(BUYER))
@@ -205,7 +209,7 @@ async def test_pre_checkout_already_owned_is_refused(telegram, polling_bot, sess
     assert answer["error_message"] == "You already have this. Open it from “My lessons”."
 
 
-async def test_pre_checkout_item_deactivated_is_refused(telegram, polling_bot, session):
+async def test_pre_checkout_item_deactivated_is_refused(telegram, session):
     lesson = await create_lesson(session, price=150)
     invoice = await buy(telegram, BUYER, lesson)
     lesson.is_active = False
@@ -217,14 +221,14 @@ async def test_pre_checkout_item_deactivated_is_refused(telegram, polling_bot, s
     assert answer["error_message"] == "This item is no longer on sale."
 
 
-async def test_pre_checkout_unknown_payload_is_refused(telegram, polling_bot):
+async def test_pre_checkout_unknown_payload_is_refused(telegram):
     answer = await pre_checkout(telegram, BUYER, "free-lessons-please", 1)
 
     assert answer["ok"] is False
     assert answer["error_message"] == "This invoice is not valid any more. Please open the card again."
 
 
-async def test_pay_lesson_completes_and_delivers(telegram, polling_bot, session):
+async def test_pay_lesson_completes_and_delivers(telegram, session):
     lesson = await create_lesson(session, title="Scales", price=150, text_content="Play C major.")
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -245,7 +249,7 @@ async def test_pay_lesson_completes_and_delivers(telegram, polling_bot, session)
     assert not locked(await open_lesson(telegram, BUYER, lesson.id))
 
 
-async def test_promo_code_discounts_the_invoice_and_counts_once(telegram, polling_bot, session):
+async def test_promo_code_discounts_the_invoice_and_counts_once(telegram, session):
     lesson = await create_lesson(session, price=200)
     promo = await create_promo_code(session, code="HALF", discount_percent=50, max_uses=10)
     card = await show_card(telegram, BUYER, lesson)
@@ -273,7 +277,7 @@ async def test_promo_code_discounts_the_invoice_and_counts_once(telegram, pollin
     assert promo.current_uses == 1
 
 
-async def test_unknown_promo_code_is_explained(telegram, polling_bot, session):
+async def test_unknown_promo_code_is_explained(telegram, session):
     lesson = await create_lesson(session, price=200)
     card = await show_card(telegram, BUYER, lesson)
     await after(
@@ -289,7 +293,7 @@ async def test_unknown_promo_code_is_explained(telegram, polling_bot, session):
     assert telegram.calls_to("sendInvoice") == []
 
 
-async def test_command_during_promo_entry_is_not_a_code(telegram, polling_bot, session):
+async def test_command_during_promo_entry_is_not_a_code(telegram, session):
     lesson = await create_lesson(session, price=200)
     card = await show_card(telegram, BUYER, lesson)
     await after(
@@ -304,7 +308,7 @@ async def test_command_during_promo_entry_is_not_a_code(telegram, polling_bot, s
     assert "Promo code" not in answer["text"]
 
 
-async def test_forwarded_promo_invoice_needs_a_use_left(telegram, polling_bot, session):
+async def test_forwarded_promo_invoice_needs_a_use_left(telegram, session):
     lesson = await create_lesson(session, price=200)
     await create_promo_code(session, code="ONCE", discount_percent=50, max_uses=1)
     card = await show_card(telegram, BUYER, lesson)
@@ -324,7 +328,7 @@ async def test_forwarded_promo_invoice_needs_a_use_left(telegram, polling_bot, s
     assert (await pre_checkout(telegram, BUYER, invoice["payload"], amount(invoice)))["ok"] is True
 
 
-async def test_pay_course_opens_all_its_lessons(telegram, polling_bot, session):
+async def test_pay_course_opens_all_its_lessons(telegram, session):
     lessons = [
         await create_lesson(session, title=f"Part {n}", price=100, text_content=f"Body {n}")
         for n in (1, 2, 3)
@@ -351,7 +355,7 @@ async def test_pay_course_opens_all_its_lessons(telegram, polling_bot, session):
     assert (purchase.status, purchase.course_id) == (PurchaseStatus.COMPLETED, course.id)
 
 
-async def test_nobody_opens_paid_content_without_paying(telegram, polling_bot, session):
+async def test_nobody_opens_paid_content_without_paying(telegram, session):
     lesson = await create_lesson(session, price=100, text_content="Secret")
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -367,7 +371,7 @@ async def test_nobody_opens_paid_content_without_paying(telegram, polling_bot, s
     assert [p.status for p in await purchases()] == [PurchaseStatus.PENDING]
 
 
-async def test_paid_user_is_never_left_without_access(telegram, polling_bot, session):
+async def test_paid_user_is_never_left_without_access(telegram, session):
     """Whatever happened between pre-checkout and payment, a payment gives access."""
     expired = await create_lesson(session, price=100, text_content="Expired body")
     removed = await create_lesson(session, price=100, text_content="Removed body")
@@ -394,7 +398,7 @@ async def test_paid_user_is_never_left_without_access(telegram, polling_bot, ses
         assert not locked(await open_lesson(telegram, BUYER, lesson.id))
 
 
-async def test_invoice_paid_by_two_users_is_two_purchases(telegram, polling_bot, session):
+async def test_invoice_paid_by_two_users_is_two_purchases(telegram, session):
     lesson = await create_lesson(session, price=100)
     invoice = await buy(telegram, BUYER, lesson)
 
@@ -410,7 +414,7 @@ async def test_invoice_paid_by_two_users_is_two_purchases(telegram, polling_bot,
     }
 
 
-async def test_promo_uses_counted_for_each_payment(telegram, polling_bot, session):
+async def test_promo_uses_counted_for_each_payment(telegram, session):
     lesson = await create_lesson(session, price=100)
     promo = await create_promo_code(session, code="TEN", discount_percent=10)
     card = await show_card(telegram, BUYER, lesson)
@@ -431,7 +435,7 @@ async def test_promo_uses_counted_for_each_payment(telegram, polling_bot, sessio
         assert (await other.get(PromoCode, promo.id)).current_uses == 2
 
 
-async def test_refused_for_someone_else_does_not_touch_their_purchase(telegram, polling_bot, session):
+async def test_refused_for_someone_else_does_not_touch_their_purchase(telegram, session):
     lesson = await create_lesson(session, price=100)
     invoice = await buy(telegram, BUYER, lesson)
     bob = await create_user(session, telegram_id=OTHER["id"], first_name="Bob")
@@ -442,7 +446,7 @@ async def test_refused_for_someone_else_does_not_touch_their_purchase(telegram, 
     assert (await pre_checkout(telegram, BUYER, invoice["payload"], 100))["ok"] is True
 
 
-async def test_payment_with_unreadable_payload_is_not_swallowed(telegram, polling_bot, caplog):
+async def test_payment_with_unreadable_payload_is_not_swallowed(telegram, caplog):
     # Pre-checkout refuses such payloads; if Telegram ever charges one, it is logged as an error
     # (and reconciliation reports it), never silently dropped.
     apology = await after(

@@ -32,7 +32,7 @@ async def admin_client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def api(bot_settings) -> AsyncIterator[httpx.AsyncClient]:
+async def api(bot_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ARG001 (starts the API with the bot on)
     async with admin_client() as client:
         yield client
 
@@ -47,10 +47,12 @@ async def paid_lesson(session, telegram: BotAPIDouble, charge_id: str = "stxPAID
     recorded = await payment_service.record_payment(
         session, user_id=buyer.id, payload=invoice.payload, total_amount=100, charge_id=charge_id
     )
+    await session.commit()
     return lesson, recorded.purchase
 
 
-async def test_refund_through_api(telegram, polling_bot, api, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_refund_through_api(telegram, api, session):
     lesson, purchase = await paid_lesson(session, telegram)
     assert not locked(await open_lesson(telegram, BUYER, lesson.id))
 
@@ -149,7 +151,8 @@ async def test_refund_with_bot_off_is_unavailable(telegram, session):
     assert stored.status is PurchaseStatus.COMPLETED
 
 
-async def test_refunded_payment_message_removes_access(telegram, polling_bot, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_refunded_payment_message_removes_access(telegram, session):
     lesson, purchase = await paid_lesson(session, telegram)
     payload = f"v1:{purchase.id}:l{lesson.id}"
 
@@ -163,7 +166,8 @@ async def test_refunded_payment_message_removes_access(telegram, polling_bot, se
     assert locked(await open_lesson(telegram, BUYER, lesson.id))
 
 
-async def test_refunded_payment_message_for_unknown_charge_changes_nothing(telegram, polling_bot, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_refunded_payment_message_for_unknown_charge_changes_nothing(telegram, session):
     await paid_lesson(session, telegram)
 
     telegram.push_update(telegram.refunded_payment_update(BUYER, "v1:1:l1", 5, "stxSOMETHING-ELSE"))

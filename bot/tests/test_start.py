@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import func, select
 
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
@@ -5,8 +6,11 @@ from bot.tests.bot_api_double import user
 from bot.tests.helpers import button_texts, buttons, db_scalar, press, send
 from shared.models import SupportTicket, User
 
+# Every test here feeds updates to the real bot, long polling the Bot API double.
+pytestmark = pytest.mark.usefixtures("polling_bot")
 
-async def test_start_registers_user_and_shows_menu(telegram, polling_bot, session):
+
+async def test_start_registers_user_and_shows_menu(telegram, session):
     telegram.push_update(
         telegram.message_update(user(42, "Ann", language_code="en", username="ann"), "/start")
     )
@@ -20,7 +24,7 @@ async def test_start_registers_user_and_shows_menu(telegram, polling_bot, sessio
     assert (stored.username, stored.first_name) == ("ann", "Ann")
 
 
-async def test_start_registers_user_with_all_profile_fields(telegram, polling_bot):
+async def test_start_registers_user_with_all_profile_fields(telegram):
     person = user(43, "Ann", language_code="ru", username="ann_k", last_name="Karenina")
 
     [reply] = await send(telegram, person, "/start")
@@ -37,7 +41,7 @@ async def test_start_registers_user_with_all_profile_fields(telegram, polling_bo
     assert await db_scalar(select(func.count()).select_from(User)) == 1
 
 
-async def test_start_refreshes_profile_and_language_on_later_contact(telegram, polling_bot):
+async def test_start_refreshes_profile_and_language_on_later_contact(telegram):
     await send(telegram, user(44, "Ann", language_code="en", username="ann"), "/start")
 
     [reply] = await send(
@@ -55,7 +59,7 @@ async def test_start_refreshes_profile_and_language_on_later_contact(telegram, p
     assert await db_scalar(select(func.count()).select_from(User)) == 1
 
 
-async def test_start_keeps_stored_language_when_telegram_sends_none(telegram, polling_bot):
+async def test_start_keeps_stored_language_when_telegram_sends_none(telegram):
     await send(telegram, user(45, "Ann", language_code="ru"), "/start")
 
     await send(telegram, user(45, "Ann", language_code=None, username="ann"), "/start")
@@ -64,21 +68,21 @@ async def test_start_keeps_stored_language_when_telegram_sends_none(telegram, po
     assert (stored.language_code, stored.username) == ("ru", "ann")
 
 
-async def test_start_escapes_html_in_the_users_name(telegram, polling_bot):
+async def test_start_escapes_html_in_the_users_name(telegram):
     [reply] = await send(telegram, user(46, "<b>Bob</b> & Co"), "/start")
 
     assert "Hi, &lt;b&gt;Bob&lt;/b&gt; &amp; Co!" in reply["text"]
     assert "Hi, <b>Bob</b> & Co!" in reply.result["text"]
 
 
-async def test_start_with_unknown_argument_shows_the_menu(telegram, polling_bot):
+async def test_start_with_unknown_argument_shows_the_menu(telegram):
     [reply] = await send(telegram, user(47), "/start somewhere_else")
 
     assert "Hi, Test!" in reply["text"]
     assert "📚 Lessons" in button_texts(reply)
 
 
-async def test_start_deep_link_opens_lesson_card(telegram, polling_bot, session):
+async def test_start_deep_link_opens_lesson_card(telegram, session):
     lesson = await create_lesson(session, title="Knots", description="Tie a bowline", price=150)
 
     [card] = await send(telegram, user(48), f"/start lesson_{lesson.id}")
@@ -92,7 +96,7 @@ async def test_start_deep_link_opens_lesson_card(telegram, polling_bot, session)
     ]
 
 
-async def test_start_deep_link_opens_course_card(telegram, polling_bot, session):
+async def test_start_deep_link_opens_course_card(telegram, session):
     first = await create_lesson(session, title="Part one", price=100)
     second = await create_lesson(session, title="Part two", price=100)
     course = await create_course(session, [first, second], title="Sailing", total_price=150)
@@ -104,7 +108,7 @@ async def test_start_deep_link_opens_course_card(telegram, polling_bot, session)
     assert buttons(card)[0] == ("Buy for 150 ⭐", f"c:{course.id}:buy")
 
 
-async def test_start_deep_link_to_unknown_items_says_not_available(telegram, polling_bot):
+async def test_start_deep_link_to_unknown_items_says_not_available(telegram):
     person = user(50)
 
     [lesson_reply] = await send(telegram, person, "/start lesson_987654")
@@ -115,7 +119,7 @@ async def test_start_deep_link_to_unknown_items_says_not_available(telegram, pol
         assert buttons(reply) == [("« Menu", "m:main")]
 
 
-async def test_start_deep_link_to_inactive_items_says_not_available(telegram, polling_bot, session):
+async def test_start_deep_link_to_inactive_items_says_not_available(telegram, session):
     lesson = await create_lesson(session, is_active=False)
     course = await create_course(session, [], is_active=False)
     person = user(51)
@@ -127,7 +131,7 @@ async def test_start_deep_link_to_inactive_items_says_not_available(telegram, po
     assert course_reply["text"] == "This lesson or course is not available."
 
 
-async def test_start_deep_link_to_inactive_lesson_still_opens_for_its_buyer(telegram, polling_bot, session):
+async def test_start_deep_link_to_inactive_lesson_still_opens_for_its_buyer(telegram, session):
     lesson = await create_lesson(session, title="Retired", is_active=False)
     buyer = await create_user(session, telegram_id=52)
     await create_purchase(session, buyer, lesson)
@@ -139,7 +143,7 @@ async def test_start_deep_link_to_inactive_lesson_still_opens_for_its_buyer(tele
     assert buttons(card)[0] == ("▶️ Open", f"l:{lesson.id}:open")
 
 
-async def test_help_terms_and_privacy(telegram, polling_bot):
+async def test_help_terms_and_privacy(telegram):
     person = user(53)
 
     [help_reply] = await send(telegram, person, "/help")
@@ -153,13 +157,13 @@ async def test_help_terms_and_privacy(telegram, polling_bot):
     assert privacy_reply["text"].startswith("<b>Privacy</b>")
 
 
-async def test_help_in_russian(telegram, polling_bot):
+async def test_help_in_russian(telegram):
     [reply] = await send(telegram, user(54, language_code="ru"), "/help")
 
     assert reply["text"].startswith("<b>Как это работает</b>")
 
 
-async def test_menu_buttons_edit_the_message_in_place(telegram, polling_bot):
+async def test_menu_buttons_edit_the_message_in_place(telegram):
     person = user(55)
     [menu] = await send(telegram, person, "/start")
     message_id = menu.result["message_id"]
@@ -173,7 +177,7 @@ async def test_menu_buttons_edit_the_message_in_place(telegram, polling_bot):
     assert "Hi, Test!" in back["text"]
 
 
-async def test_start_cancels_a_pending_support_request(telegram, polling_bot):
+async def test_start_cancels_a_pending_support_request(telegram):
     person = user(56)
     await send(telegram, person, "/support")
     await send(telegram, person, "/start")

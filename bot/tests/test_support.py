@@ -15,7 +15,8 @@ from shared.constants import PurchaseStatus, TicketStatus
 from shared.models import SupportTicket
 
 
-async def test_support_message_becomes_a_ticket(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_support_message_becomes_a_ticket(telegram):
     person = user(100, "Ann")
 
     [ask] = await send(telegram, person, "/support")
@@ -34,7 +35,8 @@ async def test_support_message_becomes_a_ticket(telegram, polling_bot):
     assert ticket.user_id is not None
 
 
-async def test_support_from_the_menu_button_in_russian(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_support_from_the_menu_button_in_russian(telegram):
     person = user(101, language_code="ru")
     await send(telegram, person, "/start")
 
@@ -46,7 +48,8 @@ async def test_support_from_the_menu_button_in_russian(telegram, polling_bot):
     assert created["text"] == f"Спасибо! Обращение №{ticket.id} принято. Ответим в этом чате."
 
 
-async def test_support_waits_for_a_text_message(telegram, polling_bot):
+@pytest.mark.usefixtures("polling_bot")
+async def test_support_waits_for_a_text_message(telegram):
     person = user(102)
     await send(telegram, person, "/support")
     telegram.push_update(
@@ -70,7 +73,8 @@ async def test_support_waits_for_a_text_message(telegram, polling_bot):
     assert ticket.message == "Here it is in words"
 
 
-async def test_paysupport_without_purchases(telegram, polling_bot, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_paysupport_without_purchases(telegram, session):
     buyer = await create_user(session, telegram_id=103)
     await create_purchase(session, buyer, await create_lesson(session), status=PurchaseStatus.PENDING)
 
@@ -79,7 +83,8 @@ async def test_paysupport_without_purchases(telegram, polling_bot, session):
     assert reply["text"] == "You have no purchases yet. For other questions use /support."
 
 
-async def test_paysupport_ticket_about_a_purchase(telegram, polling_bot, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_paysupport_ticket_about_a_purchase(telegram, session):
     buyer = await create_user(session, telegram_id=104)
     lesson = await create_lesson(session, title="Knots")
     course = await create_course(session, [], title="Sailing")
@@ -108,7 +113,8 @@ async def test_paysupport_ticket_about_a_purchase(telegram, polling_bot, session
     assert f"#{ticket.id}" in created["text"]
 
 
-async def test_paysupport_about_someone_elses_purchase_opens_no_ticket(telegram, polling_bot, session):
+@pytest.mark.usefixtures("polling_bot")
+async def test_paysupport_about_someone_elses_purchase_opens_no_ticket(telegram, session):
     other = await create_user(session, telegram_id=105)
     purchase = await create_purchase(session, other, await create_lesson(session))
     person = user(106)
@@ -125,7 +131,7 @@ async def test_paysupport_about_someone_elses_purchase_opens_no_ticket(telegram,
 
 
 @pytest.fixture
-async def api(bot_settings) -> AsyncIterator[httpx.AsyncClient]:
+async def api(bot_settings) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ARG001 (starts the API with the bot on)
     """The real API with its lifespan (which gives it the bot), logged in as the admin."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

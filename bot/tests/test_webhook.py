@@ -43,7 +43,8 @@ def _update(telegram, person: dict, text: str, update_id: int) -> dict:
     return {"update_id": update_id, **telegram.message_update(person, text)}
 
 
-async def test_webhook_is_registered_at_startup_with_the_secret(telegram, webhook_api):
+@pytest.mark.usefixtures("webhook_api")
+async def test_webhook_is_registered_at_startup_with_the_secret(telegram):
     [registration] = telegram.calls_to("setWebhook")
 
     assert registration["url"] == WEBHOOK_URL
@@ -51,7 +52,7 @@ async def test_webhook_is_registered_at_startup_with_the_secret(telegram, webhoo
     assert {"message", "callback_query", "pre_checkout_query"} <= set(registration["allowed_updates"])
     assert telegram.webhook_url == WEBHOOK_URL
     assert telegram.calls_to("setMyCommands")
-    assert app.state.dispatcher is not None
+    assert app.state.webhook is not None
 
 
 async def test_webhook_update_with_the_right_secret_is_handled(telegram, webhook_api):
@@ -141,13 +142,14 @@ def test_webhook_secret_must_be_one_telegram_accepts():
         Settings(WEBHOOK_URL=WEBHOOK_URL, WEBHOOK_SECRET="has spaces and é")
 
 
-async def test_api_in_polling_mode_never_polls_nor_sets_a_webhook(telegram, bot_settings):
+@pytest.mark.usefixtures("bot_settings")
+async def test_api_in_polling_mode_never_polls_nor_sets_a_webhook(telegram):
     async with app.router.lifespan_context(app), await _client() as client:
         health = await client.get("/health")
         forbidden = await client.post(
             "/telegram/webhook", json={"update_id": 1}, headers={SECRET_HEADER: "anything"}
         )
-        has_bot = app.state.bot is not None
+        has_bot = app.state.telegram is not None and app.state.webhook is None
 
     assert health.status_code == 200
     assert forbidden.status_code == 403
@@ -160,7 +162,7 @@ async def test_api_with_the_placeholder_token_runs_and_says_the_bot_is_off(caplo
     with settings_env(TELEGRAM_BOT_TOKEN="your-bot-token"):
         async with app.router.lifespan_context(app), await _client() as client:
             health = await client.get("/health")
-            state = (app.state.bot, app.state.dispatcher)
+            state = (app.state.telegram, app.state.webhook)
 
     assert health.status_code == 200
     assert state == (None, None)

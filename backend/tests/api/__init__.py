@@ -89,7 +89,7 @@ def concrete(path: str, record_id: int = 1) -> str:
 async def issue_tokens() -> dict[str, str]:
     """Tokens of a new session of the configured admin, as /auth/login would issue them (minus argon2)."""
     settings = get_settings()
-    async with database.session_scope(write=True) as session:
+    async with database.session_scope() as session:
         admin = await session.scalar(select(Admin).where(Admin.username == settings.ADMIN_USERNAME))
         assert admin is not None, "the conftest's prepared_database creates the admin"
         refresh_jti = uuid.uuid4().hex
@@ -159,6 +159,14 @@ def ids(response: httpx.Response) -> list[int]:
     return [item["id"] for item in response.json()["items"]]
 
 
+def unknown_keys(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes, made of keys no schema knows."""
+    item_length = len(b'"k0000000":0,')
+    body = b"{" + b",".join(b'"k%07d":0' % n for n in range((size - 2) // item_length)) + b"}"
+    # Spaces before the closing brace (still valid JSON) bring it to the exact size.
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
 def assert_page(response: httpx.Response, *, total: int, limit: int = 20, offset: int = 0) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
@@ -182,4 +190,5 @@ __all__ = [
     "issue_tokens",
     "lenient_client_fixture",
     "quick_tokens",
+    "unknown_keys",
 ]

@@ -358,6 +358,50 @@ async def test_forged_token_still_valid_when_resigned_with_our_key(client, token
     assert (await client.get("/auth/me", headers=bearer(forge(tokens["access_token"])))).status_code == 200
 
 
+def retyped(value: object, kind: str) -> object:
+    """The claim's value turned into another JSON type."""
+    return {"str": str(value), "list": [value], "dict": {"value": value}, "int": 1, "bool": True}[kind]
+
+
+# Each claim in a JSON type the token never carries, signed with our key: the signature holds, the token
+# does not (PyJWT takes "exp": "9999999999" and any iat int() accepts, and leaves sid to us).
+WRONG_TYPES = [
+    ("exp", "str"),
+    ("exp", "list"),
+    ("exp", "bool"),
+    ("iat", "str"),
+    ("iat", "dict"),
+    ("iat", "bool"),
+    ("sid", "list"),
+    ("sid", "int"),
+    ("sid", "dict"),
+    ("sub", "int"),
+    ("sub", "list"),
+    ("jti", "int"),
+    ("jti", "list"),
+    ("type", "list"),
+    ("type", "int"),
+]
+
+
+@pytest.mark.parametrize(("claim", "kind"), WRONG_TYPES)
+async def test_read_me_claim_of_wrong_type(lenient_client, tokens, claim, kind):
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    token = forge(tokens["access_token"], **{claim: retyped(claims[claim], kind)})
+    assert_unauthorized(await lenient_client.get("/auth/me", headers=bearer(token)))
+
+
+@pytest.mark.parametrize(("claim", "kind"), [("exp", "str"), ("sid", "list"), ("jti", "dict")])
+async def test_refresh_claim_of_wrong_type(lenient_client, tokens, session, claim, kind):
+    claims = jwt.decode(tokens["refresh_token"], options={"verify_signature": False})
+    token = forge(tokens["refresh_token"], **{claim: retyped(claims[claim], kind)})
+    assert_unauthorized(await lenient_client.post("/auth/refresh", json={"refresh_token": token}))
+    # Refused before it could rotate anything: the session's refresh token still works.
+    stored = await fresh(session, AuthSession, claims["sid"])
+    assert stored.current_refresh_jti == claims["jti"]
+    assert stored.revoked_at is None
+
+
 @pytest.mark.parametrize("path", ["/api/lessons/", "/api/courses/", "/api/lessons/{id}", "/api/courses/{id}"])
 @pytest.mark.parametrize("kind", ["garbage", "expired", "alg_none"])
 async def test_read_catalog_wrong_token_refused(client, session, tokens, path, kind):

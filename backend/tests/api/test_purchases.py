@@ -521,7 +521,8 @@ async def test_read_purchases_created_range_out_of_range(lenient_client, admin_h
     assert response.status_code == 422, response.text
 
 
-async def test_read_purchases_created_range_extreme_utc(client, admin_headers, ledger):
+@pytest.mark.usefixtures("ledger")
+async def test_read_purchases_created_range_extreme_utc(client, admin_headers):
     # The extremes themselves are fine when they need no conversion.
     response = await client.get(
         "/api/purchases/",

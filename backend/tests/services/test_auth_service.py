@@ -4,8 +4,13 @@ The admins table is kept between tests: the configured admin is only read here, 
 test creates is deleted when it ends.
 """
 
+import asyncio
+import functools
 import itertools
-from collections.abc import AsyncIterator
+import random
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,15 +18,18 @@ import jwt
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from backend.services import auth_service
+from backend.services import auth_service, lesson_service
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from backend.tests.conftest import ADMIN_PASSWORD
 from shared import database
 from shared.config import get_settings
-from shared.models import Admin, AuthSession, LoginThrottle
+from shared.models import Admin, AuthSession, Lesson, LoginThrottle
+from shared.schemas import LessonCreate
 from shared.utils import utcnow
 
 _admin_numbers = itertools.count(1)
+REAL_VERIFY = auth_service.verify_password
+REAL_HASH = auth_service.hash_password
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +39,18 @@ def known_hash() -> str:
 
 
 @pytest.fixture
-async def extra_admin() -> AsyncIterator[tuple[str, str]]:
+async def extra_admin(session) -> AsyncIterator[tuple[str, str]]:
     """Another admin (username, password), deleted afterwards whatever the test did to it."""
     username, password = f"extra-admin-{next(_admin_numbers)}", "extra-admin-password"
-    async with database.session_scope() as session:
-        await auth_service.ensure_admin(session, username=username, password=password)
+    async with database.session_scope() as work_session:
+        await auth_service.ensure_admin(work_session, username=username, password=password)
     try:
         yield username, password
     finally:
-        async with database.session_scope(write=True) as session:
-            await session.execute(delete(Admin).where(Admin.username == username))
-            await session.commit()
+        # The test's unit of work may still hold SQLite's writer lock: it ends first.
+        await session.rollback()
+        await session.execute(delete(Admin).where(Admin.username == username))
+        await session.commit()
 
 
 async def login(
@@ -70,8 +79,10 @@ def sign(payload: dict[str, Any], *, key: str | None = None, algorithm: str | No
     )
 
 
-async def throttle_of(session, username: str) -> LoginThrottle | None:
-    statement = select(LoginThrottle).where(LoginThrottle.username == username)
+async def throttle_of(session, username: str, client: str = "") -> LoginThrottle | None:
+    statement = select(LoginThrottle).where(
+        LoginThrottle.username == username, LoginThrottle.client == client
+    )
     return await session.scalar(statement.execution_options(populate_existing=True))
 
 
@@ -140,7 +151,92 @@ async def test_ensure_admin_follows_changed_password(session, extra_admin):
     assert auth_service.verify_password(stored_hash, old_password) is False
 
 
+@pytest.mark.parametrize("change", ["create", "new password"])
+async def test_ensure_admin_hashes_outside_its_write(monkeypatch, extra_admin, change):
+    username = extra_admin[0] if change == "new password" else f"{extra_admin[0]}-twin"
+    hashing = threading.Event()
+    release = threading.Event()
+
+    def held_hash(password: str) -> str:
+        # Held like argon2 on a busy machine, until the writer is done.
+        hashing.set()
+        release.wait(30)
+        return REAL_HASH(password)
+
+    async def ensure() -> Admin:
+        async with database.session_scope() as work_session:
+            return await auth_service.ensure_admin(work_session, username=username, password="changed")
+
+    monkeypatch.setattr(auth_service, "hash_password", held_hash)
+    task = asyncio.create_task(ensure())
+    try:
+        await until(hashing.is_set, "the password being hashed")
+        async with asyncio.timeout(10):
+            async with database.session_scope() as writer:
+                await lesson_service.create(writer, data=LessonCreate(title="Meanwhile", price=10))
+    finally:
+        release.set()
+    try:
+        admin = await task
+        assert auth_service.verify_password(admin.password_hash, "changed") is True
+    finally:
+        async with database.session_scope() as work_session:
+            await work_session.execute(delete(Admin).where(Admin.username == f"{extra_admin[0]}-twin"))
+
+
 # Login and throttling ------------------------------------------------------------------------------------
+
+ATTACKER = "198.51.100.66"
+WRONG = "wrong"
+ADMIN_DESK = "203.0.113.10"
+
+
+@pytest.fixture
+def quick_checks(monkeypatch) -> None:
+    """verify_password answering a (hash, password) pair it has seen at once: many failures, little argon2."""
+    monkeypatch.setattr(auth_service, "verify_password", functools.lru_cache(maxsize=None)(REAL_VERIFY))
+
+
+@pytest.fixture
+def settings_for(monkeypatch) -> Callable[..., None]:
+    def override(**values: Any) -> None:
+        for name, value in values.items():
+            monkeypatch.setattr(get_settings(), name, value)
+
+    return override
+
+
+async def fail_logins(count: int, username: str = "admin", client: str | None = ATTACKER) -> None:
+    for _ in range(count):
+        async with database.session_scope() as work_session:
+            with pytest.raises(InvalidCredentials):
+                await auth_service.login(work_session, username=username, password="wrong", client=client)
+
+
+async def refusal(username: str = "admin", client: str | None = ATTACKER, password: str = WRONG) -> int:
+    """The Retry-After of a refused attempt."""
+    async with database.session_scope() as work_session:
+        with pytest.raises(TooManyAttempts) as caught:
+            await auth_service.login(work_session, username=username, password=password, client=client)
+    return caught.value.retry_after
+
+
+async def end_wait(username: str = "admin", client: str = ATTACKER) -> None:
+    """As if the client had waited as long as it was told to."""
+    async with database.session_scope() as work_session:
+        await work_session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.username == username, LoginThrottle.client == client)
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"never happened: {what}")
 
 
 async def test_login_issues_token_pair(session):
@@ -205,7 +301,12 @@ async def test_login_locked_after_max_failures(session, username):
 
 async def test_login_lock_of_one_username_spares_others(session, extra_admin):
     username, password = extra_admin
-    session.add(LoginThrottle(username="admin", failures=0, locked_until=utcnow() + timedelta(minutes=5)))
+    locked_until = utcnow() + timedelta(minutes=5)
+    session.add(
+        LoginThrottle(
+            username="admin", client="", failures=5, locked_until=locked_until, expires_at=locked_until
+        )
+    )
     await session.commit()
 
     tokens = await login(session, username, password)
@@ -216,13 +317,24 @@ async def test_login_lock_of_one_username_spares_others(session, extra_admin):
 
 
 async def test_login_after_lock_expired(session):
-    session.add(LoginThrottle(username="admin", failures=0, locked_until=utcnow() - timedelta(seconds=1)))
+    ended = utcnow() - timedelta(seconds=1)
+    session.add(
+        LoginThrottle(
+            username="admin",
+            client="",
+            failures=5,
+            locked_until=ended,
+            failures_reset_at=ended + timedelta(minutes=15),
+            expires_at=ended + timedelta(minutes=15),
+        )
+    )
     await session.commit()
 
     tokens = await login(session)
 
     assert tokens.access_token
-    assert await throttle_of(session, "admin") is None
+    throttle = await throttle_of(session, "admin")
+    assert (throttle.failures, throttle.locked_until) == (0, None)
 
 
 async def test_login_success_clears_failures(session):
@@ -232,11 +344,236 @@ async def test_login_success_clears_failures(session):
     assert (await throttle_of(session, "admin")).failures == 4
 
     await login(session)
-    assert await throttle_of(session, "admin") is None
+    assert (await throttle_of(session, "admin")).failures == 0
 
     with pytest.raises(InvalidCredentials):
         await login(session, "admin", "wrong")
     assert (await throttle_of(session, "admin")).failures == 1
+
+
+async def test_login_checks_password_outside_any_transaction(monkeypatch):
+    # More bad logins than SQLite's connection pool holds (10, and 10 more on overflow): had each kept its
+    # connection while its password was checked, the writer below could not even start.
+    logins = 24
+    sessions: dict[str, Any] = {}
+    in_transaction: list[bool] = []
+    release = threading.Event()
+
+    def held_check(_password_hash: str, password: str) -> bool:
+        # Held like argon2 on a busy machine, until the writer is done.
+        in_transaction.append(sessions[password].in_transaction())
+        release.wait(30)
+        return False
+
+    async def bad_login(n: int) -> None:
+        async with database.session_scope() as work_session:
+            sessions[f"guess-{n}"] = work_session
+            await auth_service.login(
+                work_session, username=f"intruder-{n}", password=f"guess-{n}", client=ATTACKER
+            )
+
+    monkeypatch.setattr(auth_service, "verify_password", held_check)
+    tasks = [asyncio.create_task(bad_login(n)) for n in range(logins)]
+    try:
+        await until(lambda: len(in_transaction) >= 4, "four logins checking their passwords")
+        async with asyncio.timeout(10):
+            async with database.session_scope() as writer:
+                lesson = await lesson_service.create(
+                    writer, data=LessonCreate(title="Written meanwhile", price=10, text_content="Body")
+                )
+        logins_done = sum(task.done() for task in tasks)
+    finally:
+        release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+
+    # The writer finished while every login was still at its password check (or queued for one).
+    assert logins_done == 0
+    async with database.session_scope() as reader:
+        assert await reader.get(Lesson, lesson.id) is not None
+    assert [type(result) for result in results] == [InvalidCredentials] * logins
+    # No login held a transaction (a writer's lock, a connection, a snapshot) while argon2 ran.
+    assert in_transaction == [False] * logins
+    async with database.session_scope() as reader:
+        counted = await reader.scalar(select(func.sum(LoginThrottle.failures)))
+    assert counted == logins
+
+
+async def test_login_concurrent_guesses_checked_at_most_max_failures(monkeypatch):
+    max_failures = get_settings().LOGIN_MAX_FAILURES
+    guesses = [f"guess-{n}" for n in range(29)] + [ADMIN_PASSWORD]
+    random.shuffle(guesses)
+    lock = threading.Lock()
+    checked: list[str] = []
+    refused: list[str] = []
+    all_arrived = threading.Event()
+
+    def arrived(into: list[str], password: str) -> None:
+        with lock:
+            into.append(password)
+            if len(checked) + len(refused) == len(guesses):
+                all_arrived.set()
+
+    def counted_check(password_hash: str, password: str) -> bool:
+        arrived(checked, password)
+        # A slow argon2: every guess has arrived before the first check ends.
+        all_arrived.wait(10)
+        return REAL_VERIFY(password_hash, password)
+
+    async def guess(password: str) -> auth_service.IssuedTokens:
+        async with database.session_scope() as work_session:
+            try:
+                return await auth_service.login(
+                    work_session, username="admin", password=password, client=ATTACKER
+                )
+            except TooManyAttempts:
+                arrived(refused, password)
+                raise
+
+    monkeypatch.setattr(auth_service, "verify_password", counted_check)
+    answers = await asyncio.gather(*map(guess, guesses), return_exceptions=True)
+    results = dict(zip(guesses, answers, strict=True))
+
+    assert len(checked) == max_failures, checked
+    right = results.pop(ADMIN_PASSWORD)
+    if ADMIN_PASSWORD in checked:
+        assert isinstance(right, auth_service.IssuedTokens)
+    else:
+        assert isinstance(right, TooManyAttempts)
+    wrong = [type(results[password]) for password in guesses if password != ADMIN_PASSWORD]
+    assert wrong.count(InvalidCredentials) == len(set(checked) - {ADMIN_PASSWORD})
+    assert wrong.count(TooManyAttempts) == len(guesses) - max_failures - (ADMIN_PASSWORD not in checked)
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_failures_of_one_client_spare_another():
+    await fail_logins(get_settings().LOGIN_MAX_FAILURES)
+    assert await refusal(client=ATTACKER) > 0
+
+    async with database.session_scope() as work_session:
+        tokens = await auth_service.login(
+            work_session, username="admin", password=ADMIN_PASSWORD, client=ADMIN_DESK
+        )
+
+    assert tokens.access_token
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_ipv6_clients_counted_per_network():
+    for n in range(get_settings().LOGIN_MAX_FAILURES):
+        await fail_logins(1, client=f"2001:db8:1:2::{n + 1:x}")
+
+    # Another address of the same /64 network is the same client; another network is not.
+    assert await refusal(client="2001:db8:1:2:ffff::1") > 0
+    await fail_logins(1, client="2001:db8:1:3::1")
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_known_client_waits_grow(settings_for):
+    settings_for(LOGIN_KNOWN_CLIENT_DELAY_SECONDS=30, LOGIN_LOCKOUT_MINUTES=15)
+    max_failures = get_settings().LOGIN_MAX_FAILURES
+    async with database.session_scope() as work_session:
+        await auth_service.login(work_session, username="admin", password=ADMIN_PASSWORD, client=ADMIN_DESK)
+    await fail_logins(max_failures, client=ADMIN_DESK)
+
+    waits = [await refusal(client=ADMIN_DESK)]
+    for _ in range(6):
+        await end_wait(client=ADMIN_DESK)
+        await fail_logins(1, client=ADMIN_DESK)
+        waits.append(await refusal(client=ADMIN_DESK))
+
+    # Doubling from 30 seconds up to the lockout, instead of a lockout at once.
+    expected = [30, 60, 120, 240, 480, 900, 900]
+    assert all(wait - 10 < got <= wait for got, wait in zip(waits, expected, strict=True)), waits
+    # A client that never logged in is locked out at once.
+    await fail_logins(max_failures, client=ATTACKER)
+    assert await refusal(client=ATTACKER) > 15 * 60 - 60
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_known_client_logs_in_after_wait():
+    async with database.session_scope() as work_session:
+        await auth_service.login(work_session, username="admin", password=ADMIN_PASSWORD, client=ADMIN_DESK)
+    await fail_logins(get_settings().LOGIN_MAX_FAILURES, client=ADMIN_DESK)
+    await refusal(client=ADMIN_DESK, password=ADMIN_PASSWORD)
+
+    await end_wait(client=ADMIN_DESK)
+    async with database.session_scope() as work_session:
+        tokens = await auth_service.login(
+            work_session, username="admin", password=ADMIN_PASSWORD, client=ADMIN_DESK
+        )
+
+    assert tokens.access_token
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_failures_forgotten_after_lockout():
+    max_failures = get_settings().LOGIN_MAX_FAILURES
+    await fail_logins(max_failures - 1)
+    async with database.session_scope() as work_session:
+        await work_session.execute(
+            update(LoginThrottle).values(failures_reset_at=utcnow() - timedelta(seconds=1))
+        )
+
+    await fail_logins(max_failures - 1)
+
+    async with database.session_scope() as work_session:
+        assert (await throttle_of(work_session, "admin", ATTACKER)).failures == max_failures - 1
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_throttling_spares_open_sessions(session):
+    async with database.session_scope() as work_session:
+        tokens = await auth_service.login(
+            work_session, username="admin", password=ADMIN_PASSWORD, client=ATTACKER
+        )
+    await fail_logins(get_settings().LOGIN_MAX_FAILURES, client=None)
+    await fail_logins(get_settings().LOGIN_MAX_FAILURES, client=ATTACKER)
+    await refusal(client=ATTACKER)
+    await refusal(client=None)
+
+    assert (await auth_service.authenticate(session, tokens.access_token)).admin.username == "admin"
+    assert (await auth_service.refresh(session, tokens.refresh_token)).access_token
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_expired_throttles_deleted():
+    long_ago = utcnow() - timedelta(days=1)
+    async with database.session_scope() as work_session:
+        for n in range(3):
+            work_session.add(
+                LoginThrottle(username=f"old-{n}", client=ATTACKER, failures=3, expires_at=long_ago)
+            )
+
+    await fail_logins(1, username="someone-new")
+
+    async with database.session_scope() as work_session:
+        usernames = await work_session.scalars(select(LoginThrottle.username))
+        assert set(usernames) == {"someone-new"}
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_flood_of_unknown_usernames_bounded(settings_for):
+    settings_for(LOGIN_THROTTLE_MAX_ROWS=10)
+    await fail_logins(3, username="admin")
+
+    for n in range(40):
+        await fail_logins(1, username=f"made-up-{uuid.uuid4().hex[:12]}-{n}")
+
+    async with database.session_scope() as work_session:
+        unknown = await work_session.scalar(
+            select(func.count()).select_from(LoginThrottle).where(LoginThrottle.username != "admin")
+        )
+        newest = await work_session.scalar(
+            select(LoginThrottle.username)
+            .where(LoginThrottle.username != "admin")
+            .order_by(LoginThrottle.expires_at.desc())
+            .limit(1)
+        )
+        # An account's count is never dropped to make room: the flood did not reset the attacker's.
+        admin_failures = (await throttle_of(work_session, "admin", ATTACKER)).failures
+    assert unknown == 10
+    assert newest.endswith("-39")
+    assert admin_failures == 3
 
 
 # Tokens --------------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ async def test_update_promo_code_max_uses_below_uses_taken_meanwhile(session):
     promo = await create_promo_code(session, code="BUSY", max_uses=10, current_uses=1)
     promo_id = promo.id
     # Purchases in other sessions took two more uses after this copy was loaded.
-    async with database.session_scope(write=True) as other:
+    async with database.session_scope() as other:
         await other.execute(update(PromoCode).where(PromoCode.id == promo_id).values(current_uses=3))
         await other.commit()
 

@@ -260,9 +260,10 @@ async def test_create_purchase_duplicate_charge_id(session):
 
     with pytest.raises(DuplicateChargeId, match="charge-1"):
         await buy(session, user, lesson=b, telegram_payment_charge_id="charge-1", promo_code="KEEP")
+    # What the unit of work does with an error: roll back, the promo code's use with it.
+    await session.rollback()
 
     assert await purchase_count(session) == 1
-    # The whole transaction was rolled back, the promo code's use with it.
     assert await uses_of(session, promo_id) == (0, 5)
 
 
@@ -355,7 +356,7 @@ async def test_fail_purchase_releases_promo_use(session):
     assert await can_open(session, user, lesson) is False
     # The released use is available to somebody else.
     other_id = (await create_user(session)).id
-    async with database.session_scope(write=True) as other_session:
+    async with database.session_scope() as other_session:
         other = await purchase_service.create(
             other_session, data=PurchaseCreate(user_id=other_id, lesson_id=lesson.id, promo_code="ONE")
         )
@@ -402,7 +403,7 @@ async def test_complete_failed_purchase_retakes_promo_use(session):
     # Each step in its own session, as the API and the bot do it.
     session.expunge_all()
 
-    async with database.session_scope(write=True) as step:
+    async with database.session_scope() as step:
         await purchase_service.complete(step, await purchase_service.get(step, purchase.id))
 
     assert await uses_of(session, promo.id) == (2, 3)
@@ -414,7 +415,7 @@ async def test_complete_failed_purchase_retakes_used_up_promo(session):
     purchase = await create_purchase(session, user, lesson, status=FAILED, promo_code_id=promo.id)
     session.expunge_all()
 
-    async with database.session_scope(write=True) as step:
+    async with database.session_scope() as step:
         await purchase_service.complete(step, await purchase_service.get(step, purchase.id))
 
     # The buyer already paid the discounted price, so the code stretches to count them.
@@ -426,13 +427,13 @@ async def test_fail_then_complete_with_promo_in_separate_sessions(session):
     promo = await create_promo_code(session, code="STEP", max_uses=5)
     user_id, lesson_id, promo_id = user.id, lesson.id, promo.id
 
-    async with database.session_scope(write=True) as step:
+    async with database.session_scope() as step:
         purchase = await purchase_service.create(
             step, data=PurchaseCreate(user_id=user_id, lesson_id=lesson_id, promo_code="STEP")
         )
-    async with database.session_scope(write=True) as step:
+    async with database.session_scope() as step:
         await purchase_service.fail(step, await purchase_service.get(step, purchase.id))
-    async with database.session_scope(write=True) as step:
+    async with database.session_scope() as step:
         await purchase_service.complete(step, await purchase_service.get(step, purchase.id))
 
     assert await uses_of(session, promo_id) == (1, 5)

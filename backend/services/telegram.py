@@ -1,0 +1,25 @@
+"""What the services and the API need from Telegram, as an interface they define and the application wires
+at startup (backend.main, the composition root): neither the services nor the API import the bot.
+
+The bot implements it (bot.gateway.BotGateway); when the bot is off there is none, and what needs Telegram
+says so (BotNotConfigured).
+"""
+
+from typing import Any, Protocol
+
+
+class Telegram(Protocol):
+    async def refund_star_payment(self, *, telegram_user_id: int, charge_id: str) -> None:
+        """Give a charge's Stars back: RefundRefused (with a reason) when Telegram refuses,
+        TelegramUnavailable when it cannot be reached."""
+
+    async def send_ticket_answer(
+        self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
+    ) -> None:
+        """Send an admin's answer to a ticket's author in their language: RecipientBlocked when they blocked
+        the bot, TelegramUnavailable when it did not get through for another reason."""
+
+    async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
+        """Handle an update that Telegram POSTed to the webhook; the Bot API call to make in the webhook's
+        answer, if the handler left one. InvalidUpdate when the body is not an update, PaymentNotRecorded
+        when the update must be delivered again."""
