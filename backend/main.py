@@ -20,6 +20,7 @@ from backend.api import (
     purchases,
     support_tickets,
     telegram,
+    unmatched_payments,
     users,
 )
 from backend.services import auth_service
@@ -65,7 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 api_router = APIRouter(prefix="/api")
-for module in (users, lessons, courses, purchases, promo_codes, support_tickets):
+for module in (users, lessons, courses, purchases, promo_codes, support_tickets, unmatched_payments):
     api_router.include_router(module.router)
 
 

@@ -135,7 +135,7 @@ def log_tail(log: Path) -> str:
 
 
 async def wait_until_serving(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # imports alone take a minute on a busy 2-core machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log_tail(log)}")

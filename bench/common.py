@@ -199,7 +199,7 @@ def app_server(name: str, database_url: str, log_dir: Path) -> Iterator[Server]:
                 process.wait()
 
 
-def _wait_healthy(server: Server, timeout: float = 90) -> None:
+def _wait_healthy(server: Server, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

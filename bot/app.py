@@ -15,13 +15,14 @@ from aiogram.client.session.base import Response
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommand, Update
 
+from backend.services import payment_service
 from backend.services.exceptions import PaymentNotRecorded
 from bot.gateway import BotGateway
 from bot.handlers import create_routers
@@ -30,6 +31,7 @@ from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
 from shared import database
 from shared.config import Settings
+from shared.models import Purchase, UnmatchedPayment
 from shared.setup_checks import SetupError, check_bot_token
 
 logger = logging.getLogger(__name__)
@@ -104,22 +106,73 @@ class PollingDispatcher(Dispatcher):
     """The dispatcher of `python -m bot`.
 
     Polling confirms an update when it asks for the next ones, which it does once this one is handled. So a
-    payment that the database cannot take now (PaymentNotRecorded) is handled again here, after a pause,
-    before the update is confirmed: a short outage delays it, and a process that dies meanwhile leaves it
-    to the next one. After the last try aiogram logs the error and moves on; reconciliation then records
-    the charge. (The webhook answers 503 instead, and Telegram delivers the update again.)
+    payment that the database cannot take now (PaymentNotRecorded) is handled again here, after a pause
+    that doubles up to payment_retry_max_delay, before the update is confirmed; it is never dropped:
+    - while the database is down (nothing can be written), it is tried again for as long as that lasts:
+      the update stays unconfirmed, and a process that dies meanwhile leaves it to the next one;
+    - once the payment has been refused for payment_give_up_after seconds and the database takes an
+      unmatched payment row (it is up, but refuses this payment: tried once more in the same
+      transaction), the payment is kept there (not_recorded) for the admin, the payer is told, and the
+      update is confirmed. Reconciliation records the charge later if the database takes it then.
+    (The webhook answers 503 instead, and Telegram delivers the update again.)
     """
 
-    payment_retry_delays: tuple[float, ...] = (1, 2, 4, 8, 15, 30)
+    payment_retry_delay: float = 1
+    payment_retry_max_delay: float = 30
+    payment_give_up_after: float = 60
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
-        for delay in self.payment_retry_delays:
+        loop = asyncio.get_running_loop()
+        refused_since = loop.time()
+        delay = self.payment_retry_delay
+        recorded = False
+        while True:
             try:
                 return await super().feed_update(bot, update, **kwargs)
             except PaymentNotRecorded as error:
+                if recorded:
+                    logger.error("%s; its payment is recorded: the delivery job takes it over", error)
+                    return None
+                if loop.time() - refused_since >= self.payment_give_up_after:
+                    kept = await _keep_refused_payment(bot, update)
+                    if isinstance(kept, UnmatchedPayment):
+                        return None
+                    if isinstance(kept, Purchase):
+                        recorded = True  # after all: handled once more, to deliver it
+                        continue
                 logger.warning("%s; handling update %s again in %s s", error, update.update_id, delay)
-                await asyncio.sleep(delay)
-        return await super().feed_update(bot, update, **kwargs)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.payment_retry_max_delay)
+
+
+async def _keep_refused_payment(bot: Bot, update: Update) -> Purchase | UnmatchedPayment | None:
+    """The refused payment recorded after all, or kept as an unmatched payment (the payer is told); None
+    while nothing can be written."""
+    message = update.message
+    assert message is not None
+    payment, payer = message.successful_payment, message.from_user
+    assert payment is not None
+    assert payer is not None
+    try:
+        async with database.session_scope() as session:
+            kept = await payment_service.keep_refused_payment(
+                session,
+                telegram_user_id=payer.id,
+                charge_id=payment.telegram_payment_charge_id,
+                amount=payment.total_amount,
+                currency=payment.currency,
+                payload=payment.invoice_payload,
+            )
+    except Exception as error:
+        logger.error("Payment update %s cannot be kept either (%s)", update.update_id, error)
+        return None
+    if isinstance(kept, UnmatchedPayment):
+        t = translator(payer.language_code)
+        try:
+            await bot.send_message(message.chat.id, t("payment-unmatched", amount=payment.total_amount))
+        except TelegramAPIError as error:
+            logger.warning("Could not tell the payer of update %s: %s", update.update_id, error)
+    return kept
 
 
 def create_dispatcher(settings: Settings, *, polling: bool = False) -> Dispatcher:

@@ -1,5 +1,5 @@
-"""Periodic work of the bot process: expire unpaid invoices, finish lost deliveries, send ticket
-answers, reconcile with Telegram's ledger."""
+"""Periodic work of the bot process: expire unpaid invoices, finish lost deliveries, refund duplicate
+payments, send ticket answers, reconcile with Telegram's ledger."""
 
 import asyncio
 import contextlib
@@ -39,6 +39,10 @@ async def run_once(bot: Bot, settings: Settings, *, reconcile: bool) -> None:
     except Exception:
         logger.exception("Redelivering purchases failed")
     try:
+        await refund_due(telegram)
+    except Exception:
+        logger.exception("Refunding duplicate payments failed")
+    try:
         async with session_scope() as session:
             for ticket in await support_ticket_service.answers_to_send(session):
                 await support_ticket_service.deliver_answer(session, ticket, telegram=telegram)
@@ -71,6 +75,24 @@ async def redeliver(bot: Bot) -> int:
     if delivered:
         logger.info("Delivered %s purchases left undelivered", delivered)
     return delivered
+
+
+async def refund_due(telegram: BotGateway) -> int:
+    """Refund the payments marked to be refunded (duplicates) that no one is refunding now; how many."""
+    async with session_scope() as session:
+        purchase_ids = await payment_service.refunds_due(session)
+    refunded = 0
+    for purchase_id in purchase_ids:
+        # Each its own unit of work: the claim is committed before Telegram is called.
+        try:
+            async with session_scope() as session:
+                if await payment_service.refund_due(session, purchase_id, telegram=telegram):
+                    refunded += 1
+        except Exception:
+            logger.exception("Refund of purchase %s failed; retried after its lease", purchase_id)
+    if refunded:
+        logger.info("Refunded %s duplicate payments", refunded)
+    return refunded
 
 
 async def run_forever(bot: Bot, settings: Settings) -> None:

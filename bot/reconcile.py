@@ -4,10 +4,12 @@ import asyncio
 import logging
 import sys
 
+from backend.services import payment_service
 from bot import gateway
 from bot.app import check_token, create_bot
 from shared import database
 from shared.config import Settings, get_settings
+from shared.constants import MAX_PAGE_SIZE
 from shared.setup_checks import SetupError, check_bot_token, check_database
 
 
@@ -32,20 +34,36 @@ async def reconcile(settings: Settings) -> int:
         await check_token(bot)
         async with database.session_scope() as session:
             report = await gateway.reconcile(bot, session)
+        async with database.session_scope() as session:
+            unmatched, open_unmatched = await payment_service.get_all_unmatched(
+                session, resolved=False, sort="id", limit=MAX_PAGE_SIZE, offset=0
+            )
     finally:
         await bot.session.close()
         await database.dispose_engine()
     print(f"Recorded missed charges: {len(report.recorded)}")
     for purchase in report.recorded:
+        duplicate = " (paid twice: the bot refunds it)" if purchase.refund_reason else ""
         print(
-            f"  purchase {purchase.id}: charge {purchase.telegram_payment_charge_id}, {purchase.amount} Stars"
+            f"  purchase {purchase.id}: charge {purchase.telegram_payment_charge_id}, "
+            f"{purchase.amount} Stars{duplicate}"
         )
     print(f"Marked refunded: {len(report.refunded)}")
     print(f"Unknown to Telegram: {len(report.unknown_to_telegram)}")
     for purchase in report.unknown_to_telegram:
         print(f"  purchase {purchase.id}: charge {purchase.telegram_payment_charge_id}")
-    print(f"Unreadable payloads: {len(report.unreadable)}")
-    return 1 if report.unknown_to_telegram or report.unreadable else 0
+    print(f"Unmatched payments to settle: {open_unmatched} ({len(report.unmatched)} found now)")
+    for payment in unmatched:
+        print(
+            f"  #{payment.id} {payment.reason.value}: charge {payment.telegram_payment_charge_id}"
+            f" of Telegram user {payment.telegram_user_id}, {payment.amount} {payment.currency},"
+            f" payload {payment.payload!r}"
+        )
+    if open_unmatched > len(unmatched):
+        print(
+            f"  ... and {open_unmatched - len(unmatched)} more: GET /api/unmatched-payments/?resolved=false"
+        )
+    return 1 if report.unknown_to_telegram or open_unmatched else 0
 
 
 if __name__ == "__main__":

@@ -62,13 +62,14 @@ else:
     print("webhook" if on and s.WEBHOOK_URL else "polling" if on else "off")
 ')"
 
-# Runs the bot and says so if it fails; on TERM (run.sh stopping) it stops the bot, quietly.
+# Runs the bot and says so if it fails. When run.sh stops (Ctrl-C, TERM) it stops the bot, quietly: this
+# subshell must not die of Ctrl-C first and leave the bot behind, still starting.
 run_bot() {
     "$VENV_PY" -m bot &
     local pid=$! status=0
-    trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; exit 0' TERM
+    trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; exit 0' INT TERM
     wait "$pid" || status=$?
-    # The bot stops with 0 only when told to (Ctrl-C reaches it directly, as it reaches uvicorn).
+    # The bot exits with 0 only when told to stop.
     if [[ $status -ne 0 ]]; then
         echo "The bot exited (status $status); see the lines above. The API keeps running without it." >&2
     fi

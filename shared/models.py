@@ -66,7 +66,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         # SQLite compares datetimes as text, so every stored value must be in the same (naive UTC) form.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, _dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
 
 

@@ -38,6 +38,7 @@ from shared.constants import (
     PurchaseStatus,
     TicketStatus,
 )
+from shared.models import UnmatchedPaymentReason
 from shared.utils import as_utc
 
 # Primary keys are 32-bit on PostgreSQL (INTEGER); anything larger can never exist.
@@ -99,6 +100,7 @@ PromoCodeText = Annotated[
 Subject = text(min_length=1, max_length=SUBJECT_MAX_LENGTH)
 Message = text(min_length=1, max_length=MESSAGE_MAX_LENGTH)
 AdminResponse = text(max_length=MESSAGE_MAX_LENGTH)
+Resolution = text(min_length=1, max_length=MESSAGE_MAX_LENGTH)
 
 Stars = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_STARS)]
 PaidStars = Annotated[int, Field(strict=True, ge=1, le=MAX_PRICE_STARS)]
@@ -110,8 +112,25 @@ Flag = Annotated[bool, Field(strict=True)]
 UtcDateTime = Annotated[datetime, AfterValidator(_to_utc)]
 
 
+# Up to this many unknown fields are reported one by one; more make one error that counts them.
+UNKNOWN_FIELDS_REPORTED = 10
+
+
 class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_a_flood_of_unknown_fields(cls, data: Any) -> Any:
+        # Before any field is validated: a body of a hundred thousand unknown keys would otherwise cost a
+        # second of CPU on the event loop, building an error for each.
+        if isinstance(data, dict) and len(data) > len(cls.model_fields) + UNKNOWN_FIELDS_REPORTED:
+            known = cls.model_fields
+            unknown = [key for key in data if key not in known]
+            if len(unknown) > UNKNOWN_FIELDS_REPORTED:
+                shown = ", ".join(repr(str(key)[:40]) for key in unknown[:UNKNOWN_FIELDS_REPORTED])
+                raise ValueError(f"{len(unknown)} unknown fields: {shown}, ...")
+        return data
 
 
 class UpdateModel(InputModel):
@@ -371,11 +390,42 @@ class PurchaseRead(ReadModel):
     telegram_payment_charge_id: str | None
     amount: int
     status: PurchaseStatus
+    refund_reason: str | None = Field(
+        description="Why the Stars go (or went) back without an admin asking: duplicate_payment (the buyer "
+        "already had the item); refunded automatically"
+    )
+    refund_error: str | None = Field(
+        description="Why Telegram refused that automatic refund for good (not retried: the admin decides)"
+    )
     created_at: datetime
     updated_at: datetime
 
 
 PurchaseList = Page[PurchaseRead]
+
+
+# Unmatched payments --------------------------------------------------------------------------------------
+
+
+class UnmatchedPaymentRead(ReadModel):
+    id: int
+    telegram_payment_charge_id: str
+    telegram_user_id: int
+    amount: int = Field(description="In the currency's smallest units (Stars for XTR)")
+    currency: str
+    payload: str = Field(description="The invoice payload as Telegram gave it (cut short)")
+    reason: UnmatchedPaymentReason
+    resolved_at: datetime | None
+    resolution: str | None = Field(description="The admin's note on what was done")
+    created_at: datetime
+    updated_at: datetime
+
+
+UnmatchedPaymentList = Page[UnmatchedPaymentRead]
+
+
+class UnmatchedPaymentResolve(InputModel):
+    resolution: Resolution = Field(description="What was done (refunded, granted as purchase #N, ...)")
 
 
 # Promo codes ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from backend.services import (
     auth_service,
     course_service,
     lesson_service,
+    payment_service,
     promo_code_service,
     purchase_service,
     support_ticket_service,
@@ -20,7 +21,16 @@ from backend.services.exceptions import InvalidToken
 from backend.services.telegram import Telegram
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
 from shared.database import session_scope
-from shared.models import AuthSession, Course, Lesson, PromoCode, Purchase, SupportTicket, User
+from shared.models import (
+    AuthSession,
+    Course,
+    Lesson,
+    PromoCode,
+    Purchase,
+    SupportTicket,
+    UnmatchedPayment,
+    User,
+)
 from shared.schemas import MAX_ID, SafeStr
 
 
@@ -103,3 +113,10 @@ CourseDep = Annotated[Course, Depends(get_course)]
 PurchaseDep = Annotated[Purchase, Depends(get_purchase)]
 PromoCodeDep = Annotated[PromoCode, Depends(get_promo_code)]
 TicketDep = Annotated[SupportTicket, Depends(get_ticket)]
+
+
+async def get_unmatched_payment(session: SessionDep, unmatched_payment_id: IdPath) -> UnmatchedPayment:
+    return await payment_service.get_unmatched(session, unmatched_payment_id)
+
+
+UnmatchedPaymentDep = Annotated[UnmatchedPayment, Depends(get_unmatched_payment)]

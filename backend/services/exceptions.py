@@ -198,3 +198,13 @@ class BotNotConfigured(ConflictError):
 
     def __init__(self) -> None:
         super().__init__("The Telegram bot is off: set TELEGRAM_BOT_TOKEN to use this")
+
+
+class UnmatchedPaymentNotFound(NotFoundError):
+    def __init__(self, unmatched_id: int) -> None:
+        super().__init__(f"Unmatched payment {unmatched_id} not found")
+
+
+class UnmatchedPaymentAlreadyResolved(ConflictError):
+    def __init__(self, unmatched_id: int) -> None:
+        super().__init__(f"Unmatched payment {unmatched_id} is already resolved")

@@ -4,7 +4,10 @@ Telegram delivers updates at least once and a process can die between Telegram t
 write, so every step here is idempotent and keyed by Telegram's charge id:
 - the same charge recorded twice, or by two processes at once, makes one completed purchase;
 - a payment whose pending purchase is gone is recorded from the invoice payload alone;
-- delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried).
+- delivery of the content is claimed once per purchase (with a lease, so a crashed delivery is retried);
+- a payment for something the payer already had is recorded, then refunded (claimed with a lease too);
+- a payment that matches no purchase (unreadable payload, unknown item, not in Stars) is kept as an
+  unmatched payment for the admin, never only logged.
 """
 
 import logging
@@ -15,26 +18,43 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import pricing, promo_code_service, purchase_service, user_service
+from backend.services import access_service, pricing, promo_code_service, purchase_service, user_service
+from backend.services.common import paginate, sort_order
 from backend.services.exceptions import (
     BotNotConfigured,
+    CourseNotFound,
     InvalidPayload,
     InvalidPurchaseTransition,
+    LessonNotFound,
     PriceChanged,
     PromoCodeNotApplicable,
     PromoCodeUsedUp,
     RefundRefused,
+    TelegramUnavailable,
+    UnmatchedPaymentAlreadyResolved,
+    UnmatchedPaymentNotFound,
     WrongCurrency,
 )
 from backend.services.telegram import Telegram
 from shared.config import get_settings
 from shared.constants import PurchaseStatus
 from shared.database import commit_now, writes
-from shared.models import Course, Lesson, PromoCode, Purchase
+from shared.models import (
+    CURRENCY_MAX_LENGTH,
+    REFUND_ERROR_MAX_LENGTH,
+    UNMATCHED_PAYLOAD_MAX_LENGTH,
+    Course,
+    Lesson,
+    PromoCode,
+    Purchase,
+    UnmatchedPayment,
+    UnmatchedPaymentReason,
+    User,
+)
 from shared.schemas import MAX_ID, PurchaseCreate
 from shared.utils import utcnow
 
@@ -45,6 +65,9 @@ PAYLOAD_VERSION = "v1"
 # Canonical form only (no signs, spaces, underscores or leading zeros that int() would accept).
 _ID = r"([1-9][0-9]{0,9})"
 PAYLOAD_PATTERN = re.compile(rf"{PAYLOAD_VERSION}:{_ID}:([lc]){_ID}(?::p{_ID})?")
+# Purchase.refund_reason of a payment for something the payer already had: its Stars go back.
+DUPLICATE_PAYMENT = "duplicate_payment"
+UNMATCHED_SORT_COLUMNS = {"created_at": UnmatchedPayment.created_at, "id": UnmatchedPayment.id}
 
 
 def delivery_lease() -> timedelta:
@@ -109,6 +132,11 @@ class RecordedPayment:
     # The caller holds the delivery claim (see claim_delivery): taken with the completion, when asked for.
     delivery_claimed: bool = False
 
+    @property
+    def duplicate(self) -> bool:
+        """The payer already had the item: nothing to deliver, the Stars go back (see refund_due)."""
+        return self.purchase.refund_reason == DUPLICATE_PAYMENT
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerPayment:
@@ -126,7 +154,8 @@ class ReconciliationReport:
     recorded: list[Purchase] = field(default_factory=list)
     refunded: list[Purchase] = field(default_factory=list)
     unknown_to_telegram: list[Purchase] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
+    # Ledger payments that match no purchase, recorded for the admin in this run.
+    unmatched: list[UnmatchedPayment] = field(default_factory=list)
 
 
 @writes
@@ -235,6 +264,12 @@ async def record_payment(
 ) -> RecordedPayment:
     """Record a successful payment exactly once per charge id; the paying user always gets access.
 
+    A payment for something the payer could already open (the access rule: a lesson bought directly or in
+    a course, a course they own) is recorded too, with refund_reason "duplicate_payment": its Stars go
+    back (refund_due) and nothing is delivered. Refused before anything is written, so that take_payment
+    keeps it as an unmatched payment: InvalidPayload, WrongCurrency (no access without Stars),
+    LessonNotFound/CourseNotFound (an item this store does not have).
+
     With claim_delivery, the call that completes the purchase also claims its delivery, in the same write
     (the caller is about to send the content; a repeated update claims through claim_delivery instead).
     """
@@ -242,16 +277,31 @@ async def record_payment(
     if existing is not None:
         return RecordedPayment(existing, newly_completed=False)
     if currency != STARS_CURRENCY:
-        logger.error("Payment %s in unexpected currency %s recorded as Stars", charge_id, currency)
+        raise WrongCurrency(currency)
     parsed = InvoicePayload.decode(payload)
-    claimed_at = utcnow() if claim_delivery else None
+    # Serialises the payer's payments (SQLite's write lock does the same there): of two charges for one
+    # item recorded at once, the second sees the first and is the duplicate.
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    duplicate = await _already_has(session, user_id, parsed)
+    claimed_at = utcnow() if claim_delivery and not duplicate else None
+    refund_reason = DUPLICATE_PAYMENT if duplicate else None
+    if duplicate:
+        logger.warning(
+            "User %s paid again for an item they had (charge %s): refunding it", user_id, charge_id
+        )
     completed = await _complete_pending(
-        session, parsed, user_id=user_id, charge_id=charge_id, claimed_at=claimed_at
+        session,
+        parsed,
+        user_id=user_id,
+        charge_id=charge_id,
+        claimed_at=claimed_at,
+        refund_reason=refund_reason,
     )
     if completed is not None:
         return completed
     # The pending purchase is gone, belongs to someone else (a forwarded invoice) or was already paid
-    # (the same invoice paid twice): this charge is a purchase of its own.
+    # (the same invoice paid twice): this charge is a purchase of its own, if we have its item.
+    await _check_item_exists(session, parsed)
     promo_code_id = parsed.promo_code_id if await _promo_exists(session, parsed.promo_code_id) else None
     purchase = Purchase(
         user_id=user_id,
@@ -263,6 +313,7 @@ async def record_payment(
         amount=total_amount,
         status=PurchaseStatus.COMPLETED,
         delivery_claimed_at=claimed_at,
+        refund_reason=refund_reason,
     )
     # A savepoint: if another process recorded the charge meanwhile, only this insert is undone (a full
     # rollback would also expire every object the caller holds, e.g. reconcile's report).
@@ -277,14 +328,7 @@ async def record_payment(
         if existing is None:
             raise
         return RecordedPayment(existing, newly_completed=False)
-    if await _has_other_completed(session, purchase):
-        logger.warning(
-            "User %s paid again for an item they already had (charge %s, purchase %s): consider a refund",
-            user_id,
-            charge_id,
-            purchase.id,
-        )
-    return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claim_delivery)
+    return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
 
 
 # The statements of every payment, built once: building one costs more than running it.
@@ -308,6 +352,7 @@ _COMPLETE = (
         telegram_payment_charge_id=bindparam("paid_charge_id"),
         updated_at=bindparam("now"),
         delivery_claimed_at=bindparam("claimed_at"),
+        refund_reason=bindparam("paid_refund_reason"),
     )
     .returning(Purchase)
     .execution_options(populate_existing=True)
@@ -328,18 +373,21 @@ async def _promo_exists(session: AsyncSession, promo_code_id: int | None) -> boo
     return promo_code_id is not None and await session.get(PromoCode, promo_code_id) is not None
 
 
-async def _has_other_completed(session: AsyncSession, purchase: Purchase) -> bool:
-    other = await session.scalar(
-        select(Purchase.id).where(
-            Purchase.id != purchase.id,
-            Purchase.user_id == purchase.user_id,
-            Purchase.status == PurchaseStatus.COMPLETED,
-            Purchase.lesson_id == purchase.lesson_id
-            if purchase.lesson_id is not None
-            else Purchase.course_id == purchase.course_id,
-        )
-    )
-    return other is not None
+async def _check_item_exists(session: AsyncSession, parsed: InvoicePayload) -> None:
+    if parsed.lesson_id is not None:
+        if await session.get(Lesson, parsed.lesson_id) is None:
+            raise LessonNotFound(parsed.lesson_id)
+    elif await session.get(Course, parsed.course_id) is None:
+        raise CourseNotFound(parsed.course_id)  # type: ignore[arg-type]
+
+
+async def _already_has(session: AsyncSession, user_id: int, parsed: InvoicePayload) -> bool:
+    """Whether the payer could already open what they paid for, through what they bought (a lesson that
+    became free is not had: its payment stands). A course bought after some of its lessons is not had."""
+    if parsed.lesson_id is not None:
+        return parsed.lesson_id in await access_service.accessible_lesson_ids(session, user_id=user_id)
+    assert parsed.course_id is not None
+    return await access_service.owns_course(session, user_id=user_id, course_id=parsed.course_id)
 
 
 async def _complete_pending(
@@ -349,6 +397,7 @@ async def _complete_pending(
     user_id: int,
     charge_id: str,
     claimed_at: datetime | None,
+    refund_reason: str | None,
 ) -> RecordedPayment | None:
     """Complete the invoice's own purchase: pending (its promo code use still reserved), else failed (it
     waited too long and gave its use back, so the use is taken again). None if it is neither, or not this
@@ -356,13 +405,10 @@ async def _complete_pending(
     try:
         # A savepoint: another process recording the same charge meanwhile undoes only this.
         async with session.begin_nested():
-            purchase = await _complete_from(
-                session, parsed, PurchaseStatus.PENDING, user_id, charge_id, claimed_at
-            )
+            paid = (user_id, charge_id, claimed_at, refund_reason)
+            purchase = await _complete_from(session, parsed, PurchaseStatus.PENDING, *paid)
             if purchase is None:
-                purchase = await _complete_from(
-                    session, parsed, PurchaseStatus.FAILED, user_id, charge_id, claimed_at
-                )
+                purchase = await _complete_from(session, parsed, PurchaseStatus.FAILED, *paid)
                 if purchase is not None and purchase.promo_code_id is not None:
                     await promo_code_service.take_again(session, purchase.promo_code_id)
     except IntegrityError as error:
@@ -379,6 +425,7 @@ async def _complete_from(
     user_id: int,
     charge_id: str,
     claimed_at: datetime | None,
+    refund_reason: str | None,
 ) -> Purchase | None:
     """One conditional UPDATE ... RETURNING: of two processes completing the purchase, only one gets it."""
     return await session.scalar(
@@ -392,6 +439,7 @@ async def _complete_from(
             "paid_charge_id": charge_id,
             "now": utcnow(),
             "claimed_at": claimed_at,
+            "paid_refund_reason": refund_reason,
         },
     )
 
@@ -415,6 +463,7 @@ async def claim_delivery(session: AsyncSession, purchase: Purchase) -> bool:
         .where(
             Purchase.id == purchase.id,
             Purchase.status == PurchaseStatus.COMPLETED,
+            Purchase.refund_reason.is_(None),
             Purchase.delivered_at.is_(None),
             or_(
                 Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < now - delivery_lease()
@@ -456,6 +505,7 @@ async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Pu
             .where(
                 Purchase.status == PurchaseStatus.COMPLETED,
                 Purchase.telegram_payment_charge_id.is_not(None),
+                Purchase.refund_reason.is_(None),
                 Purchase.delivered_at.is_(None),
                 or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < stale),
             )
@@ -516,31 +566,35 @@ async def reconcile(
 ) -> ReconciliationReport:
     """Compare Telegram's ledger with our purchases: record missed charges, report what Telegram lacks.
 
-    `since` bounds the comparison to the period the ledger covers.
+    Each ledger payment is taken on its own (a savepoint): one that matches no purchase, or that the
+    database refuses, becomes an unmatched payment and the ones after it are still recorded. A payment
+    kept as not recorded is tried again, and resolved once it is. `since` bounds the comparison to the
+    period the ledger covers.
     """
     report = ReconciliationReport()
     for payment in ledger:
         if await _by_charge_id(session, payment.charge_id) is not None:
             continue
-        user = await user_service.get_by_telegram_id(session, payment.telegram_user_id)
-        if user is None:
-            user = await user_service.register_or_update(
-                session, telegram_id=payment.telegram_user_id, first_name=str(payment.telegram_user_id)
-            )
-        try:
-            recorded = await record_payment(
-                session,
-                user_id=user.id,
-                payload=payment.payload,
-                total_amount=payment.amount,
-                charge_id=payment.charge_id,
-            )
-        except InvalidPayload:
-            report.unreadable.append(payment.charge_id)
+        kept = await _unmatched_by_charge_id(session, payment.charge_id)
+        if kept is not None and (kept.reason is not UnmatchedPaymentReason.NOT_RECORDED or kept.resolved_at):
             continue
-        if recorded.newly_completed:
+        try:
+            async with session.begin_nested():
+                taken = await _take_ledger_payment(session, payment)
+        except (IntegrityError, DataError) as error:
+            logger.error("Reconciliation could not record charge %s: %s", payment.charge_id, error)
+            taken = await _record_unmatched(session, payment, UnmatchedPaymentReason.NOT_RECORDED)
+        if isinstance(taken, UnmatchedPayment):
+            if taken is not kept:
+                report.unmatched.append(taken)
+            continue
+        if taken.newly_completed:
             logger.warning("Reconciliation recorded missed charge %s", payment.charge_id)
-            report.recorded.append(recorded.purchase)
+            report.recorded.append(taken.purchase)
+            if kept is not None:
+                await resolve_unmatched(
+                    session, kept, resolution=f"Recorded by reconciliation as purchase {taken.purchase.id}"
+                )
     for charge_id in refunded_charges:
         purchase = await _by_charge_id(session, charge_id)
         if purchase is not None and purchase.status is PurchaseStatus.COMPLETED:
@@ -556,6 +610,323 @@ async def reconcile(
         if purchase.telegram_payment_charge_id not in known:
             report.unknown_to_telegram.append(purchase)
     return report
+
+
+async def _take_ledger_payment(
+    session: AsyncSession, payment: LedgerPayment
+) -> RecordedPayment | UnmatchedPayment:
+    user = await user_service.get_by_telegram_id(session, payment.telegram_user_id)
+    if user is None:
+        user = await user_service.register_or_update(
+            session, telegram_id=payment.telegram_user_id, first_name=str(payment.telegram_user_id)
+        )
+    return await take_payment(
+        session,
+        user_id=user.id,
+        telegram_user_id=payment.telegram_user_id,
+        payload=payment.payload,
+        total_amount=payment.amount,
+        charge_id=payment.charge_id,
+    )
+
+
+async def _record_unmatched(
+    session: AsyncSession, payment: LedgerPayment, reason: UnmatchedPaymentReason
+) -> UnmatchedPayment:
+    return await record_unmatched(
+        session,
+        charge_id=payment.charge_id,
+        telegram_user_id=payment.telegram_user_id,
+        amount=payment.amount,
+        currency=STARS_CURRENCY,
+        payload=payment.payload,
+        reason=reason,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- unmatched
+
+
+@writes
+async def take_payment(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    telegram_user_id: int,
+    payload: str,
+    total_amount: int,
+    charge_id: str,
+    currency: str = STARS_CURRENCY,
+    claim_delivery: bool = False,
+) -> RecordedPayment | UnmatchedPayment:
+    """Record a payment Telegram took: as a purchase (record_payment) or, when it matches none (an
+    unreadable payload, an unknown item, not in Stars), as an unmatched payment for the admin."""
+    try:
+        return await record_payment(
+            session,
+            user_id=user_id,
+            payload=payload,
+            total_amount=total_amount,
+            charge_id=charge_id,
+            currency=currency,
+            claim_delivery=claim_delivery,
+        )
+    except InvalidPayload:
+        reason = UnmatchedPaymentReason.UNREADABLE_PAYLOAD
+    except WrongCurrency:
+        reason = UnmatchedPaymentReason.WRONG_CURRENCY
+    except (LessonNotFound, CourseNotFound):
+        reason = UnmatchedPaymentReason.UNKNOWN_ITEM
+    return await record_unmatched(
+        session,
+        charge_id=charge_id,
+        telegram_user_id=telegram_user_id,
+        amount=total_amount,
+        currency=currency,
+        payload=payload,
+        reason=reason,
+    )
+
+
+@writes
+async def record_unmatched(
+    session: AsyncSession,
+    *,
+    charge_id: str,
+    telegram_user_id: int,
+    amount: int,
+    currency: str,
+    payload: str,
+    reason: UnmatchedPaymentReason,
+) -> UnmatchedPayment:
+    """Keep a payment that matches no purchase for the admin: one row per charge (the first reason stays)."""
+    existing = await _unmatched_by_charge_id(session, charge_id)
+    if existing is not None:
+        return existing
+    unmatched = UnmatchedPayment(
+        telegram_payment_charge_id=charge_id,
+        telegram_user_id=telegram_user_id,
+        amount=max(amount, 0),
+        currency=_storable(currency, CURRENCY_MAX_LENGTH),
+        payload=_storable(payload, UNMATCHED_PAYLOAD_MAX_LENGTH),
+        reason=reason,
+    )
+    try:
+        # A savepoint: another process keeping the same charge meanwhile undoes only this.
+        async with session.begin_nested():
+            session.add(unmatched)
+    except IntegrityError:
+        existing = await _unmatched_by_charge_id(session, charge_id)
+        if existing is None:
+            raise
+        return existing
+    logger.error(
+        "Payment %s of Telegram user %s (%s %s) matches no purchase (%s): kept for the admin",
+        charge_id,
+        telegram_user_id,
+        amount,
+        currency,
+        reason.value,
+    )
+    return unmatched
+
+
+@writes
+async def keep_refused_payment(
+    session: AsyncSession,
+    *,
+    telegram_user_id: int,
+    charge_id: str,
+    amount: int,
+    currency: str,
+    payload: str,
+) -> Purchase | UnmatchedPayment:
+    """A payment the database kept refusing: its purchase if it is recorded (before, or now after all),
+    else an unmatched payment (not_recorded) for the admin. Tried and kept in one transaction, so that a
+    database that has just come back never gets an unmatched payment for a payment it takes."""
+    recorded = await _by_charge_id(session, charge_id)
+    if recorded is not None:
+        return recorded
+    try:
+        async with session.begin_nested():
+            payer = await user_service.get_by_telegram_id(session, telegram_user_id)
+            if payer is not None:
+                taken = await take_payment(
+                    session,
+                    user_id=payer.id,
+                    telegram_user_id=telegram_user_id,
+                    payload=payload,
+                    total_amount=amount,
+                    charge_id=charge_id,
+                    currency=currency,
+                )
+                return taken.purchase if isinstance(taken, RecordedPayment) else taken
+    except DBAPIError as error:
+        logger.error("The database still refuses payment %s: %s", charge_id, error)
+    return await record_unmatched(
+        session,
+        charge_id=charge_id,
+        telegram_user_id=telegram_user_id,
+        amount=amount,
+        currency=currency,
+        payload=payload,
+        reason=UnmatchedPaymentReason.NOT_RECORDED,
+    )
+
+
+async def _unmatched_by_charge_id(session: AsyncSession, charge_id: str) -> UnmatchedPayment | None:
+    return await session.scalar(
+        select(UnmatchedPayment)
+        .where(UnmatchedPayment.telegram_payment_charge_id == charge_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _storable(text: str, max_length: int) -> str:
+    # Whatever Telegram sent: no NUL or lone surrogate (which no database stores), at most max_length.
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")[:max_length]
+
+
+async def get_unmatched(session: AsyncSession, unmatched_id: int) -> UnmatchedPayment:
+    """The unmatched payment with this id, or UnmatchedPaymentNotFound."""
+    unmatched = await session.get(UnmatchedPayment, unmatched_id)
+    if unmatched is None:
+        raise UnmatchedPaymentNotFound(unmatched_id)
+    return unmatched
+
+
+async def get_all_unmatched(
+    session: AsyncSession,
+    *,
+    reason: UnmatchedPaymentReason | None = None,
+    resolved: bool | None = None,
+    telegram_user_id: int | None = None,
+    sort: str = "-created_at",
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[UnmatchedPayment], int]:
+    """A page of unmatched payments matching the filters."""
+    filters = []
+    if reason is not None:
+        filters.append(UnmatchedPayment.reason == reason)
+    if resolved is not None:
+        resolved_at = UnmatchedPayment.resolved_at
+        filters.append(resolved_at.is_not(None) if resolved else resolved_at.is_(None))
+    if telegram_user_id is not None:
+        filters.append(UnmatchedPayment.telegram_user_id == telegram_user_id)
+    return await paginate(
+        session,
+        UnmatchedPayment,
+        filters=filters,
+        order_by=sort_order(sort, UNMATCHED_SORT_COLUMNS, UnmatchedPayment.id),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@writes
+async def resolve_unmatched(
+    session: AsyncSession, unmatched: UnmatchedPayment, *, resolution: str
+) -> UnmatchedPayment:
+    """Mark an unmatched payment dealt with (refunded, granted by hand...), with a note on what was done."""
+    # Conditional on the stored row: of two admins resolving it at once, one does.
+    result = await session.execute(
+        sql_update(UnmatchedPayment)
+        .where(UnmatchedPayment.id == unmatched.id, UnmatchedPayment.resolved_at.is_(None))
+        .values(resolved_at=utcnow(), resolution=resolution, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(unmatched)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise UnmatchedPaymentAlreadyResolved(unmatched.id)
+    return unmatched
+
+
+# ---------------------------------------------------------------------------------------------- refunds due
+
+
+def refund_lease() -> timedelta:
+    """An automatic refund claimed longer ago than this without finishing is assumed lost."""
+    return delivery_lease()
+
+
+async def refunds_due(session: AsyncSession, *, limit: int = 100) -> list[int]:
+    """Ids of the purchases whose Stars must go back (duplicate payments) and that no one is refunding."""
+    stale = utcnow() - refund_lease()
+    return list(
+        (
+            await session.scalars(
+                select(Purchase.id)
+                .where(
+                    *_REFUND_DUE,
+                    or_(Purchase.refund_claimed_at.is_(None), Purchase.refund_claimed_at < stale),
+                )
+                .order_by(Purchase.id)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+_REFUND_DUE = (
+    Purchase.status == PurchaseStatus.COMPLETED,
+    Purchase.refund_reason.is_not(None),
+    Purchase.refund_error.is_(None),
+    Purchase.telegram_payment_charge_id.is_not(None),
+)
+
+
+@writes
+async def claim_refund(session: AsyncSession, purchase_id: int) -> Purchase | None:
+    """The purchase, if this caller is to refund it now (true for one caller at a time, with a lease)."""
+    now = utcnow()
+    return await session.scalar(
+        sql_update(Purchase)
+        .where(
+            Purchase.id == purchase_id,
+            *_REFUND_DUE,
+            or_(Purchase.refund_claimed_at.is_(None), Purchase.refund_claimed_at < now - refund_lease()),
+        )
+        .values(refund_claimed_at=now)
+        .returning(Purchase)
+        .execution_options(populate_existing=True)
+    )
+
+
+@writes
+async def _end_refund_claim(session: AsyncSession, purchase: Purchase, *, error: str | None) -> None:
+    purchase.refund_claimed_at = None
+    purchase.refund_error = error[:REFUND_ERROR_MAX_LENGTH] if error else None
+    await session.flush()
+
+
+async def refund_due(session: AsyncSession, purchase_id: int, *, telegram: Telegram) -> bool:
+    """Give back the Stars of a purchase marked to be refunded (a duplicate payment); whether it is
+    refunded now. The claim is durable before Telegram is called (every call commits first), so a refund
+    is asked for once: when Telegram cannot be reached the claim is given up and the job tries again; after
+    a crash, once its lease is over. Telegram's "already refunded" counts as done; any other refusal is
+    kept in refund_error, for the admin, and not retried."""
+    purchase = await claim_refund(session, purchase_id)
+    if purchase is None:
+        return False
+    assert purchase.telegram_payment_charge_id is not None
+    user = await purchase.awaitable_attrs.user
+    try:
+        await telegram.refund_star_payment(
+            telegram_user_id=user.telegram_id, charge_id=purchase.telegram_payment_charge_id
+        )
+    except TelegramUnavailable as error:
+        logger.warning("Refund of purchase %s not made now (%s); the job tries again", purchase.id, error)
+        await _end_refund_claim(session, purchase, error=None)
+        return False
+    except RefundRefused as refusal:
+        if refusal.reason != "already_refunded":
+            logger.error("Telegram refused the refund of purchase %s: %s", purchase.id, refusal.message)
+            await _end_refund_claim(session, purchase, error=refusal.message)
+            return False
+    await purchase_service.mark_refunded(session, purchase)
+    logger.info("Purchase %s refunded (%s)", purchase.id, purchase.refund_reason)
+    return True
 
 
 @writes

@@ -2,7 +2,6 @@
 invariants, whatever code writes to it."""
 
 import itertools
-import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +25,6 @@ from backend.tests.factories import (
     create_user,
 )
 from shared import database
-from shared.config import get_settings
 from shared.constants import MAX_TELEGRAM_ID, PurchaseStatus, TicketStatus
 from shared.models import (
     Admin,
@@ -183,14 +181,14 @@ async def test_create_admin_session_and_throttle_read_back(session):
         session.add(
             AuthSession(id="s" * 32, admin_id=admin.id, current_refresh_jti="j" * 32, expires_at=expires)
         )
-        session.add(LoginThrottle(username="somebody", failures=2))
+        session.add(LoginThrottle(username="somebody", client="192.0.2.1", failures=2, expires_at=expires))
         await session.commit()
         session.expunge_all()
 
         loaded_admin = await session.scalar(
             select(Admin).where(Admin.id == admin.id).options(selectinload(Admin.sessions))
         )
-        throttle = await session.get(LoginThrottle, "somebody")
+        throttle = await session.get(LoginThrottle, ("somebody", "192.0.2.1"))
 
         assert loaded_admin is not None
         assert loaded_admin.is_active is True
@@ -199,7 +197,8 @@ async def test_create_admin_session_and_throttle_read_back(session):
         ]
         assert abs(loaded_admin.sessions[0].expires_at - expires) < timedelta(seconds=1)
         assert throttle is not None
-        assert (throttle.failures, throttle.locked_until) == (2, None)
+        assert (throttle.failures, throttle.locked_until, throttle.known_until) == (2, None, None)
+        assert abs(throttle.expires_at - expires) < timedelta(seconds=1)
     finally:
         # The admins table is kept between tests; its sessions go with it (ON DELETE CASCADE).
         await session.rollback()

@@ -13,19 +13,14 @@ import asyncpg
 import pytest
 from sqlalchemy import make_url
 
-from backend.tests.test_server import (
-    ADMIN_PASSWORD,
-    SECRET_KEY,
-    STARTUP_TIMEOUT_SECONDS,
-    free_port,
-    server_env,
-    start,
-    stop,
-)
+from backend.tests.test_server import ADMIN_PASSWORD, SECRET_KEY, free_port, server_env, start, stop
 from conftest import is_postgres
 from shared.config import get_settings
 from shared.database import PROJECT_ROOT
 from shared.setup_checks import SetupError, check_database
+
+# Importing the app takes seconds, many on a machine busy with other test runs.
+STARTUP_TIMEOUT_SECONDS = 120
 
 
 def _env(database_url: str) -> dict[str, str]:
@@ -45,7 +40,7 @@ def _seed(database_url: str, *, prefix: tuple[str, ...] = ()) -> subprocess.Comp
         env=_env(database_url),
         capture_output=True,
         text=True,
-        timeout=STARTUP_TIMEOUT_SECONDS * 2,
+        timeout=STARTUP_TIMEOUT_SECONDS,
         check=False,
     )
 

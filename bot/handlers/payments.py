@@ -24,8 +24,9 @@ from backend.services.exceptions import (
 from bot import keyboards
 from bot.callbacks import CourseCb, ItemAction, LessonCb
 from bot.delivery import deliver_paid
+from bot.gateway import BotGateway
 from bot.i18n import Translator
-from shared.models import Course, User
+from shared.models import Course, UnmatchedPayment, UnmatchedPaymentReason, User
 
 logger = logging.getLogger(__name__)
 
@@ -144,35 +145,38 @@ async def successful_payment(
     payment = message.successful_payment
     assert payment is not None
     # The payer is the update's sender (registered by UserMiddleware), whoever the invoice was issued to.
-    try:
-        recorded = await payment_service.record_payment(
-            session,
-            user_id=user.id,
-            payload=payment.invoice_payload,
-            total_amount=payment.total_amount,
-            charge_id=payment.telegram_payment_charge_id,
-            currency=payment.currency,
-            claim_delivery=True,
-        )
-    except InvalidPayload:
-        # Pre-checkout refuses such payloads, so Telegram took these Stars for an invoice we cannot read
-        # (an old format?): say so loudly; reconciliation reports it too, and support can refund it.
-        logger.error(
-            "Payment %s of user %s has an unreadable payload %r",
-            payment.telegram_payment_charge_id,
-            user.id,
-            payment.invoice_payload,
-        )
-        raise
+    taken = await payment_service.take_payment(
+        session,
+        user_id=user.id,
+        telegram_user_id=user.telegram_id,
+        payload=payment.invoice_payload,
+        total_amount=payment.total_amount,
+        charge_id=payment.telegram_payment_charge_id,
+        currency=payment.currency,
+        claim_delivery=True,
+    )
+    if isinstance(taken, UnmatchedPayment):
+        # Kept for the admin (pre-checkout refuses such payments, so Telegram should never take them).
+        if taken.reason is UnmatchedPaymentReason.WRONG_CURRENCY:
+            await message.answer(t("payment-wrong-currency"))
+        else:
+            await message.answer(t("payment-unmatched", amount=payment.total_amount))
+        return
+    if taken.duplicate:
+        # Recorded (and committed before Telegram is called), then refunded; the job retries what fails.
+        await payment_service.refund_due(session, taken.purchase.id, telegram=BotGateway(bot))
+        await message.answer(t("payment-duplicate-refunded", amount=payment.total_amount))
+        return
     # Again for a repeated update: a delivery that a dead process left unfinished is taken over here.
-    await deliver_paid(bot, session, message.chat.id, recorded.purchase, t, claimed=recorded.delivery_claimed)
+    await deliver_paid(bot, session, message.chat.id, taken.purchase, t, claimed=taken.delivery_claimed)
 
 
 async def refunded_payment(message: Message, session: AsyncSession, t: Translator) -> None:
     refund = message.refunded_payment
     assert refund is not None
     purchase = await payment_service.record_refund(session, charge_id=refund.telegram_payment_charge_id)
-    if purchase is not None:
+    # A duplicate payment's refund was explained when it was paid (and took no access away).
+    if purchase is not None and purchase.refund_reason is None:
         await message.answer(t("refund-received", amount=refund.total_amount))
 
 

@@ -20,14 +20,14 @@ from sqlalchemy import update as sql_update
 from backend.services import payment_service
 from backend.tests.factories import create_lesson, create_user
 from bot import jobs
-from bot.app import create_dispatcher
+from bot.app import PollingDispatcher, create_dispatcher
 from bot.tests.bot_api_double import BotAPIDouble, BotAPIError, Call
 from bot.tests.conftest import BOT_TOKEN
-from bot.tests.test_payments import BUYER, OTHER, after, purchases, thanks, to
+from bot.tests.test_payments import BUYER, OTHER, after, purchases, thanks, to, unmatched_payments
 from conftest import ADMIN_PASSWORD
 from shared.constants import PurchaseStatus
 from shared.database import PROJECT_ROOT, session_scope
-from shared.models import Purchase
+from shared.models import Purchase, UnmatchedPaymentReason
 from shared.utils import utcnow
 
 
@@ -62,6 +62,7 @@ async def invoice_for(session, person: dict[str, Any], **lesson_fields: Any) -> 
     buyer = await create_user(session, telegram_id=person["id"], first_name=person["first_name"])
     lesson = await create_lesson(session, **lesson_fields)
     invoice = await payment_service.create_invoice(session, user_id=buyer.id, lesson_id=lesson.id)
+    await session.commit()  # the test is the edge: its unit of work ends before the bot's
     return invoice.payload, invoice.amount
 
 
@@ -166,6 +167,115 @@ async def _expire_leases() -> None:
         await session.commit()
 
 
+# ---------------------------------------------------------------------------------------------- paid twice
+
+
+def feed(bot: Bot, dispatcher: Dispatcher, raw: dict[str, Any], update_id: int) -> Any:
+    return dispatcher.feed_update(
+        bot, Update.model_validate({**raw, "update_id": update_id}, context={"bot": bot})
+    )
+
+
+def explanations(telegram: BotAPIDouble) -> list[Call]:
+    return [c for c in telegram.sent_messages(BUYER["id"]) if "You already had this" in str(c.get("text"))]
+
+
+async def by_charge(charge_id: str) -> Purchase:
+    [purchase] = await purchases(telegram_payment_charge_id=charge_id)
+    return purchase
+
+
+async def test_second_payment_refund_that_fails_is_made_by_the_job_once(
+    telegram, bot, dispatcher, bot_settings, session
+):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    telegram.fail("refundStarPayment", error_code=500, times=1)
+
+    await feed(bot, dispatcher, telegram.successful_payment_update(BUYER, payload, amount, "stxFIRST"), 1)
+    await feed(bot, dispatcher, telegram.successful_payment_update(BUYER, payload, amount, "stxSECOND"), 2)
+
+    # Recorded (the first purchase keeps the access), told, and the refund is left to the job.
+    assert ((await by_charge("stxSECOND")).status, (await by_charge("stxSECOND")).refund_reason) == (
+        PurchaseStatus.COMPLETED,
+        "duplicate_payment",
+    )
+    assert len(explanations(telegram)) == 1
+    assert not telegram.star_payments["stxSECOND"].refunded
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+
+    refunds = telegram.calls_to("refundStarPayment")
+    assert [(c["telegram_payment_charge_id"], c.ok) for c in refunds] == [
+        ("stxSECOND", False),
+        ("stxSECOND", True),
+    ]
+    assert telegram.star_payments["stxSECOND"].refunded
+    assert (await by_charge("stxSECOND")).status is PurchaseStatus.REFUNDED
+    assert (await by_charge("stxFIRST")).status is PurchaseStatus.COMPLETED
+    assert len(deliveries(telegram, "The body")) == 1
+    assert len(explanations(telegram)) == 1
+
+
+async def test_second_payment_of_a_process_that_died_is_refunded_by_the_job_once(
+    telegram, bot, bot_settings, session
+):
+    payload, amount = await invoice_for(session, BUYER, price=100)
+    buyer_id = (await purchases())[0].user_id
+    for charge in ("stxFIRST", "stxRECORDED", "stxCLAIMED"):
+        telegram.record_star_payment(BUYER, amount, payload, charge)
+        # The process died right after recording the payment (committed), before any refund.
+        async with session_scope() as other:
+            await payment_service.record_payment(
+                other, user_id=buyer_id, payload=payload, total_amount=amount, charge_id=charge
+            )
+    # ... or after claiming the refund and getting it from Telegram, before recording that.
+    async with session_scope() as other:
+        await payment_service.claim_refund(other, (await by_charge("stxCLAIMED")).id)
+    telegram.refunded_payment_update(BUYER, payload, amount, "stxCLAIMED")  # Telegram's ledger: refunded
+    past = utcnow() - 2 * payment_service.refund_lease()
+
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    assert [c["telegram_payment_charge_id"] for c in telegram.calls_to("refundStarPayment")] == [
+        "stxRECORDED"
+    ]
+    async with session_scope() as other:
+        await other.execute(sql_update(Purchase).values(refund_claimed_at=past))
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+
+    refunds = telegram.calls_to("refundStarPayment")
+    # CHARGE_ALREADY_REFUNDED counts as done: no further attempt, and the purchase says so.
+    assert [(c["telegram_payment_charge_id"], c.ok) for c in refunds] == [
+        ("stxRECORDED", True),
+        ("stxCLAIMED", False),
+    ]
+    assert [(await by_charge(charge)).status for charge in ("stxFIRST", "stxRECORDED", "stxCLAIMED")] == [
+        PurchaseStatus.COMPLETED,
+        PurchaseStatus.REFUNDED,
+        PurchaseStatus.REFUNDED,
+    ]
+
+
+async def test_two_payments_for_one_lesson_at_once_one_is_refunded(telegram, bot, dispatcher, session):
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    first = telegram.successful_payment_update(BUYER, payload, amount, "stxA")
+    second = telegram.successful_payment_update(BUYER, payload, amount, "stxB")
+
+    # As two processes (or two webhook requests) would: each with its own database session.
+    await asyncio.gather(feed(bot, dispatcher, first, 1), feed(bot, dispatcher, second, 2))
+
+    stored = await purchases()
+    assert sorted((p.status, p.refund_reason) for p in stored) == [
+        (PurchaseStatus.COMPLETED, None),
+        (PurchaseStatus.REFUNDED, "duplicate_payment"),
+    ]
+    [refund] = telegram.calls_to("refundStarPayment")
+    [refunded] = [p for p in stored if p.status is PurchaseStatus.REFUNDED]
+    assert refund["telegram_payment_charge_id"] == refunded.telegram_payment_charge_id
+    assert len(deliveries(telegram, "The body")) == 1
+    assert len(explanations(telegram)) == 1
+
+
 # ---------------------------------------------------------------------------------------------- crash
 # (generous timeouts: starting a Python process that imports the app takes seconds on a busy machine)
 
@@ -267,11 +377,19 @@ async def test_process_killed_between_payment_and_delivery(telegram, session):
     assert len([c for c in telegram.sent_messages() if thanks(BUYER)(c) and c.at >= killed_at]) == 1
 
 
+def polling_dispatcher(bot_settings, *, give_up_after: float = 60) -> PollingDispatcher:
+    """The dispatcher of `python -m bot`, with its pauses shortened for the tests."""
+    dispatcher = create_dispatcher(bot_settings, polling=True)
+    assert isinstance(dispatcher, PollingDispatcher)
+    dispatcher.payment_retry_delay = dispatcher.payment_retry_max_delay = 0.05
+    dispatcher.payment_give_up_after = give_up_after
+    return dispatcher
+
+
 async def test_polling_handles_a_payment_again_once_the_database_takes_it(
     telegram, bot, bot_settings, session
 ):
-    dispatcher = create_dispatcher(bot_settings, polling=True)
-    dispatcher.payment_retry_delays = (0.05,) * 200
+    dispatcher = polling_dispatcher(bot_settings)
     payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
     raw = telegram.successful_payment_update(BUYER, payload, amount, "stxOUTAGE")
     update = Update.model_validate({**raw, "update_id": 1}, context={"bot": bot})
@@ -303,4 +421,94 @@ async def test_polling_handles_a_payment_again_once_the_database_takes_it(
     assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxOUTAGE")
     [lesson] = deliveries(telegram, "The body")
     # No apology for the outage: the payer only ever sees the lesson.
+    assert [c["text"] for c in telegram.sent_messages(BUYER["id"])] == [lesson["text"]]
+
+
+REFUSE_CHARGE = {
+    "sqlite": [
+        f"CREATE TRIGGER refuse_charge_{event} BEFORE {event} ON purchases"
+        " WHEN NEW.telegram_payment_charge_id = 'stxREFUSED'"
+        " BEGIN SELECT RAISE(ABORT, 'this payment is refused'); END"
+        for event in ("INSERT", "UPDATE")
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_charge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.telegram_payment_charge_id = 'stxREFUSED' THEN RAISE EXCEPTION 'this payment is refused';"
+        " END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_charge BEFORE INSERT OR UPDATE ON purchases"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_charge()",
+    ],
+}
+ACCEPT_CHARGE = {
+    "sqlite": ["DROP TRIGGER refuse_charge_INSERT", "DROP TRIGGER refuse_charge_UPDATE"],
+    "postgresql": ["DROP TRIGGER refuse_charge ON purchases", "DROP FUNCTION refuse_charge()"],
+}
+
+
+async def _run_sql(session, statements: dict[str, list[str]]) -> None:
+    for statement in statements[session.bind.dialect.name]:
+        await session.execute(text(statement))
+    await session.commit()
+
+
+async def test_polling_keeps_a_payment_the_database_keeps_refusing_as_unmatched(
+    telegram, bot, bot_settings, session
+):
+    dispatcher = polling_dispatcher(bot_settings, give_up_after=0.3)
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    raw = telegram.successful_payment_update(BUYER, payload, amount, "stxREFUSED")
+    # The database is up, but refuses to record this payment (and only this one).
+    await _run_sql(session, REFUSE_CHARGE)
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(feed(bot, dispatcher, raw, 1), timeout=30)
+        handled_after = time.monotonic() - started
+    finally:
+        await _run_sql(session, ACCEPT_CHARGE)
+
+    # Tried again for a while, then kept for the admin instead of dropped; the payer is told.
+    assert handled_after >= 0.3
+    [kept] = await unmatched_payments()
+    assert (kept.telegram_payment_charge_id, kept.reason, kept.amount, kept.payload) == (
+        "stxREFUSED",
+        UnmatchedPaymentReason.NOT_RECORDED,
+        100,
+        payload,
+    )
+    assert [p.status for p in await purchases()] == [PurchaseStatus.PENDING]
+    [told] = telegram.sent_messages(BUYER["id"])
+    assert told["text"].startswith("We received your payment of 100 ⭐ but could not match it")
+    assert deliveries(telegram, "The body") == []
+
+    # Once the database takes it, reconciliation records it and settles the unmatched payment.
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await jobs.run_once(bot, bot_settings, reconcile=False)
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxREFUSED")
+    [settled] = await unmatched_payments()
+    assert settled.resolution == f"Recorded by reconciliation as purchase {purchase.id}"
+    assert len(deliveries(telegram, "The body")) == 1
+
+
+async def test_polling_holds_a_payment_through_a_long_outage(telegram, bot, bot_settings, session):
+    dispatcher = polling_dispatcher(bot_settings, give_up_after=0.2)
+    payload, amount = await invoice_for(session, BUYER, price=100, text_content="The body")
+    raw = telegram.successful_payment_update(BUYER, payload, amount, "stxLONG")
+    # Nothing about payments can be written (the purchases table away), for longer than give_up_after.
+    await session.execute(text("ALTER TABLE purchases RENAME TO purchases_away"))
+    await session.commit()
+    handling = asyncio.create_task(feed(bot, dispatcher, raw, 1))
+    try:
+        await asyncio.sleep(1)
+        # Not handled yet: the update stays unconfirmed (a process dying now leaves it to the next one).
+        assert not handling.done()
+    finally:
+        await session.execute(text("ALTER TABLE purchases_away RENAME TO purchases"))
+        await session.commit()
+    await asyncio.wait_for(handling, timeout=30)
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxLONG")
+    assert await unmatched_payments() == []
+    [lesson] = deliveries(telegram, "The body")
     assert [c["text"] for c in telegram.sent_messages(BUYER["id"])] == [lesson["text"]]

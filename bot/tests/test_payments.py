@@ -19,7 +19,7 @@ from bot.callbacks import CourseCb, ItemAction, LessonCb
 from bot.tests.bot_api_double import BotAPIDouble, Call, user
 from shared.constants import PurchaseStatus
 from shared.database import session_scope
-from shared.models import Lesson, PromoCode, Purchase, User
+from shared.models import Lesson, PromoCode, Purchase, UnmatchedPayment, UnmatchedPaymentReason, User
 
 # Every test here feeds updates to the real bot, long polling the Bot API double.
 pytestmark = pytest.mark.usefixtures("polling_bot")
@@ -114,6 +114,11 @@ async def purchases(**filters: Any) -> list[Purchase]:
     async with session_scope() as session:
         statement = select(Purchase).filter_by(**filters).order_by(Purchase.id)
         return list((await session.scalars(statement)).all())
+
+
+async def unmatched_payments() -> list[UnmatchedPayment]:
+    async with session_scope() as session:
+        return list((await session.scalars(select(UnmatchedPayment).order_by(UnmatchedPayment.id))).all())
 
 
 async def user_id(person: dict[str, Any]) -> int:
@@ -446,16 +451,122 @@ async def test_refused_for_someone_else_does_not_touch_their_purchase(telegram, 
     assert (await pre_checkout(telegram, BUYER, invoice["payload"], 100))["ok"] is True
 
 
-async def test_payment_with_unreadable_payload_is_not_swallowed(telegram, caplog):
-    # Pre-checkout refuses such payloads; if Telegram ever charges one, it is logged as an error
-    # (and reconciliation reports it), never silently dropped.
-    apology = await after(
-        telegram,
-        "sendMessage",
-        telegram.successful_payment_update(BUYER, "v0:legacy", 100, "stxLEGACY"),
-        to(BUYER),
+async def test_lesson_paid_twice_second_payment_is_refunded(telegram, session):
+    lesson = await create_lesson(session, price=100, text_content="Scales body")
+    # Two invoices opened, and both paid (each accepted at pre-checkout before either payment arrived).
+    invoices = [await buy(telegram, BUYER, lesson), await buy(telegram, BUYER, lesson)]
+    for invoice in invoices:
+        assert (await pre_checkout(telegram, BUYER, invoice["payload"], 100))["ok"] is True
+
+    telegram.push_update(telegram.successful_payment_update(BUYER, invoices[0]["payload"], 100, "stxFIRST"))
+    await telegram.wait_for("sendMessage", thanks(BUYER))
+    second = telegram.successful_payment_update(BUYER, invoices[1]["payload"], 100, "stxSECOND")
+    explanation = await after(telegram, "sendMessage", second, to(BUYER))
+
+    assert explanation["text"] == (
+        "↩️ You already had this, so this second payment of 100 ⭐ goes back to you. "
+        "Your access stays as it was."
+    )
+    [refund] = telegram.calls_to("refundStarPayment")
+    assert (refund["user_id"], refund["telegram_payment_charge_id"], refund.ok) == (42, "stxSECOND", True)
+    assert telegram.star_payments["stxSECOND"].refunded
+    assert not telegram.star_payments["stxFIRST"].refunded
+    stored = {p.telegram_payment_charge_id: p for p in await purchases()}
+    assert (stored["stxFIRST"].status, stored["stxFIRST"].refund_reason) == (PurchaseStatus.COMPLETED, None)
+    assert (stored["stxSECOND"].status, stored["stxSECOND"].refund_reason) == (
+        PurchaseStatus.REFUNDED,
+        "duplicate_payment",
+    )
+    # Delivered once; the first purchase still opens the lesson.
+    assert len([c for c in telegram.sent_messages() if str(c.get("text")).endswith("Scales body")]) == 1
+    assert not locked(await open_lesson(telegram, BUYER, lesson.id))
+
+
+async def test_lesson_of_an_owned_course_paid_is_refunded_in_russian(telegram, session):
+    lesson = await create_lesson(session, price=100)
+    course = await create_course(session, [lesson], total_price=150)
+    ivan = user(44, "Иван", language_code="ru")
+    buyer = await create_user(session, telegram_id=ivan["id"], first_name="Иван", language_code="ru")
+    await create_purchase(session, buyer, course, telegram_payment_charge_id="stxCOURSE")
+
+    payment = telegram.successful_payment_update(ivan, f"v1:2000000006:l{lesson.id}", 100, "stxLESSON")
+    explanation = await after(telegram, "sendMessage", payment, to(ivan))
+
+    assert explanation["text"] == (
+        "↩️ Это у вас уже есть, поэтому повторная оплата (100 ⭐) вернётся вам. Доступ остаётся прежним."
+    )
+    assert [c["telegram_payment_charge_id"] for c in telegram.calls_to("refundStarPayment")] == ["stxLESSON"]
+    [refunded] = await purchases(status=PurchaseStatus.REFUNDED)
+    assert (refunded.lesson_id, refunded.refund_reason) == (lesson.id, "duplicate_payment")
+    assert not locked(await open_lesson(telegram, ivan, lesson.id))
+
+
+async def test_course_paid_after_some_of_its_lessons_is_not_refunded(telegram, session):
+    lessons = [await create_lesson(session, title=f"Part {n}", price=100) for n in (1, 2)]
+    course = await create_course(session, lessons, title="Guitar", total_price=150)
+    buyer = await create_user(session, telegram_id=BUYER["id"], first_name="Ann")
+    await create_purchase(session, buyer, lessons[0])
+    invoice = await buy(telegram, BUYER, course)
+
+    await pay(telegram, BUYER, invoice, charge_id="stxCOURSE")
+
+    await telegram.wait_for("sendMessage", thanks(BUYER))
+    assert telegram.calls_to("refundStarPayment") == []
+    [course_purchase] = await purchases(course_id=course.id)
+    assert (course_purchase.status, course_purchase.refund_reason) == (PurchaseStatus.COMPLETED, None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ("v0:legacy", UnmatchedPaymentReason.UNREADABLE_PAYLOAD),
+        ("v1:2000000007:l2000000007", UnmatchedPaymentReason.UNKNOWN_ITEM),
+    ],
+)
+async def test_payment_that_matches_no_purchase_is_kept_and_explained(telegram, payload, reason):
+    # Pre-checkout refuses such payloads; if Telegram ever charges one, the admin gets it to settle.
+    answer = await after(
+        telegram, "sendMessage", telegram.successful_payment_update(BUYER, payload, 100, "stxODD"), to(BUYER)
     )
 
-    assert apology["text"] == "Sorry, something went wrong on our side. Please try again in a minute."
+    assert answer["text"] == (
+        "We received your payment of 100 ⭐ but could not match it to a lesson or course. It is recorded, "
+        "and support will sort it out: you will get access or your Stars back. Questions: /support."
+    )
     assert await purchases() == []
-    assert any("stxLEGACY" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    [kept] = await unmatched_payments()
+    assert (
+        kept.telegram_payment_charge_id,
+        kept.reason,
+        kept.telegram_user_id,
+        kept.amount,
+        kept.payload,
+    ) == (
+        "stxODD",
+        reason,
+        BUYER["id"],
+        100,
+        payload,
+    )
+
+
+async def test_payment_in_another_currency_opens_nothing(telegram, session):
+    lesson = await create_lesson(session, price=100, text_content="Secret")
+    invoice = await buy(telegram, BUYER, lesson)
+
+    payment = telegram.successful_payment_update(BUYER, invoice["payload"], 100, "stxUSD", currency="USD")
+    answer = await after(telegram, "sendMessage", payment, to(BUYER))
+
+    assert answer["text"] == (
+        "This payment was not made in Telegram Stars, so it opens nothing. It is recorded, "
+        "and support will sort it out. Questions: /support."
+    )
+    [kept] = await unmatched_payments()
+    assert (kept.telegram_payment_charge_id, kept.reason, kept.currency) == (
+        "stxUSD",
+        UnmatchedPaymentReason.WRONG_CURRENCY,
+        "USD",
+    )
+    assert [p.status for p in await purchases()] == [PurchaseStatus.PENDING]
+    assert locked(await open_lesson(telegram, BUYER, lesson.id))
+    assert not [c for c in telegram.sent_messages() if "Secret" in str(c.get("text"))]

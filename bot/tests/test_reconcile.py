@@ -5,6 +5,7 @@ import asyncio
 import sys
 
 import pytest
+from sqlalchemy import select
 
 from backend.services import access_service, payment_service
 from backend.tests.factories import create_lesson, create_user
@@ -14,7 +15,7 @@ from bot.tests.test_exactly_once import bot_process_env
 from bot.tests.test_payments import BUYER, OTHER, purchases
 from shared.constants import PurchaseStatus
 from shared.database import PROJECT_ROOT, session_scope
-from shared.models import Lesson
+from shared.models import Lesson, UnmatchedPayment, UnmatchedPaymentReason
 
 
 async def pending_invoice(session, person=BUYER, price: int = 100, **lesson_fields):
@@ -22,6 +23,7 @@ async def pending_invoice(session, person=BUYER, price: int = 100, **lesson_fiel
     buyer = await create_user(session, telegram_id=person["id"], first_name=person["first_name"])
     lesson = await create_lesson(session, price=price, **lesson_fields)
     invoice = await payment_service.create_invoice(session, user_id=buyer.id, lesson_id=lesson.id)
+    await session.commit()  # the test is the edge: its unit of work ends before the bot's
     return lesson, invoice.payload, buyer
 
 
@@ -68,6 +70,7 @@ async def test_reconcile_command_reports_purchase_unknown_to_telegram(telegram, 
     recorded = await payment_service.record_payment(
         session, user_id=buyer.id, payload=payload, total_amount=100, charge_id="stxNOT-IN-LEDGER"
     )
+    await session.commit()
 
     code, output = await run_reconcile_command(telegram)
 
@@ -102,6 +105,7 @@ async def test_reconcile_applies_refund_from_ledger(telegram, bot, session):
     await payment_service.record_payment(
         session, user_id=buyer.id, payload=payload, total_amount=100, charge_id="stxPAID"
     )
+    await session.commit()
     # Refunded by Telegram support, and the refunded_payment update never reached us.
     telegram.refunded_payment_update(BUYER, payload, 100, "stxPAID")
 
@@ -126,3 +130,75 @@ async def test_reconcile_reads_every_page_of_the_ledger(telegram, bot, session):
     assert len(report.recorded) == gateway.STAR_TRANSACTIONS_PAGE + 5
     assert len(telegram.calls_to("getStarTransactions")) == 2
     assert len(await purchases(user_id=buyer.id, status=PurchaseStatus.COMPLETED)) == len(report.recorded)
+
+
+async def unmatched_payments() -> list[UnmatchedPayment]:
+    async with session_scope() as session:
+        return list((await session.scalars(select(UnmatchedPayment).order_by(UnmatchedPayment.id))).all())
+
+
+async def test_reconcile_goes_on_after_a_charge_for_an_unknown_lesson(telegram, bot, bot_settings, session):
+    lesson, payload, buyer = await pending_invoice(session)
+    # Charges Telegram took that we never recorded: one for a lesson this database does not have, and a
+    # real one after it.
+    telegram.record_star_payment(BUYER, 100, "v1:2000000009:l2000000009", "stxGONE")
+    telegram.record_star_payment(BUYER, 100, payload, "stxMISSED")
+
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+
+    [purchase] = await purchases()
+    assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxMISSED")
+    assert await has_access(buyer.id, lesson.id)
+    [kept] = await unmatched_payments()
+    assert (kept.telegram_payment_charge_id, kept.reason, kept.telegram_user_id, kept.amount) == (
+        "stxGONE",
+        UnmatchedPaymentReason.UNKNOWN_ITEM,
+        BUYER["id"],
+        100,
+    )
+    assert kept.resolved_at is None
+
+
+async def test_reconcile_records_a_missed_second_payment_and_the_job_refunds_it(
+    telegram, bot, bot_settings, session
+):
+    lesson, payload, buyer = await pending_invoice(session)
+    telegram.record_star_payment(BUYER, 100, payload, "stxONE")
+    telegram.record_star_payment(BUYER, 100, payload, "stxTWO")
+
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await jobs.run_once(bot, bot_settings, reconcile=True)
+
+    stored = {p.telegram_payment_charge_id: p for p in await purchases()}
+    assert (stored["stxONE"].status, stored["stxTWO"].status) == (
+        PurchaseStatus.COMPLETED,
+        PurchaseStatus.REFUNDED,
+    )
+    assert stored["stxTWO"].refund_reason == "duplicate_payment"
+    assert [c["telegram_payment_charge_id"] for c in telegram.calls_to("refundStarPayment")] == ["stxTWO"]
+    assert await has_access(buyer.id, lesson.id)
+
+
+@pytest.mark.slow
+async def test_reconcile_command_prints_unmatched_payments(telegram, session):
+    _, payload, _ = await pending_invoice(session)
+    telegram.record_star_payment(BUYER, 100, "v1:2000000009:l2000000009", "stxGONE")
+    telegram.record_star_payment(BUYER, 25, "v0:legacy", "stxOLD")
+    telegram.record_star_payment(BUYER, 100, payload, "stxMISSED")
+
+    code, output = await run_reconcile_command(telegram)
+
+    assert code == 1, output
+    assert "Recorded missed charges: 1" in output
+    assert "Unmatched payments to settle: 2 (2 found now)" in output
+    [gone, old] = await unmatched_payments()
+    assert (
+        f"#{gone.id} unknown_item: charge stxGONE of Telegram user 42, 100 XTR, "
+        "payload 'v1:2000000009:l2000000009'"
+    ) in output
+    assert (
+        f"#{old.id} unreadable_payload: charge stxOLD of Telegram user 42, 25 XTR, payload 'v0:legacy'"
+        in output
+    )

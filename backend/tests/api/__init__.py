@@ -75,13 +75,24 @@ ADMIN_OPERATIONS = [
     ("GET", "/api/support-tickets/{ticket_id}"),
     ("PUT", "/api/support-tickets/{ticket_id}"),
     ("DELETE", "/api/support-tickets/{ticket_id}"),
+    ("GET", "/api/unmatched-payments/"),
+    ("GET", "/api/unmatched-payments/{unmatched_payment_id}"),
+    ("POST", "/api/unmatched-payments/{unmatched_payment_id}/resolve"),
 ]
 ALL_OPERATIONS = PUBLIC_OPERATIONS + ADMIN_OPERATIONS
 
 
 def concrete(path: str, record_id: int = 1) -> str:
     """The path with every {placeholder} replaced by an id."""
-    for name in ("user_id", "lesson_id", "course_id", "purchase_id", "promo_code_id", "ticket_id"):
+    for name in (
+        "user_id",
+        "lesson_id",
+        "course_id",
+        "purchase_id",
+        "promo_code_id",
+        "ticket_id",
+        "unmatched_payment_id",
+    ):
         path = path.replace("{" + name + "}", str(record_id))
     return path
 

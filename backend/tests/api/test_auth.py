@@ -5,14 +5,22 @@ session opened without the slow password check (see backend/tests/api/__init__.p
 """
 
 import asyncio
+import functools
+import threading
 import uuid
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import httpx
 import jwt
 import pytest
-from sqlalchemy import update
+from fastapi import FastAPI
+from sqlalchemy import select, update
 
+from backend.main import app, create_app
+from backend.services import auth_service
 from backend.tests.api import (
     bearer,
     count,
@@ -21,6 +29,7 @@ from backend.tests.api import (
 )
 from backend.tests.conftest import ADMIN_PASSWORD, login
 from backend.tests.factories import create_lesson
+from shared import database
 from shared.config import get_settings
 from shared.models import AuthSession, LoginThrottle
 from shared.utils import utcnow
@@ -85,9 +94,9 @@ async def test_login_wrong_password_and_unknown_user_identical(client, session):
     assert wrong_password.json() == unknown_user.json()
     assert wrong_password.headers["www-authenticate"] == unknown_user.headers["www-authenticate"]
     assert await count(session, AuthSession) == 0
-    # Both failures are counted, per username, known or not.
-    assert (await fresh(session, LoginThrottle, "admin")).failures == 1
-    assert (await fresh(session, LoginThrottle, "nobody")).failures == 1
+    # Both failures are counted, per username (known or not) and client address.
+    assert (await fresh(session, LoginThrottle, ("admin", "127.0.0.1"))).failures == 1
+    assert (await fresh(session, LoginThrottle, ("nobody", "127.0.0.1"))).failures == 1
 
 
 async def test_login_locked_after_five_failures(client, session):
@@ -117,15 +126,183 @@ async def test_login_lockout_is_per_username(client):
 
 
 async def test_login_success_resets_failures(client, session):
+    key = ("admin", "127.0.0.1")
     for _ in range(4):
         await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
-    assert (await fresh(session, LoginThrottle, "admin")).failures == 4
+    assert (await fresh(session, LoginThrottle, key)).failures == 4
     await login(client)
-    assert await fresh(session, LoginThrottle, "admin") is None
+    assert (await fresh(session, LoginThrottle, key)).failures == 0
     # Counting starts again from zero.
     response = await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
     assert response.status_code == 401
-    assert (await fresh(session, LoginThrottle, "admin")).failures == 1
+    assert (await fresh(session, LoginThrottle, key)).failures == 1
+
+
+# Login throttling per client ------------------------------------------------------------------------------
+
+ATTACKER = "198.51.100.66"
+ADMIN_DESK = "203.0.113.10"
+
+
+@pytest.fixture
+def quick_checks(monkeypatch) -> None:
+    """verify_password answering a (hash, password) pair it has seen at once: many failures, little argon2."""
+    check = functools.lru_cache(maxsize=None)(auth_service.verify_password)
+    monkeypatch.setattr(auth_service, "verify_password", check)
+
+
+@asynccontextmanager
+async def client_at(address: str, asgi_app: FastAPI = app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client connecting from that address."""
+    transport = httpx.ASGITransport(app=asgi_app, client=(address, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def attempt(client: httpx.AsyncClient, password: str, **headers: str) -> httpx.Response:
+    return await client.post("/auth/login", json={"username": "admin", "password": password}, headers=headers)
+
+
+async def end_wait(client_address: str) -> None:
+    """As if the client had waited as long as it was told to."""
+    async with database.session_scope() as work_session:
+        await work_session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.client == client_address)
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def test_login_bad_logins_do_not_hold_up_writes(client, admin_headers, monkeypatch):
+    # More bad logins than SQLite's connection pool holds (10, and 10 more on overflow).
+    logins = 24
+    loop = asyncio.get_running_loop()
+    checks: list[str] = []
+    four_checking = asyncio.Event()
+    release = threading.Event()
+
+    def held_check(_password_hash: str, password: str) -> bool:
+        checks.append(password)
+        if len(checks) >= 4:
+            loop.call_soon_threadsafe(four_checking.set)
+        # Held like argon2 on a busy machine, until the admin's write is done.
+        release.wait(30)
+        return False
+
+    monkeypatch.setattr(auth_service, "verify_password", held_check)
+    bad_logins = [
+        asyncio.create_task(
+            client.post("/auth/login", json={"username": f"intruder-{n}", "password": "guess"})
+        )
+        for n in range(logins)
+    ]
+    try:
+        async with asyncio.timeout(10):
+            await four_checking.wait()
+        async with asyncio.timeout(10):
+            created = await client.post(
+                "/api/lessons/",
+                json={"title": "Written meanwhile", "price": 10, "text_content": "Body"},
+                headers=admin_headers,
+            )
+        logins_done = sum(task.done() for task in bad_logins)
+    finally:
+        release.set()
+    responses = await asyncio.gather(*bad_logins)
+
+    assert created.status_code == 201, created.text
+    # The write was answered while every bad login was still at its password check (or queued for one).
+    assert logins_done == 0
+    assert [response.status_code for response in responses] == [401] * logins
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_attacker_does_not_lock_out_admin_elsewhere():
+    async with client_at(ATTACKER) as attacker:
+        for _ in range(5):
+            assert (await attempt(attacker, "guess")).status_code == 401
+        for _ in range(5):
+            assert (await attempt(attacker, "guess")).status_code == 429
+        assert (await attempt(attacker, ADMIN_PASSWORD)).status_code == 429
+
+    async with client_at(ADMIN_DESK) as admin:
+        response = await attempt(admin, ADMIN_PASSWORD)
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_known_client_gets_growing_waits(monkeypatch):
+    monkeypatch.setattr(get_settings(), "LOGIN_KNOWN_CLIENT_DELAY_SECONDS", 30)
+    async with client_at(ADMIN_DESK) as admin:
+        assert (await attempt(admin, ADMIN_PASSWORD)).status_code == 200
+        for _ in range(5):
+            assert (await attempt(admin, "typo")).status_code == 401
+        waits = []
+        for _ in range(4):
+            refused = await attempt(admin, ADMIN_PASSWORD)
+            assert refused.status_code == 429
+            waits.append(int(refused.headers["retry-after"]))
+            await end_wait(ADMIN_DESK)
+            assert (await attempt(admin, "typo")).status_code == 401
+        # After the waits, the right password still gets in: no lockout.
+        await end_wait(ADMIN_DESK)
+        assert (await attempt(admin, ADMIN_PASSWORD)).status_code == 200
+
+    expected = [30, 60, 120, 240]
+    assert all(wait - 10 < got <= wait for got, wait in zip(waits, expected, strict=True)), waits
+    # A client that never logged in waits the whole lockout after as many failures.
+    async with client_at(ATTACKER) as attacker:
+        for _ in range(5):
+            await attempt(attacker, "typo")
+        assert int((await attempt(attacker, ADMIN_PASSWORD)).headers["retry-after"]) > 14 * 60
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_throttled_keeps_tokens_working(client, tokens):
+    for _ in range(6):
+        await attempt(client, "guess")
+    assert (await attempt(client, ADMIN_PASSWORD)).status_code == 429
+
+    assert (await client.get("/auth/me", headers=bearer(tokens["access_token"]))).status_code == 200
+    assert (await client.get("/api/users/", headers=bearer(tokens["access_token"]))).status_code == 200
+    refreshed = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_forwarded_for_ignored_by_default(client, session):
+    for n in range(5):
+        await attempt(client, "guess", **{"X-Forwarded-For": f"192.0.2.{n}"})
+
+    refused = await attempt(client, ADMIN_PASSWORD, **{"X-Forwarded-For": "203.0.113.99"})
+
+    assert refused.status_code == 429
+    clients = (
+        await session.scalars(select(LoginThrottle.client).execution_options(populate_existing=True))
+    ).all()
+    assert clients == ["127.0.0.1"]
+
+
+@pytest.mark.usefixtures("quick_checks")
+async def test_login_forwarded_for_honoured_from_configured_proxy(monkeypatch, session):
+    monkeypatch.setattr(get_settings(), "FORWARDED_ALLOW_IPS", "10.0.0.1, 10.0.0.2")
+    proxied_app = create_app()
+
+    async with client_at("10.0.0.2", proxied_app) as proxy:
+        for _ in range(5):
+            await attempt(proxy, "guess", **{"X-Forwarded-For": ATTACKER})
+        refused = await attempt(proxy, ADMIN_PASSWORD, **{"X-Forwarded-For": ATTACKER})
+        admitted = await attempt(proxy, ADMIN_PASSWORD, **{"X-Forwarded-For": ADMIN_DESK})
+    # Anyone else's X-Forwarded-For is still ignored.
+    async with client_at("192.0.2.50", proxied_app) as direct:
+        await attempt(direct, "guess", **{"X-Forwarded-For": "203.0.113.77"})
+
+    assert refused.status_code == 429
+    assert admitted.status_code == 200, admitted.text
+    await session.commit()
+    clients = set(await session.scalars(select(LoginThrottle.client)))
+    assert clients == {ATTACKER, ADMIN_DESK, "192.0.2.50"}
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ PURCHASE_FIELDS = {
     "telegram_payment_charge_id",
     "amount",
     "status",
+    "refund_reason",
+    "refund_error",
     "created_at",
     "updated_at",
 }

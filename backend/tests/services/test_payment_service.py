@@ -17,6 +17,8 @@ from backend.services.exceptions import (
     PriceChanged,
     PromoCodeUsedUp,
     RefundRefused,
+    TelegramUnavailable,
+    UnmatchedPaymentAlreadyResolved,
     WrongCurrency,
 )
 from backend.services.payment_service import InvoicePayload, LedgerPayment
@@ -29,7 +31,7 @@ from backend.tests.factories import (
 )
 from shared.constants import PurchaseStatus
 from shared.database import session_scope
-from shared.models import PromoCode, Purchase, User
+from shared.models import PromoCode, Purchase, UnmatchedPayment, UnmatchedPaymentReason, User
 from shared.utils import utcnow
 
 # ---------------------------------------------------------------------------------------------- payload
@@ -187,6 +189,8 @@ async def _invoice(session, *, price=100, promo_code=None, course=False):
         invoice = await payment_service.create_invoice(
             session, user_id=user.id, lesson_id=item.id, promo_code=promo_code
         )
+    # The test is the edge: its unit of work ends here, so that other sessions may write.
+    await session.commit()
     return user, item, invoice
 
 
@@ -381,21 +385,6 @@ async def test_record_payment_forwarded_invoice_is_the_payers_purchase(session):
     assert promo.current_uses == 2
 
 
-async def test_record_payment_same_invoice_paid_twice_is_two_purchases(session):
-    user, _, invoice = await _invoice(session)
-    first = await payment_service.record_payment(
-        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-a"
-    )
-    second = await payment_service.record_payment(
-        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-b"
-    )
-
-    assert first.newly_completed
-    assert second.newly_completed
-    assert first.purchase.id != second.purchase.id
-    assert await _count(session, Purchase.status == PurchaseStatus.COMPLETED) == 2
-
-
 async def test_expire_pending_never_fails_a_paid_purchase(session):
     promo = await create_promo_code(session, discount_percent=50)
     user, _, invoice = await _invoice(session, promo_code=promo.code)
@@ -424,6 +413,7 @@ async def test_claim_delivery_concurrently_one_winner(session):
     recorded = await payment_service.record_payment(
         session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-1"
     )
+    await session.commit()
 
     claims = await asyncio.gather(*(_claim_in_own_session(recorded.purchase.id) for _ in range(4)))
 
@@ -468,6 +458,7 @@ async def _paid(session, charge_id="ch-1"):
     recorded = await payment_service.record_payment(
         session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id=charge_id
     )
+    await session.commit()
     return user, lesson, recorded.purchase
 
 
@@ -482,34 +473,43 @@ async def test_record_refund_marks_refunded_once(session):
     assert await payment_service.record_refund(session, charge_id="never-seen") is None
 
 
-def _refunder(outcome: str | None, calls: list):
-    async def refund_stars(telegram_user_id: int, charge_id: str) -> None:
-        calls.append((telegram_user_id, charge_id))
-        if outcome is not None:
-            raise RefundRefused(outcome, outcome)
+class FakeTelegram:
+    """The services' Telegram interface: records refunds, and fails them as told (one outcome per call)."""
 
-    return refund_stars
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.calls: list[tuple[int, str]] = []
+        self.outcomes = list(outcomes)
+
+    async def refund_star_payment(self, *, telegram_user_id: int, charge_id: str) -> None:
+        self.calls.append((telegram_user_id, charge_id))
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+
+
+def _refused(reason: str) -> RefundRefused:
+    return RefundRefused(reason, f"Telegram says {reason}")
 
 
 async def test_refund_ok(session):
     user, _, purchase = await _paid(session)
-    calls: list = []
+    telegram = FakeTelegram()
 
-    refunded = await payment_service.refund(session, purchase, refund_stars=_refunder(None, calls))
+    refunded = await payment_service.refund(session, purchase, telegram=telegram)
 
-    assert calls == [(user.telegram_id, "ch-1")]
+    assert telegram.calls == [(user.telegram_id, "ch-1")]
     assert refunded.status is PurchaseStatus.REFUNDED
     with pytest.raises(RefundRefused) as again:
-        await payment_service.refund(session, purchase, refund_stars=_refunder(None, calls))
+        await payment_service.refund(session, purchase, telegram=telegram)
     assert again.value.reason == "already_refunded"
-    assert len(calls) == 1
+    assert len(telegram.calls) == 1
 
 
 async def test_refund_already_refunded_at_telegram_marks_refunded(session):
     _, _, purchase = await _paid(session)
 
     with pytest.raises(RefundRefused) as refused:
-        await payment_service.refund(session, purchase, refund_stars=_refunder("already_refunded", []))
+        await payment_service.refund(session, purchase, telegram=FakeTelegram(_refused("already_refunded")))
 
     assert refused.value.reason == "already_refunded"
     async with session_scope() as other:
@@ -518,22 +518,332 @@ async def test_refund_already_refunded_at_telegram_marks_refunded(session):
 
 async def test_refund_charge_not_found_keeps_purchase(session):
     _, _, purchase = await _paid(session)
+    purchase_id = purchase.id
 
     with pytest.raises(RefundRefused) as refused:
-        await payment_service.refund(session, purchase, refund_stars=_refunder("charge_not_found", []))
+        await payment_service.refund(session, purchase, telegram=FakeTelegram(_refused("charge_not_found")))
+    await session.rollback()  # the request fails: its unit of work is rolled back
 
     assert refused.value.reason == "charge_not_found"
-    async with session_scope() as other:
-        assert (await other.get(Purchase, purchase.id)).status is PurchaseStatus.COMPLETED
+    assert (await _stored(purchase_id)).status is PurchaseStatus.COMPLETED
 
 
 async def test_refund_refuses_unpaid(session):
     _, _, invoice = await _invoice(session)
-    calls: list = []
+    telegram = FakeTelegram()
     with pytest.raises(RefundRefused) as refused:
-        await payment_service.refund(session, invoice.purchase, refund_stars=_refunder(None, calls))
+        await payment_service.refund(session, invoice.purchase, telegram=telegram)
     assert refused.value.reason == "not_paid"
-    assert calls == []
+    assert telegram.calls == []
+
+
+# ---------------------------------------------------------------------------------------------- duplicates
+
+
+async def _pay(session, user, *, charge_id, lesson=None, course=None) -> payment_service.RecordedPayment:
+    """A new invoice of the user for the item, paid with this charge (the test's unit of work ends)."""
+    payload = InvoicePayload(
+        purchase_id=2_000_000_000 + len(charge_id),
+        lesson_id=lesson.id if lesson else None,
+        course_id=course.id if course else None,
+    ).encode()
+    recorded = await payment_service.record_payment(
+        session, user_id=user.id, payload=payload, total_amount=100, charge_id=charge_id, claim_delivery=True
+    )
+    await session.commit()
+    return recorded
+
+
+async def _stored(purchase_id: int) -> Purchase:
+    async with session_scope() as other:
+        return await other.get(Purchase, purchase_id)
+
+
+async def test_record_payment_for_a_lesson_already_bought_is_a_duplicate(session):
+    user, lesson, invoice = await _invoice(session)
+    # Two invoices open (the second one's purchase row is gone, as after an expiry): both paid.
+    first = await payment_service.record_payment(
+        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-first"
+    )
+    await session.commit()
+
+    second = await _pay(session, user, charge_id="ch-second", lesson=lesson)
+
+    assert not first.duplicate
+    assert second.newly_completed
+    assert second.duplicate
+    assert not second.delivery_claimed
+    stored = await _stored(second.purchase.id)
+    assert (stored.status, stored.refund_reason) == (PurchaseStatus.COMPLETED, "duplicate_payment")
+    assert (await _stored(first.purchase.id)).refund_reason is None
+    assert await payment_service.refunds_due(session) == [second.purchase.id]
+    # Nothing to deliver: the buyer had it.
+    assert [p.id for p in await payment_service.undelivered(session)] == [first.purchase.id]
+
+
+async def test_record_payment_same_invoice_paid_twice_second_is_a_duplicate(session):
+    user, _, invoice = await _invoice(session)
+    first = await payment_service.record_payment(
+        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-a"
+    )
+    second = await payment_service.record_payment(
+        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-b"
+    )
+
+    assert (first.newly_completed, second.newly_completed) == (True, True)
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert first.purchase.id != second.purchase.id
+
+
+async def test_record_payment_for_a_lesson_of_an_owned_course_is_a_duplicate(session):
+    user = await create_user(session)
+    lesson = await create_lesson(session)
+    course = await create_course(session, [lesson])
+    await create_purchase(session, user, course)
+
+    assert (await _pay(session, user, charge_id="ch-lesson", lesson=lesson)).duplicate
+
+
+async def test_record_payment_for_an_owned_course_is_a_duplicate(session):
+    user = await create_user(session)
+    course = await create_course(session, [await create_lesson(session)])
+    await _pay(session, user, charge_id="ch-course-1", course=course)
+
+    assert (await _pay(session, user, charge_id="ch-course-2", course=course)).duplicate
+
+
+async def test_record_payment_course_after_some_of_its_lessons_is_not_a_duplicate(session):
+    user = await create_user(session)
+    lessons = [await create_lesson(session), await create_lesson(session)]
+    course = await create_course(session, lessons)
+    await _pay(session, user, charge_id="ch-part", lesson=lessons[0])
+
+    recorded = await _pay(session, user, charge_id="ch-whole", course=course)
+
+    assert not recorded.duplicate
+    assert recorded.delivery_claimed
+
+
+async def test_record_payment_after_a_refund_or_a_failure_is_not_a_duplicate(session):
+    user = await create_user(session)
+    refunded, failed = await create_lesson(session), await create_lesson(session)
+    await create_purchase(session, user, refunded, status=PurchaseStatus.REFUNDED)
+    await create_purchase(session, user, failed, status=PurchaseStatus.FAILED)
+
+    assert not (await _pay(session, user, charge_id="ch-r", lesson=refunded)).duplicate
+    assert not (await _pay(session, user, charge_id="ch-f", lesson=failed)).duplicate
+
+
+async def _duplicate(session) -> tuple[User, Purchase, Purchase]:
+    user = await create_user(session)
+    lesson = await create_lesson(session)
+    first = await _pay(session, user, charge_id="ch-first", lesson=lesson)
+    second = await _pay(session, user, charge_id="ch-second", lesson=lesson)
+    assert second.duplicate
+    return user, first.purchase, second.purchase
+
+
+async def test_refund_due_refunds_the_duplicate_once(session):
+    user, first, second = await _duplicate(session)
+    telegram = FakeTelegram()
+
+    assert await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+    assert not await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+
+    assert telegram.calls == [(user.telegram_id, "ch-second")]
+    stored = await _stored(second.id)
+    assert (stored.status, stored.refund_reason) == (PurchaseStatus.REFUNDED, "duplicate_payment")
+    assert (await _stored(first.id)).status is PurchaseStatus.COMPLETED
+    assert await payment_service.refunds_due(session) == []
+
+
+async def test_refund_due_concurrently_one_call(session):
+    _, _, second = await _duplicate(session)
+    telegram = FakeTelegram()
+
+    async def refund_in_own_session() -> bool:
+        async with session_scope() as other:
+            return await payment_service.refund_due(other, second.id, telegram=telegram)
+
+    results = await asyncio.gather(*(refund_in_own_session() for _ in range(3)))
+
+    assert sorted(results) == [False, False, True]
+    assert len(telegram.calls) == 1
+
+
+async def test_refund_due_when_telegram_is_down_is_tried_again(session):
+    _, _, second = await _duplicate(session)
+    telegram = FakeTelegram(TelegramUnavailable("Telegram is down"))
+
+    assert not await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+    assert (await _stored(second.id)).status is PurchaseStatus.COMPLETED
+    assert await payment_service.refunds_due(session) == [second.id]
+    assert await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+
+    assert len(telegram.calls) == 2
+    assert (await _stored(second.id)).status is PurchaseStatus.REFUNDED
+
+
+async def test_refund_due_claim_of_a_dead_process_is_taken_over_after_its_lease(session):
+    _, _, second = await _duplicate(session)
+    # A process claimed the refund, then died (before or after Telegram refunded: Telegram says which).
+    assert await payment_service.claim_refund(session, second.id) is not None
+    await session.commit()
+    telegram = FakeTelegram(_refused("already_refunded"))
+    assert await payment_service.refunds_due(session) == []
+    assert not await payment_service.refund_due(session, second.id, telegram=telegram)
+
+    past = utcnow() - payment_service.refund_lease() - timedelta(seconds=1)
+    await session.execute(sql_update(Purchase).values(refund_claimed_at=past))
+    await session.commit()
+    assert await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+
+    assert len(telegram.calls) == 1
+    assert (await _stored(second.id)).status is PurchaseStatus.REFUNDED
+
+
+async def test_refund_due_refused_for_good_is_kept_for_the_admin(session):
+    _, _, second = await _duplicate(session)
+    telegram = FakeTelegram(_refused("charge_not_found"))
+
+    assert not await payment_service.refund_due(session, second.id, telegram=telegram)
+    await session.commit()
+
+    stored = await _stored(second.id)
+    assert stored.status is PurchaseStatus.COMPLETED
+    assert stored.refund_error == "Telegram says charge_not_found"
+    assert await payment_service.refunds_due(session) == []
+    assert not await payment_service.refund_due(session, second.id, telegram=telegram)
+    assert len(telegram.calls) == 1
+
+
+# ---------------------------------------------------------------------------------------------- unmatched
+
+
+async def _unmatched(charge_id: str) -> list[UnmatchedPayment]:
+    async with session_scope() as other:
+        statement = select(UnmatchedPayment).where(UnmatchedPayment.telegram_payment_charge_id == charge_id)
+        return list((await other.scalars(statement)).all())
+
+
+@pytest.mark.parametrize(
+    ("payload", "currency", "reason"),
+    [
+        ("v0:legacy", "XTR", UnmatchedPaymentReason.UNREADABLE_PAYLOAD),
+        ("v1:2000000005:l2000000005", "XTR", UnmatchedPaymentReason.UNKNOWN_ITEM),
+        ("v1:2000000005:c2000000005", "XTR", UnmatchedPaymentReason.UNKNOWN_ITEM),
+        (None, "USD", UnmatchedPaymentReason.WRONG_CURRENCY),
+    ],
+)
+async def test_take_payment_that_matches_no_purchase_is_kept_unmatched(session, payload, currency, reason):
+    user, _, invoice = await _invoice(session)
+    payload = payload or invoice.payload
+    args = {
+        "user_id": user.id,
+        "telegram_user_id": user.telegram_id,
+        "payload": payload,
+        "total_amount": 100,
+        "charge_id": "ch-odd",
+        "currency": currency,
+    }
+
+    first = await payment_service.take_payment(session, **args)
+    second = await payment_service.take_payment(session, **args)
+    await session.commit()
+
+    assert isinstance(first, UnmatchedPayment)
+    assert second.id == first.id
+    [stored] = await _unmatched("ch-odd")
+    assert (stored.reason, stored.telegram_user_id, stored.amount, stored.currency, stored.payload) == (
+        reason,
+        user.telegram_id,
+        100,
+        currency,
+        payload,
+    )
+    assert stored.resolved_at is None
+    # No access without a payment in Stars for something we have.
+    assert await _count(session, Purchase.status == PurchaseStatus.COMPLETED) == 0
+
+
+async def test_record_unmatched_concurrently_is_one_row():
+    async def keep_in_own_session() -> int:
+        async with session_scope() as other:
+            kept = await payment_service.record_unmatched(
+                other,
+                charge_id="ch-twice",
+                telegram_user_id=42,
+                amount=5,
+                currency="XTR",
+                payload="odd\x00" + "x" * 1000,
+                reason=UnmatchedPaymentReason.UNREADABLE_PAYLOAD,
+            )
+            return kept.id
+
+    ids = await asyncio.gather(*(keep_in_own_session() for _ in range(3)))
+
+    assert len(set(ids)) == 1
+    [stored] = await _unmatched("ch-twice")
+    # Cut to a bounded length, and storable by every database.
+    assert stored.payload == ("odd\ufffd" + "x" * 1000)[:256]
+
+
+async def test_keep_refused_payment_records_what_the_database_takes_and_keeps_the_rest(session):
+    user, lesson, invoice = await _invoice(session)
+    _, _, earlier = await _paid(session, charge_id="ch-in")
+    args = {"telegram_user_id": user.telegram_id, "amount": 100, "currency": "XTR"}
+
+    # Recorded before (the handler failed after recording it), recordable now, refused (the CHECK on
+    # amounts), and a payer never registered.
+    before = await payment_service.keep_refused_payment(
+        session, charge_id="ch-in", payload=f"v1:{earlier.id}:l{earlier.lesson_id}", **args
+    )
+    now = await payment_service.keep_refused_payment(
+        session, charge_id="ch-now", payload=invoice.payload, **args
+    )
+    refused = await payment_service.keep_refused_payment(
+        session, charge_id="ch-refused", payload=f"v1:2000000008:l{lesson.id}", **(args | {"amount": -1})
+    )
+    stranger = await payment_service.keep_refused_payment(
+        session, charge_id="ch-stranger", payload=invoice.payload, **(args | {"telegram_user_id": 777})
+    )
+    await session.commit()
+
+    assert (before.id, now.id) == (earlier.id, invoice.purchase.id)
+    assert (await _stored(invoice.purchase.id)).status is PurchaseStatus.COMPLETED
+    assert isinstance(refused, UnmatchedPayment)
+    assert isinstance(stranger, UnmatchedPayment)
+    assert [u.reason for u in await _unmatched("ch-refused") + await _unmatched("ch-stranger")] == [
+        UnmatchedPaymentReason.NOT_RECORDED
+    ] * 2
+    assert await _unmatched("ch-in") == await _unmatched("ch-now") == []
+
+
+async def test_resolve_unmatched_once(session):
+    kept = await payment_service.record_unmatched(
+        session,
+        charge_id="ch-kept",
+        telegram_user_id=42,
+        amount=100,
+        currency="XTR",
+        payload="v0:legacy",
+        reason=UnmatchedPaymentReason.UNREADABLE_PAYLOAD,
+    )
+    await session.commit()
+
+    resolved = await payment_service.resolve_unmatched(session, kept, resolution="Refunded by hand")
+    await session.commit()
+    with pytest.raises(UnmatchedPaymentAlreadyResolved):
+        await payment_service.resolve_unmatched(session, kept, resolution="Again")
+
+    [stored] = await _unmatched("ch-kept")
+    assert stored.resolved_at is not None
+    assert stored.resolution == resolved.resolution == "Refunded by hand"
 
 
 # ---------------------------------------------------------------------------------------------- reconcile
@@ -561,35 +871,87 @@ async def test_reconcile_records_missed_and_reports_unknown(session):
     assert sorted(p.telegram_payment_charge_id for p in report.recorded) == ["ch-missed", "ch-stranger"]
     assert [p.id for p in report.refunded] == [refunded.id]
     assert [p.id for p in report.unknown_to_telegram] == [lost.id]
-    assert report.unreadable == ["ch-other-bot"]
+    assert [(u.telegram_payment_charge_id, u.reason) for u in report.unmatched] == [
+        ("ch-other-bot", UnmatchedPaymentReason.UNREADABLE_PAYLOAD)
+    ]
     await session.refresh(invoice.purchase)
     assert invoice.purchase.status is PurchaseStatus.COMPLETED
     stranger = await session.scalar(select(User).where(User.telegram_id == 555_000_111))
     assert stranger is not None
 
     again = await payment_service.reconcile(session, ledger, refunded_charges=["ch-refunded"])
-    assert (again.recorded, again.refunded) == ([], [])
+    assert (again.recorded, again.refunded, again.unmatched) == ([], [], [])
     assert await _count(session, Purchase.telegram_payment_charge_id.is_not(None)) == 5
+    await session.commit()
+    assert len(await _unmatched("ch-other-bot")) == 1
 
 
-async def test_writers_end_their_transaction(session):
-    """On SQLite an open writer's transaction is the database's write lock: none may outlive the call."""
+async def test_reconcile_goes_on_after_a_payment_for_an_unknown_item(session):
+    user, _, invoice = await _invoice(session)
+    gone = await create_lesson(session)
+    gone_id = gone.id
+    await session.delete(gone)
+    await session.commit()
+    ledger = [
+        _ledger("ch-gone", user.telegram_id, 100, f"v1:2000000004:l{gone_id}"),
+        _ledger("ch-course-gone", user.telegram_id, 100, "v1:2000000004:c2000000004"),
+        _ledger("ch-missed", user.telegram_id, 100, invoice.payload),
+    ]
+
+    report = await payment_service.reconcile(session, ledger)
+    await session.commit()
+
+    assert [p.telegram_payment_charge_id for p in report.recorded] == ["ch-missed"]
+    assert [(u.telegram_payment_charge_id, u.reason) for u in report.unmatched] == [
+        ("ch-gone", UnmatchedPaymentReason.UNKNOWN_ITEM),
+        ("ch-course-gone", UnmatchedPaymentReason.UNKNOWN_ITEM),
+    ]
+    assert (await _stored(invoice.purchase.id)).status is PurchaseStatus.COMPLETED
+    again = await payment_service.reconcile(session, ledger)
+    await session.commit()
+    assert (again.recorded, again.unmatched) == ([], [])
+    assert [len(await _unmatched(charge)) for charge in ("ch-gone", "ch-course-gone")] == [1, 1]
+
+
+async def test_reconcile_goes_on_after_a_payment_the_database_refuses(session):
     user, lesson, invoice = await _invoice(session)
-    await payment_service.create_invoice(session, user_id=user.id, lesson_id=lesson.id)
-    assert not session.in_transaction()
-    await payment_service.record_payment(
-        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-1"
+    ledger = [
+        # An amount the database's CHECK refuses: this payment, and only this one, cannot be recorded.
+        _ledger("ch-refused", user.telegram_id, -1, f"v1:2000000004:l{lesson.id}"),
+        _ledger("ch-missed", user.telegram_id, 100, invoice.payload),
+    ]
+
+    report = await payment_service.reconcile(session, ledger)
+    await session.commit()
+
+    assert [p.telegram_payment_charge_id for p in report.recorded] == ["ch-missed"]
+    [kept] = await _unmatched("ch-refused")
+    assert kept.reason is UnmatchedPaymentReason.NOT_RECORDED
+
+
+async def test_reconcile_records_a_payment_kept_as_not_recorded_and_resolves_it(session):
+    user, _, invoice = await _invoice(session)
+    kept = await payment_service.record_unmatched(
+        session,
+        charge_id="ch-late",
+        telegram_user_id=user.telegram_id,
+        amount=100,
+        currency="XTR",
+        payload=invoice.payload,
+        reason=UnmatchedPaymentReason.NOT_RECORDED,
     )
-    await payment_service.record_payment(
-        session, user_id=user.id, payload=invoice.payload, total_amount=100, charge_id="ch-1"
+    await session.commit()
+
+    report = await payment_service.reconcile(
+        session, [_ledger("ch-late", user.telegram_id, 100, invoice.payload)]
     )
-    assert not session.in_transaction()
-    with pytest.raises(AlreadyPurchased):
-        await payment_service.create_invoice(session, user_id=user.id, lesson_id=lesson.id)
-    assert not session.in_transaction()
-    assert await payment_service.record_refund(session, charge_id="unknown") is None
-    assert not session.in_transaction()
-    assert lesson.id == invoice.purchase.lesson_id  # nothing was expired by a rollback
+    await session.commit()
+
+    assert [p.id for p in report.recorded] == [invoice.purchase.id]
+    [stored] = await _unmatched("ch-late")
+    assert stored.id == kept.id
+    assert stored.resolved_at is not None
+    assert stored.resolution == f"Recorded by reconciliation as purchase {invoice.purchase.id}"
 
 
 async def test_pre_checkout_refuses_old_invoice_after_price_change(session):

@@ -91,6 +91,9 @@ payment-thanks-course = ✅ Payment received, thank you! The course “{ $title 
    *[other] { $count } lessons
 } to open below and in 📂 My lessons.
 refund-received = ↩️ { $amount } Stars were refunded to you. The access this purchase gave has been removed.
+payment-duplicate-refunded = ↩️ You already had this, so this second payment of { $amount } ⭐ goes back to you. Your access stays as it was.
+payment-unmatched = We received your payment of { $amount } ⭐ but could not match it to a lesson or course. It is recorded, and support will sort it out: you will get access or your Stars back. Questions: /support.
+payment-wrong-currency = This payment was not made in Telegram Stars, so it opens nothing. It is recorded, and support will sort it out. Questions: /support.
 
 support-text-only = Please write your question as a text message.
 support-ask = Write your question in one message and we will answer here.
