@@ -91,7 +91,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if not async_url.startswith("sqlite"):
         return create_async_engine(async_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
     engine = create_async_engine(
-        async_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_size=10
+        async_url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        pool_size=10,
     )
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

@@ -2,23 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
-from backend.api.deps import CurrentAdmin, SessionDep
+from backend.api.deps import ClientAddress, CurrentAdmin, SessionDep
 from backend.api.errors import RULE_VIOLATION, TOO_MANY, UNAUTHORIZED
 from backend.services import auth_service
 from backend.services.auth_service import IssuedTokens
 from shared.schemas import AdminRead, LoginRequest, RefreshRequest, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def _client_address(request: Request) -> str | None:
-    # The connection's peer, or the client a trusted proxy names (FORWARDED_ALLOW_IPS, backend/main.py).
-    return request.client.host if request.client is not None else None
 
 
 def _token_pair(tokens: IssuedTokens) -> TokenPair:
@@ -35,12 +30,12 @@ def _token_pair(tokens: IssuedTokens) -> TokenPair:
     summary="Log in with a JSON body and get an access and a refresh token",
     responses={**UNAUTHORIZED, **TOO_MANY, **RULE_VIOLATION},
 )
-async def login(session: SessionDep, credentials: LoginRequest, request: Request) -> TokenPair:
+async def login(session: SessionDep, credentials: LoginRequest, client: ClientAddress) -> TokenPair:
     tokens = await auth_service.login(
         session,
         username=credentials.username,
         password=credentials.password,
-        client=_client_address(request),
+        client=client,
     )
     return _token_pair(tokens)
 
@@ -51,7 +46,7 @@ async def login(session: SessionDep, credentials: LoginRequest, request: Request
     responses={**UNAUTHORIZED, **TOO_MANY, **RULE_VIOLATION},
 )
 async def login_form(
-    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
+    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()], client: ClientAddress
 ) -> TokenPair:
     try:
         credentials = LoginRequest(username=form.username, password=form.password)
@@ -64,7 +59,7 @@ async def login_form(
         session,
         username=credentials.username,
         password=credentials.password,
-        client=_client_address(request),
+        client=client,
     )
     return _token_pair(tokens)
 

@@ -43,6 +43,14 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 # reads before its own write is visible, and a failed commit is the request's error.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+
+def get_client_address(request: Request) -> str | None:
+    # The connection's peer, or the client a trusted proxy names (FORWARDED_ALLOW_IPS, backend/main.py).
+    return request.client.host if request.client is not None else None
+
+
+ClientAddress = Annotated[str | None, Depends(get_client_address)]
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 

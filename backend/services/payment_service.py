@@ -556,7 +556,6 @@ async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegra
     return await purchase_service.mark_refunded(session, purchase)
 
 
-@writes
 async def reconcile(
     session: AsyncSession,
     ledger: Sequence[LedgerPayment],
@@ -569,7 +568,7 @@ async def reconcile(
     Each ledger payment is taken on its own (a savepoint): one that matches no purchase, or that the
     database refuses, becomes an unmatched payment and the ones after it are still recorded. A payment
     kept as not recorded is tried again, and resolved once it is. `since` bounds the comparison to the
-    period the ledger covers.
+    period the ledger covers. Not a writer as a whole: a run that finds nothing to record takes no lock.
     """
     report = ReconciliationReport()
     for payment in ledger:
@@ -578,12 +577,7 @@ async def reconcile(
         kept = await _unmatched_by_charge_id(session, payment.charge_id)
         if kept is not None and (kept.reason is not UnmatchedPaymentReason.NOT_RECORDED or kept.resolved_at):
             continue
-        try:
-            async with session.begin_nested():
-                taken = await _take_ledger_payment(session, payment)
-        except (IntegrityError, DataError) as error:
-            logger.error("Reconciliation could not record charge %s: %s", payment.charge_id, error)
-            taken = await _record_unmatched(session, payment, UnmatchedPaymentReason.NOT_RECORDED)
+        taken = await _take_on_its_own(session, payment)
         if isinstance(taken, UnmatchedPayment):
             if taken is not kept:
                 report.unmatched.append(taken)
@@ -610,6 +604,19 @@ async def reconcile(
         if purchase.telegram_payment_charge_id not in known:
             report.unknown_to_telegram.append(purchase)
     return report
+
+
+@writes
+async def _take_on_its_own(
+    session: AsyncSession, payment: LedgerPayment
+) -> RecordedPayment | UnmatchedPayment:
+    """A ledger payment in a savepoint of its own: one the database refuses is kept as not recorded."""
+    try:
+        async with session.begin_nested():
+            return await _take_ledger_payment(session, payment)
+    except (IntegrityError, DataError) as error:
+        logger.error("Reconciliation could not record charge %s: %s", payment.charge_id, error)
+        return await _record_unmatched(session, payment, UnmatchedPaymentReason.NOT_RECORDED)
 
 
 async def _take_ledger_payment(

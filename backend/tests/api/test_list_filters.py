@@ -25,6 +25,7 @@ from backend.tests.factories import (
     create_user,
 )
 from shared.constants import PurchaseStatus, TicketStatus
+from shared.models import UnmatchedPayment, UnmatchedPaymentReason
 
 # Query parameters that page and order a listing rather than filter it.
 NOT_FILTERS = {"sort", "limit", "offset"}
@@ -207,7 +208,24 @@ TICKETS = Listing(
     ),
 )
 
+UNMATCHED = Listing(
+    "/api/unmatched-payments/",
+    admin=True,
+    unfiltered=("u1", "u2", "u3", "u4"),
+    cases=(
+        expect("u1 u4", reason="unknown_item"),
+        expect("u2", reason="wrong_currency"),
+        expect("", reason="not_recorded"),
+        expect("u4", resolved="true"),
+        expect("u1 u2 u3", resolved="false"),
+        expect("u1 u2", telegram_user_id="7100001"),
+        expect("", telegram_user_id="7100009"),
+        expect("u1", reason="unknown_item", resolved="false"),
+    ),
+)
+
 LISTINGS = {
+    "unmatched_payments": UNMATCHED,
     "users": USERS,
     "public_lessons": PUBLIC_LESSONS,
     "admin_lessons": ADMIN_LESSONS,
@@ -323,7 +341,31 @@ async def support_tickets(session) -> dict[str, Any]:
     }
 
 
+async def unmatched_payments(session) -> dict[str, Any]:
+    rows = {
+        name: UnmatchedPayment(
+            telegram_payment_charge_id=f"charge-{name}",
+            telegram_user_id=telegram_user_id,
+            amount=10,
+            currency=currency,
+            payload="v1:x",
+            reason=reason,
+            resolved_at=resolved_at,
+        )
+        for name, telegram_user_id, currency, reason, resolved_at in (
+            ("u1", 7_100_001, "XTR", UnmatchedPaymentReason.UNKNOWN_ITEM, None),
+            ("u2", 7_100_001, "USD", UnmatchedPaymentReason.WRONG_CURRENCY, None),
+            ("u3", 7_100_002, "XTR", UnmatchedPaymentReason.UNREADABLE_PAYLOAD, None),
+            ("u4", 7_100_003, "XTR", UnmatchedPaymentReason.UNKNOWN_ITEM, DAY),
+        )
+    }
+    session.add_all(rows.values())
+    await session.commit()
+    return rows
+
+
 DATASETS = {
+    "unmatched_payments": unmatched_payments,
     "users": users,
     "public_lessons": lessons,
     "admin_lessons": lessons,
