@@ -206,6 +206,13 @@ def writes(
     return wrapper
 
 
+def writers_take_turns(session: AsyncSession) -> bool:
+    """Whether a writer's transaction of this session is the only one in the whole database while it runs
+    (SQLite's BEGIN IMMEDIATE): then nothing it has read can change under it, and a row lock or a savepoint
+    against a racing writer has nothing to guard against (PostgreSQL needs them)."""
+    return session.bind is not None and session.bind.dialect.name == "sqlite"
+
+
 async def commit_now(session: AsyncSession | None = None) -> None:
     """Make what the unit of work (by default the running task's) has written durable before it ends.
 

@@ -10,6 +10,7 @@ write, so every step here is idempotent and keyed by Telegram's charge id:
   unmatched payment for the admin, never only logged.
 """
 
+import contextlib
 import logging
 import re
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ from backend.services.exceptions import (
 from backend.services.telegram import Telegram
 from shared.config import get_settings
 from shared.constants import PurchaseStatus
-from shared.database import commit_now, writes
+from shared.database import commit_now, writers_take_turns, writes
 from shared.models import (
     CURRENCY_MAX_LENGTH,
     REFUND_ERROR_MAX_LENGTH,
@@ -279,9 +280,10 @@ async def record_payment(
     if currency != STARS_CURRENCY:
         raise WrongCurrency(currency)
     parsed = InvoicePayload.decode(payload)
-    # Serialises the payer's payments (SQLite's write lock does the same there): of two charges for one
-    # item recorded at once, the second sees the first and is the duplicate.
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    if not writers_take_turns(session):
+        # Serialises the payer's payments: of two charges for one item recorded at once, the second sees the
+        # first and is the duplicate.
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     duplicate = await _already_has(session, user_id, parsed)
     claimed_at = utcnow() if claim_delivery and not duplicate else None
     refund_reason = DUPLICATE_PAYMENT if duplicate else None
@@ -402,9 +404,10 @@ async def _complete_pending(
     """Complete the invoice's own purchase: pending (its promo code use still reserved), else failed (it
     waited too long and gave its use back, so the use is taken again). None if it is neither, or not this
     payer's purchase of this item."""
+    # A savepoint where another process can record the same charge meanwhile: the collision undoes only this.
+    guard = contextlib.nullcontext() if writers_take_turns(session) else session.begin_nested()
     try:
-        # A savepoint: another process recording the same charge meanwhile undoes only this.
-        async with session.begin_nested():
+        async with guard:
             paid = (user_id, charge_id, claimed_at, refund_reason)
             purchase = await _complete_from(session, parsed, PurchaseStatus.PENDING, *paid)
             if purchase is None:

@@ -3,10 +3,11 @@
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services.common import paginate, sort_order, text_search, violates
+from backend.services.common import paginate, sort_order, text_search
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
 from shared.constants import DEFAULT_LANGUAGE_CODE, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 from shared.database import writes
@@ -63,17 +64,17 @@ async def get_all(
 @writes
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
-    if await get_by_telegram_id(session, data.telegram_id) is not None:
+    # One statement, on both databases: the unique index, not a lookup, refuses a taken Telegram id, and a
+    # registration racing this one leaves nothing to undo.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    user = await session.scalar(
+        insert(User)
+        .values(**data.model_dump())
+        .on_conflict_do_nothing(index_elements=[User.telegram_id])
+        .returning(User)
+    )
+    if user is None:
         raise DuplicateTelegramId(data.telegram_id)
-    user = User(**data.model_dump())
-    try:
-        # A savepoint: a racing registration of the same Telegram id undoes only this insert.
-        async with session.begin_nested():
-            session.add(user)
-    except IntegrityError as error:
-        if violates(error, "telegram_id"):
-            raise DuplicateTelegramId(data.telegram_id) from error
-        raise
     return user
 
 
