@@ -54,7 +54,7 @@ async def accessible_lesson_ids(session: AsyncSession, *, user_id: int) -> set[i
 async def library(session: AsyncSession, *, user_id: int) -> list[Lesson]:
     """Every lesson the user can open now: bought (directly or in a course) and the free ones on offer."""
     bought = await accessible_lesson_ids(session, user_id=user_id)
-    free = (Lesson.is_free.is_(True)) & (Lesson.is_active.is_(True))
+    free = Lesson.is_free.is_(True) & Lesson.is_active.is_(True)
     condition = or_(Lesson.id.in_(bought), free) if bought else free
     return list(
         (await session.scalars(select(Lesson).where(condition).order_by(Lesson.title, Lesson.id))).all()

@@ -59,7 +59,7 @@ async def get_all(
     """A page of courses (with their lessons) matching the filters; prices filter on the effective price."""
     filters = []
     if is_active is not None:
-        filters.append(Course.is_active.is_(is_active))
+        filters.append(Course.is_active == is_active)
     if price_min is not None:
         filters.append(price_min <= EFFECTIVE_PRICE)
     if price_max is not None:

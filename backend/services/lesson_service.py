@@ -59,10 +59,11 @@ async def get_all(
     public: for the catalog that anyone sees; the paid content stays unloaded (has_video and has_text work).
     """
     filters = []
+    # "= true", not "IS true": PostgreSQL uses the (is_active, created_at) index only for the former.
     if is_active is not None:
-        filters.append(Lesson.is_active.is_(is_active))
+        filters.append(Lesson.is_active == is_active)
     if is_free is not None:
-        filters.append(Lesson.is_free.is_(is_free))
+        filters.append(Lesson.is_free == is_free)
     if price_min is not None:
         filters.append(Lesson.price >= price_min)
     if price_max is not None:

@@ -55,7 +55,7 @@ async def get_all(
     """A page of promo codes matching the filters."""
     filters = []
     if is_active is not None:
-        filters.append(PromoCode.is_active.is_(is_active))
+        filters.append(PromoCode.is_active == is_active)
     if search:
         filters.append(text_search(search, PromoCode.code))
     return await paginate(

@@ -44,7 +44,7 @@ async def get_all(
     """A page of users matching the filters (search looks in names and username)."""
     filters = []
     if is_active is not None:
-        filters.append(User.is_active.is_(is_active))
+        filters.append(User.is_active == is_active)
     if language_code:
         filters.append(User.language_code == language_code)
     if telegram_id is not None:
