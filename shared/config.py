@@ -104,11 +104,6 @@ class Settings(BaseSettings):
         return problems
 
     @property
-    def bot_enabled(self) -> bool:
-        """Whether TELEGRAM_BOT_TOKEN looks like a real token (not unset or the placeholder)."""
-        return bool(BOT_TOKEN_PATTERN.fullmatch(self.TELEGRAM_BOT_TOKEN.get_secret_value()))
-
-    @property
     def trusted_proxies(self) -> list[str]:
         return [host.strip() for host in self.FORWARDED_ALLOW_IPS.split(",") if host.strip()]
 

@@ -17,11 +17,10 @@ import asyncio
 import ipaddress
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -29,12 +28,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, bindparam, delete, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from backend.services.common import dialect_insert
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from shared.config import Settings, get_settings
 from shared.database import commit_now, writes
@@ -143,7 +141,13 @@ def decode_token(token: str, *, expected_type: str, settings: Settings | None = 
     """The claims of a valid, unexpired token of the expected type; InvalidToken otherwise."""
     settings = settings or get_settings()
     try:
-        claims = _verified_claims(token, settings.SECRET_KEY.get_secret_value(), settings.ALGORITHM)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.SECRET_KEY.get_secret_value(),
+            # Only the configured algorithm: no "none", no switching to another one.
+            algorithms=[settings.ALGORITHM],
+            options={"require": REQUIRED_CLAIMS},
+        )
     except jwt.ExpiredSignatureError as error:
         raise InvalidToken("Token has expired") from error
     except jwt.PyJWTError as error:
@@ -156,19 +160,7 @@ def decode_token(token: str, *, expected_type: str, settings: Settings | None = 
             if expected_type == ACCESS
             else "This is not a refresh token"
         )
-    return dict(claims)
-
-
-def _verified_claims(token: str, key: str, algorithm: str) -> Mapping[str, Any]:
-    return MappingProxyType(
-        jwt.decode(
-            token,
-            key,
-            # Only the configured algorithm: no "none", no switching to another one.
-            algorithms=[algorithm],
-            options={"require": REQUIRED_CLAIMS},
-        )
-    )
+    return claims
 
 
 def _well_typed(claims: Mapping[str, Any]) -> bool:
@@ -198,10 +190,6 @@ def _client_key(address: str | None) -> str:
 class _Account:
     id: int
     password_hash: str
-
-
-def _upsert(session: AsyncSession) -> Callable[..., Any]:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _throttle_of(username: str, client: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -245,7 +233,7 @@ async def _count_attempt(
     # of a client are counted one after another, so at most LOGIN_MAX_FAILURES of them get checked.
     row = (
         await session.execute(
-            _upsert(session)(LoginThrottle)
+            dialect_insert(session)(LoginThrottle)
             .values(
                 username=username, client=client, failures=0, expires_at=now, created_at=now, updated_at=now
             )
@@ -362,7 +350,7 @@ async def _start_session(
         "updated_at": now,
     }
     await session.execute(
-        _upsert(session)(LoginThrottle)
+        dialect_insert(session)(LoginThrottle)
         .values(username=username, client=client, created_at=now, **known)
         .on_conflict_do_update(index_elements=[LoginThrottle.username, LoginThrottle.client], set_=known)
     )

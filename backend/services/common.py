@@ -1,9 +1,10 @@
 """Helpers shared by the services: pagination and text search."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -42,6 +43,12 @@ async def paginate(
     if rows:
         return [row[0] for row in rows], rows[0][1]
     return [], (await session.scalar(count) or 0) if offset else 0
+
+
+def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
+    """The session's database's own INSERT construct, which has ON CONFLICT (upserts); both databases
+    spell it the same."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def text_search(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:

@@ -574,10 +574,11 @@ async def reconcile(
     period the ledger covers. Not a writer as a whole: a run that finds nothing to record takes no lock.
     """
     report = ReconciliationReport()
+    recorded, kept_unmatched = await _known_charges(session, [payment.charge_id for payment in ledger])
     for payment in ledger:
-        if await _by_charge_id(session, payment.charge_id) is not None:
+        if payment.charge_id in recorded:
             continue
-        kept = await _unmatched_by_charge_id(session, payment.charge_id)
+        kept = kept_unmatched.get(payment.charge_id)
         if kept is not None and (kept.reason is not UnmatchedPaymentReason.NOT_RECORDED or kept.resolved_at):
             continue
         taken = await _take_on_its_own(session, payment)
@@ -607,6 +608,33 @@ async def reconcile(
         if purchase.telegram_payment_charge_id not in known:
             report.unknown_to_telegram.append(purchase)
     return report
+
+
+# Charge ids looked up per statement: far below any database's limit on parameters.
+CHARGE_IDS_PER_QUERY = 500
+
+
+async def _known_charges(
+    session: AsyncSession, charge_ids: Sequence[str]
+) -> tuple[set[str], dict[str, UnmatchedPayment]]:
+    """Which of these charges are recorded as purchases, and which are kept as unmatched payments: a few
+    statements for the whole ledger, not two per entry."""
+    recorded: set[str] = set()
+    unmatched: dict[str, UnmatchedPayment] = {}
+    for start in range(0, len(charge_ids), CHARGE_IDS_PER_QUERY):
+        chunk = charge_ids[start : start + CHARGE_IDS_PER_QUERY]
+        recorded.update(
+            await session.scalars(
+                select(Purchase.telegram_payment_charge_id).where(
+                    Purchase.telegram_payment_charge_id.in_(chunk)
+                )
+            )
+        )
+        kept = await session.scalars(
+            select(UnmatchedPayment).where(UnmatchedPayment.telegram_payment_charge_id.in_(chunk))
+        )
+        unmatched.update((row.telegram_payment_charge_id, row) for row in kept)
+    return recorded, unmatched
 
 
 @writes

@@ -3,11 +3,9 @@
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services.common import paginate, sort_order, text_search
+from backend.services.common import dialect_insert, paginate, sort_order, text_search
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
 from shared.constants import DEFAULT_LANGUAGE_CODE, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 from shared.database import writes
@@ -66,9 +64,8 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
     """Register a user; DuplicateTelegramId if the Telegram id is taken."""
     # One statement, on both databases: the unique index, not a lookup, refuses a taken Telegram id, and a
     # registration racing this one leaves nothing to undo.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     user = await session.scalar(
-        insert(User)
+        dialect_insert(session)(User)
         .values(**data.model_dump())
         .on_conflict_do_nothing(index_elements=[User.telegram_id])
         .returning(User)
