@@ -156,7 +156,11 @@ ItemT = TypeVar("ItemT")
 
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
-    total: int = Field(description="Number of records matching the filters, ignoring limit and offset")
+    total: int = Field(
+        description="Number of records matching the filters, ignoring limit and offset; counted up to "
+        "offset + 10,000, so when total_exact is false there are more than this"
+    )
+    total_exact: bool = Field(description="Whether total is the exact count or (false) a lower bound")
     limit: int
     offset: int
 

@@ -77,7 +77,7 @@ async def read_courses(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> CourseList:
-    courses, total = await course_service.get_all(
+    page = await course_service.get_all(
         session,
         is_active=is_active if admin else True,
         price_min=price_min,
@@ -87,8 +87,8 @@ async def read_courses(
         limit=limit,
         offset=offset,
     )
-    items = [course_read(course, public=admin is None) for course in courses]
-    return CourseList(items=items, total=total, limit=limit, offset=offset)
+    items = [course_read(course, public=admin is None) for course in page.items]
+    return CourseList(items=items, total=page.total, total_exact=page.total_exact, limit=limit, offset=offset)
 
 
 @router.get(

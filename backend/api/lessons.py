@@ -43,7 +43,7 @@ async def read_lessons(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Response:
-    lessons, total = await lesson_service.get_all(
+    found = await lesson_service.get_all(
         session,
         is_active=is_active if admin else True,
         is_free=is_free,
@@ -58,11 +58,19 @@ async def read_lessons(
     page: LessonList | LessonPublicList
     if admin:
         page = LessonList(
-            items=[LessonRead.model_validate(x) for x in lessons], total=total, limit=limit, offset=offset
+            items=[LessonRead.model_validate(x) for x in found.items],
+            total=found.total,
+            total_exact=found.total_exact,
+            limit=limit,
+            offset=offset,
         )
     else:
         page = LessonPublicList(
-            items=[LessonPublic.model_validate(x) for x in lessons], total=total, limit=limit, offset=offset
+            items=[LessonPublic.model_validate(x) for x in found.items],
+            total=found.total,
+            total_exact=found.total_exact,
+            limit=limit,
+            offset=offset,
         )
     # The page is valid by construction; returned as is, FastAPI would validate it again against the union
     # of both page types, the costliest step of this hot endpoint.

@@ -35,11 +35,15 @@ async def read_promo_codes(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> PromoCodeList:
-    codes, total = await promo_code_service.get_all(
+    page = await promo_code_service.get_all(
         session, is_active=is_active, search=q, sort=sort, limit=limit, offset=offset
     )
     return PromoCodeList(
-        items=[PromoCodeRead.model_validate(c) for c in codes], total=total, limit=limit, offset=offset
+        items=[PromoCodeRead.model_validate(c) for c in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )
 
 

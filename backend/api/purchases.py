@@ -44,7 +44,7 @@ async def read_purchases(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> PurchaseList:
-    purchases, total = await purchase_service.get_all(
+    page = await purchase_service.get_all(
         session,
         user_id=user_id,
         lesson_id=lesson_id,
@@ -57,7 +57,11 @@ async def read_purchases(
         offset=offset,
     )
     return PurchaseList(
-        items=[PurchaseRead.model_validate(p) for p in purchases], total=total, limit=limit, offset=offset
+        items=[PurchaseRead.model_validate(p) for p in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )
 
 

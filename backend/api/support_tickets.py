@@ -40,11 +40,15 @@ async def read_tickets(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> SupportTicketList:
-    tickets, total = await support_ticket_service.get_all(
+    page = await support_ticket_service.get_all(
         session, user_id=user_id, status=status, search=q, sort=sort, limit=limit, offset=offset
     )
     return SupportTicketList(
-        items=[SupportTicketRead.model_validate(t) for t in tickets], total=total, limit=limit, offset=offset
+        items=[SupportTicketRead.model_validate(t) for t in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -31,7 +31,7 @@ async def read_unmatched_payments(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> UnmatchedPaymentList:
-    payments, total = await payment_service.get_all_unmatched(
+    page = await payment_service.get_all_unmatched(
         session,
         reason=reason,
         resolved=resolved,
@@ -41,8 +41,9 @@ async def read_unmatched_payments(
         offset=offset,
     )
     return UnmatchedPaymentList(
-        items=[UnmatchedPaymentRead.model_validate(p) for p in payments],
-        total=total,
+        items=[UnmatchedPaymentRead.model_validate(p) for p in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
         limit=limit,
         offset=offset,
     )

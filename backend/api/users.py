@@ -42,7 +42,7 @@ async def read_users(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> UserList:
-    users, total = await user_service.get_all(
+    page = await user_service.get_all(
         session,
         is_active=is_active,
         search=q,
@@ -53,7 +53,11 @@ async def read_users(
         offset=offset,
     )
     return UserList(
-        items=[UserRead.model_validate(u) for u in users], total=total, limit=limit, offset=offset
+        items=[UserRead.model_validate(u) for u in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -76,7 +80,13 @@ async def update_user(session: SessionDep, user: UserDep, data: UserUpdate) -> U
 async def read_user_purchases(
     session: SessionDep, user_id: IdPath, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> PurchaseList:
-    purchases, total = await purchase_service.get_all(
+    page = await purchase_service.get_all(
         session, user_id=user_id, limit=limit, offset=offset, check_user=True
     )
-    return PurchaseList(items=purchases, total=total, limit=limit, offset=offset)  # type: ignore[arg-type]
+    return PurchaseList(
+        items=page.items,  # type: ignore[arg-type]
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
+    )

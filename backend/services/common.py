@@ -1,9 +1,9 @@
 """Helpers shared by the services: pagination and text search."""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,20 @@ from shared.utils import escape_like
 ModelT = TypeVar("ModelT", bound=Base)
 
 
+# A list's total is counted up to this many rows past the page's offset, no further: a count of every
+# matching row costs as much as the table is long, so a page of a table with millions of purchases would
+# take as long as a scan of it. Past the limit the total is a lower bound (as trackers show "10,000+").
+TOTAL_COUNT_LIMIT = 10_000
+
+
+class PageResult(NamedTuple, Generic[ModelT]):
+    """One page of rows, and how many rows match: exactly, or (total_exact false) at least `total`."""
+
+    items: Sequence[ModelT]
+    total: int
+    total_exact: bool
+
+
 async def paginate(
     session: AsyncSession,
     model: type[ModelT],
@@ -25,10 +39,13 @@ async def paginate(
     limit: int,
     offset: int,
     options: Sequence[ExecutableOption] = (),
-) -> tuple[Sequence[ModelT], int]:
-    """One page of the model's rows that match the filters, and how many match in all."""
+) -> PageResult[ModelT]:
+    """One page of the model's rows that match the filters, and how many match (see TOTAL_COUNT_LIMIT)."""
     filters = list(filters)
-    count = select(func.count()).select_from(model).where(*filters)
+    counted_up_to = offset + TOTAL_COUNT_LIMIT
+    # One row past the limit tells "exactly counted_up_to" from "more".
+    matching = select(literal(1)).select_from(model).where(*filters).limit(counted_up_to + 1).subquery()
+    count = select(func.count()).select_from(matching)
     # The total rides along with the page as an uncorrelated scalar subquery: one statement, and the page
     # and its total come from the same snapshot. A page past the end has no row to carry it.
     page = (
@@ -41,8 +58,10 @@ async def paginate(
     )
     rows = (await session.execute(page)).all()
     if rows:
-        return [row[0] for row in rows], rows[0][1]
-    return [], (await session.scalar(count) or 0) if offset else 0
+        items, total = [row[0] for row in rows], rows[0][1]
+    else:
+        items, total = [], (await session.scalar(count) or 0) if offset else 0
+    return PageResult(items, min(total, counted_up_to), total <= counted_up_to)
 
 
 def dialect_insert(session: AsyncSession) -> Callable[..., Any]:

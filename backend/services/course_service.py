@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import pricing
-from backend.services.common import paginate, sort_order, text_search
+from backend.services.common import PageResult, paginate, sort_order, text_search
 from backend.services.exceptions import (
     CourseNotFound,
     ItemInUse,
@@ -55,7 +55,7 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
-) -> tuple[Sequence[Course], int]:
+) -> PageResult[Course]:
     """A page of courses (with their lessons) matching the filters; prices filter on the effective price."""
     filters = []
     if is_active is not None:

@@ -1,12 +1,10 @@
 """Lessons: the catalog's units of content."""
 
-from collections.abc import Sequence
-
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, defer, with_expression
 
-from backend.services.common import paginate, sort_order, text_search
+from backend.services.common import PageResult, paginate, sort_order, text_search
 from backend.services.exceptions import ItemInUse, LessonNotFound, RuleViolation
 from shared.database import writes
 from shared.models import CourseLesson, Lesson, Purchase
@@ -53,7 +51,7 @@ async def get_all(
     limit: int,
     offset: int,
     public: bool = False,
-) -> tuple[Sequence[Lesson], int]:
+) -> PageResult[Lesson]:
     """A page of lessons matching the filters (search looks in title and description).
 
     public: for the catalog that anyone sees; the paid content stays unloaded (has_video and has_text work).

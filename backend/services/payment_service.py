@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, pricing, promo_code_service, purchase_service, user_service
-from backend.services.common import paginate, sort_order
+from backend.services.common import PageResult, paginate, sort_order
 from backend.services.exceptions import (
     BotNotConfigured,
     CourseNotFound,
@@ -842,7 +842,7 @@ async def get_all_unmatched(
     sort: str = "-created_at",
     limit: int,
     offset: int,
-) -> tuple[Sequence[UnmatchedPayment], int]:
+) -> PageResult[UnmatchedPayment]:
     """A page of unmatched payments matching the filters."""
     filters = []
     if reason is not None:

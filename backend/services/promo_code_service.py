@@ -1,14 +1,12 @@
 """Promo codes: discounts that teachers hand out, with limited uses and an expiry."""
 
-from collections.abc import Sequence
-
 from sqlalchemy import case, exists, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import pricing
-from backend.services.common import paginate, sort_order, text_search, violates
+from backend.services.common import PageResult, paginate, sort_order, text_search, violates
 from backend.services.exceptions import (
     DuplicatePromoCode,
     ItemInUse,
@@ -51,7 +49,7 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
-) -> tuple[Sequence[PromoCode], int]:
+) -> PageResult[PromoCode]:
     """A page of promo codes matching the filters."""
     filters = []
     if is_active is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import access_service, course_service, lesson_service, promo_code_service
-from backend.services.common import paginate, sort_order, violates
+from backend.services.common import PageResult, paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
     DuplicateChargeId,
@@ -66,7 +66,7 @@ async def get_all(
     offset: int,
     with_items: bool = False,
     check_user: bool = False,
-) -> tuple[Sequence[Purchase], int]:
+) -> PageResult[Purchase]:
     """A page of purchases matching the filters (created_from inclusive, created_to exclusive).
 
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
@@ -87,7 +87,7 @@ async def get_all(
         filters.append(Purchase.created_at >= created_from)
     if created_to is not None:
         filters.append(Purchase.created_at < created_to)
-    purchases, total = await paginate(
+    page = await paginate(
         session,
         Purchase,
         filters=filters,
@@ -96,9 +96,9 @@ async def get_all(
         offset=offset,
         options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
     )
-    if check_user and user_id is not None and not purchases and await session.get(User, user_id) is None:
+    if check_user and user_id is not None and not page.items and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
-    return purchases, total
+    return page
 
 
 async def get_item_for_sale(

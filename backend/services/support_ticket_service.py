@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.services import user_service
-from backend.services.common import paginate, sort_order, text_search
+from backend.services.common import PageResult, paginate, sort_order, text_search
 from backend.services.exceptions import (
     PurchaseNotFound,
     RecipientBlocked,
@@ -48,7 +48,7 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
-) -> tuple[Sequence[SupportTicket], int]:
+) -> PageResult[SupportTicket]:
     """A page of tickets matching the filters (search looks in subject and message)."""
     filters = []
     if user_id is not None:

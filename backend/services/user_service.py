@@ -1,11 +1,9 @@
 """Users: the students who reach the store through the bot."""
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services.common import dialect_insert, paginate, sort_order, text_search
+from backend.services.common import PageResult, dialect_insert, paginate, sort_order, text_search
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
 from shared.constants import DEFAULT_LANGUAGE_CODE, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 from shared.database import writes
@@ -38,7 +36,7 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
-) -> tuple[Sequence[User], int]:
+) -> PageResult[User]:
     """A page of users matching the filters (search looks in names and username)."""
     filters = []
     if is_active is not None:

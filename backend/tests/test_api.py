@@ -289,7 +289,13 @@ async def test_list_offset_beyond_total(client, admin_headers, path):
     total = (await client.get(path, headers=admin_headers)).json()["total"]
     response = await client.get(path, params={"offset": total + 5, "limit": 100}, headers=admin_headers)
     assert response.status_code == 200
-    assert response.json() == {"items": [], "total": total, "limit": 100, "offset": total + 5}
+    assert response.json() == {
+        "items": [],
+        "total": total,
+        "total_exact": True,
+        "limit": 100,
+        "offset": total + 5,
+    }
 
 
 # Error format --------------------------------------------------------------------------------------------

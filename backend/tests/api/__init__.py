@@ -181,7 +181,7 @@ def unknown_keys(size: int) -> bytes:
 def assert_page(response: httpx.Response, *, total: int, limit: int = 20, offset: int = 0) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["total"], body["limit"], body["offset"]) == (total, limit, offset)
+    assert (body["total"], body["total_exact"], body["limit"], body["offset"]) == (total, True, limit, offset)
     assert len(body["items"]) == max(0, min(limit, total - offset))
 
 

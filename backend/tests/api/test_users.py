@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from backend.services import common
 from backend.tests.api import (
     assert_invalid,
     assert_page,
@@ -173,7 +174,7 @@ async def test_read_users_newest_first(client, admin_headers, session):
 
 async def test_read_users_empty(client, admin_headers):
     response = await client.get("/api/users/", headers=admin_headers)
-    assert response.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert response.json() == {"items": [], "total": 0, "total_exact": True, "limit": 20, "offset": 0}
 
 
 async def test_read_users_filter_is_active(client, admin_headers, session):
@@ -235,7 +236,7 @@ async def test_read_users_pagination(client, admin_headers, session):
     assert_page(last, total=5, limit=2, offset=4)
     assert ids(last) == by_id[4:]
     beyond = await client.get("/api/users/", params={"offset": 50}, headers=admin_headers)
-    assert beyond.json() == {"items": [], "total": 5, "limit": 20, "offset": 50}
+    assert beyond.json() == {"items": [], "total": 5, "total_exact": True, "limit": 20, "offset": 50}
 
 
 @pytest.mark.parametrize(
@@ -358,7 +359,7 @@ async def test_read_user_purchases(client, admin_headers, session):
 async def test_read_user_purchases_none(client, admin_headers, session):
     user = await create_user(session)
     response = await client.get(f"/api/users/{user.id}/purchases", headers=admin_headers)
-    assert response.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert response.json() == {"items": [], "total": 0, "total_exact": True, "limit": 20, "offset": 0}
 
 
 async def test_read_user_purchases_user_not_found(client, admin_headers):
@@ -374,3 +375,15 @@ async def test_create_user_does_not_touch_other_rows(client, admin_headers, sess
     telegram_ids = (await session.scalars(select(User.telegram_id).order_by(User.telegram_id))).all()
     assert telegram_ids == [1, 2]
     assert (await fresh(session, User, existing.id)).first_name == existing.first_name
+
+
+async def test_read_users_total_past_count_limit_is_lower_bound(client, admin_headers, session, monkeypatch):
+    monkeypatch.setattr(common, "TOTAL_COUNT_LIMIT", 2)
+    for _ in range(4):
+        await create_user(session)
+
+    first = await client.get("/api/users/", params={"limit": 1}, headers=admin_headers)
+    last = await client.get("/api/users/", params={"limit": 1, "offset": 3}, headers=admin_headers)
+
+    assert (first.json()["total"], first.json()["total_exact"], len(first.json()["items"])) == (2, False, 1)
+    assert (last.json()["total"], last.json()["total_exact"], len(last.json()["items"])) == (4, True, 1)

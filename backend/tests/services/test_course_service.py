@@ -100,7 +100,7 @@ async def test_get_all_courses_filters(session):
     await create_course(session, title="Hidden", total_price=120, is_active=False, description="secret stuff")
 
     async def titles(**filters) -> list[str]:
-        courses, _ = await course_service.get_all(session, sort="id", limit=10, offset=0, **filters)
+        courses, _, _ = await course_service.get_all(session, sort="id", limit=10, offset=0, **filters)
         return [c.title for c in courses]
 
     # Prices filter on what the course costs now: the discount price when set.
@@ -116,7 +116,7 @@ async def test_get_all_courses_loads_lessons_and_sorts_by_price(session):
     await create_course(session, [b, a], title="Second", total_price=200)
     await create_course(session, [a], title="First", total_price=100)
 
-    courses, total = await course_service.get_all(session, sort="price", limit=10, offset=0)
+    courses, total, _ = await course_service.get_all(session, sort="price", limit=10, offset=0)
 
     assert total == 2
     assert [c.title for c in courses] == ["First", "Second"]
@@ -128,8 +128,8 @@ async def test_get_all_courses_sort_by_effective_price(session):
     await create_course(session, title="Discounted to 100", total_price=1000, discount_price=100)
     await create_course(session, title="Total 200", total_price=200)
 
-    cheap_first, _ = await course_service.get_all(session, sort="price", limit=10, offset=0)
-    dear_first, _ = await course_service.get_all(session, sort="-price", limit=10, offset=0)
+    cheap_first, _, _ = await course_service.get_all(session, sort="price", limit=10, offset=0)
+    dear_first, _, _ = await course_service.get_all(session, sort="-price", limit=10, offset=0)
 
     assert [c.title for c in cheap_first] == ["Discounted to 100", "Total 200", "Total 300"]
     assert [c.title for c in dear_first] == ["Total 300", "Total 200", "Discounted to 100"]

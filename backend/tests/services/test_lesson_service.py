@@ -12,7 +12,7 @@ from shared.schemas import LessonCreate, LessonUpdate
 
 
 async def titles(session, **filters) -> list[str]:
-    lessons, _ = await lesson_service.get_all(session, limit=100, offset=0, **({"sort": "id"} | filters))
+    lessons, _, _ = await lesson_service.get_all(session, limit=100, offset=0, **({"sort": "id"} | filters))
     return [lesson.title for lesson in lessons]
 
 
@@ -115,8 +115,8 @@ async def test_get_all_lessons_sort_by_price_with_id_tiebreak(session):
     c = await create_lesson(session, title="c", price=20)
     d = await create_lesson(session, title="d", price=10)
 
-    ascending, _ = await lesson_service.get_all(session, sort="price", limit=10, offset=0)
-    descending, _ = await lesson_service.get_all(session, sort="-price", limit=10, offset=0)
+    ascending, _, _ = await lesson_service.get_all(session, sort="price", limit=10, offset=0)
+    descending, _, _ = await lesson_service.get_all(session, sort="-price", limit=10, offset=0)
 
     assert [x.id for x in ascending] == [b.id, d.id, a.id, c.id]
     assert [x.id for x in descending] == [c.id, a.id, d.id, b.id]
@@ -128,10 +128,10 @@ async def test_get_all_lessons_pages_are_stable(session):
 
     pages = [await lesson_service.get_all(session, sort="price", limit=2, offset=o) for o in (0, 2, 4)]
 
-    ids = [lesson.id for page, _ in pages for lesson in page]
+    ids = [lesson.id for page, _, _ in pages for lesson in page]
     assert len(ids) == len(set(ids)) == 5
     assert ids == sorted(ids)
-    assert {total for _, total in pages} == {5}
+    assert {(total, exact) for _, total, exact in pages} == {(5, True)}
 
 
 async def test_update_lesson_changes_given_fields(session):

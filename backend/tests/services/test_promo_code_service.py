@@ -97,7 +97,7 @@ async def test_get_all_promo_codes_filters(session):
     await create_promo_code(session, code="ALPHA_2")
 
     async def codes(**filters) -> list[str]:
-        promos, _ = await promo_code_service.get_all(session, sort="code", limit=10, offset=0, **filters)
+        promos, _, _ = await promo_code_service.get_all(session, sort="code", limit=10, offset=0, **filters)
         return [p.code for p in promos]
 
     assert await codes() == ["ALPHA", "ALPHA_2", "BETA"]

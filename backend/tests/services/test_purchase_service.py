@@ -501,7 +501,9 @@ async def test_get_all_purchases_filters(session):
     b2 = await create_purchase(session, bob, other_lesson)
 
     async def ids(**filters) -> list[int]:
-        purchases, total = await purchase_service.get_all(session, sort="id", limit=10, offset=0, **filters)
+        purchases, total, _ = await purchase_service.get_all(
+            session, sort="id", limit=10, offset=0, **filters
+        )
         assert total == len(purchases)
         return [p.id for p in purchases]
 
@@ -520,7 +522,7 @@ async def test_a_users_purchases_page_by_page_and_past_the_end(session):
     await create_purchase(session, bob, lessons[0])
 
     async def page(user_id: int, offset: int) -> tuple[list[int], int]:
-        purchases, total = await purchase_service.get_all(
+        purchases, total, _ = await purchase_service.get_all(
             session, user_id=user_id, sort="id", limit=2, offset=offset
         )
         return [p.id for p in purchases], total
@@ -538,7 +540,7 @@ async def test_get_all_purchases_date_range(session):
     times = [start - timedelta(microseconds=1), start, start + timedelta(days=1), start + timedelta(days=2)]
     purchases = [await create_purchase(session, user, lesson, created_at=t) for t in times]
 
-    found, total = await purchase_service.get_all(
+    found, total, _ = await purchase_service.get_all(
         session,
         created_from=start,
         created_to=start + timedelta(days=2),
@@ -558,10 +560,10 @@ async def test_get_all_purchases_date_range_in_other_timezone(session):
     late = await create_purchase(session, user, lesson, created_at=datetime(2030, 3, 1, 11, 0, tzinfo=UTC))
     plus_two = timezone(timedelta(hours=2))
 
-    found, _ = await purchase_service.get_all(
+    found, _, _ = await purchase_service.get_all(
         session, created_from=datetime(2030, 3, 1, 12, 0, tzinfo=plus_two), limit=10, offset=0
     )
-    before, _ = await purchase_service.get_all(
+    before, _, _ = await purchase_service.get_all(
         session, created_to=datetime(2030, 3, 1, 12, 0, tzinfo=plus_two), limit=10, offset=0
     )
 
@@ -575,8 +577,8 @@ async def test_get_all_purchases_sort_by_amount(session):
     for lesson, amount in zip(lessons, [30, 10, 20], strict=True):
         await create_purchase(session, user, lesson, amount=amount)
 
-    found, _ = await purchase_service.get_all(session, sort="-amount", limit=10, offset=0)
-    newest_first, _ = await purchase_service.get_all(session, limit=2, offset=0)
+    found, _, _ = await purchase_service.get_all(session, sort="-amount", limit=10, offset=0)
+    newest_first, _, _ = await purchase_service.get_all(session, limit=2, offset=0)
 
     assert [p.amount for p in found] == [30, 20, 10]
     assert len(newest_first) == 2

@@ -99,7 +99,7 @@ async def test_get_all_tickets_filters(session):
     t3 = await create_ticket(session, bob, subject="Hello", message="refund for lesson 3")
 
     async def ids(**filters) -> list[int]:
-        tickets, total = await support_ticket_service.get_all(
+        tickets, total, _ = await support_ticket_service.get_all(
             session, sort="id", limit=10, offset=0, **filters
         )
         assert total == len(tickets)
@@ -119,7 +119,7 @@ async def test_get_all_tickets_newest_first_by_default(session):
     second.created_at = first.created_at  # a tie: the id decides
     await session.commit()
 
-    tickets, _ = await support_ticket_service.get_all(session, limit=10, offset=0)
+    tickets, _, _ = await support_ticket_service.get_all(session, limit=10, offset=0)
 
     assert [t.id for t in tickets] == [second.id, first.id]
 

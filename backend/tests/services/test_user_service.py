@@ -13,7 +13,7 @@ from shared.schemas import UserCreate, UserUpdate
 
 
 async def names(session, **filters) -> list[str]:
-    users, _ = await user_service.get_all(session, sort="id", limit=100, offset=0, **filters)
+    users, _, _ = await user_service.get_all(session, sort="id", limit=100, offset=0, **filters)
     return [user.first_name for user in users]
 
 
@@ -122,8 +122,8 @@ async def test_get_all_users_pages_with_total(session):
     for n in range(5):
         await create_user(session, first_name=f"U{n}")
 
-    page, total = await user_service.get_all(session, sort="id", limit=2, offset=2)
-    beyond, beyond_total = await user_service.get_all(session, sort="id", limit=2, offset=10)
+    page, total, _ = await user_service.get_all(session, sort="id", limit=2, offset=2)
+    beyond, beyond_total, _ = await user_service.get_all(session, sort="id", limit=2, offset=10)
 
     assert [u.first_name for u in page] == ["U2", "U3"]
     assert total == 5
@@ -136,7 +136,7 @@ async def test_get_all_users_default_sort_newest_first(session):
     await create_user(session, first_name="New", created_at=base + timedelta(hours=1))
     await create_user(session, first_name="Mid", created_at=base + timedelta(minutes=1))
 
-    users, _ = await user_service.get_all(session, limit=10, offset=0)
+    users, _, _ = await user_service.get_all(session, limit=10, offset=0)
 
     assert [u.first_name for u in users] == ["New", "Mid", "Old"]
 
@@ -145,7 +145,7 @@ async def test_get_all_users_sort_by_first_name(session):
     for name in ["b", "c", "a"]:
         await create_user(session, first_name=name)
 
-    users, _ = await user_service.get_all(session, sort="-first_name", limit=10, offset=0)
+    users, _, _ = await user_service.get_all(session, sort="-first_name", limit=10, offset=0)
 
     assert [u.first_name for u in users] == ["c", "b", "a"]
 
