@@ -67,10 +67,14 @@ def actor(session: AsyncSession | Session) -> tuple[int, str] | None:
     return session.info.get(_ACTOR)
 
 
-def _value(column: str, value: Any) -> Any:
-    """A JSON-storable, bounded form of a column's value."""
+def _pair(column: str, before: Any, after: Any) -> list[Any]:
+    """[before, after] of a column, JSON-storable and bounded; a secret only says that it changed."""
     if column in SECRET_COLUMNS:
-        return SECRET_CHANGED
+        return [None, SECRET_CHANGED if after is not None else None]
+    return [_value(before), _value(after)]
+
+
+def _value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, datetime):
@@ -110,14 +114,14 @@ def _audited(instance: object) -> bool:
 def _created(who: tuple[int, str], state: InstanceState[Any]) -> dict[str, Any]:
     values = state.dict
     changes = {
-        key: [None, _value(key, values[key])] for key in _columns(state.mapper) if values.get(key) is not None
+        key: _pair(key, None, values[key]) for key in _columns(state.mapper) if values.get(key) is not None
     }
     return _entry(who, AuditAction.CREATE, state.mapper, _entity_id(state.mapper, values), changes)
 
 
 def _deleted(who: tuple[int, str], state: InstanceState[Any]) -> dict[str, Any]:
     values = state.dict
-    changes = {key: [_value(key, values[key]), None] for key in _columns(state.mapper) if key in values}
+    changes = {key: _pair(key, values[key], None) for key in _columns(state.mapper) if key in values}
     return _entry(who, AuditAction.DELETE, state.mapper, _entity_id(state.mapper, values), changes)
 
 
@@ -130,7 +134,7 @@ def _updated(who: tuple[int, str], state: InstanceState[Any]) -> dict[str, Any] 
         # The value before is unknown only if it was never loaded (the row was changed without reading it).
         before = history.deleted[0] if history.deleted else None
         after = history.added[0] if history.added else None
-        changes[key] = [_value(key, before), _value(key, after)]
+        changes[key] = _pair(key, before, after)
     if not changes:
         return None
     return _entry(who, AuditAction.UPDATE, state.mapper, _entity_id(state.mapper, state.dict), changes)
@@ -224,14 +228,14 @@ def _record_statement(state: ORMExecuteState) -> Any:
         entity_id = "/".join(str(part) for part in key)
         if new is None:
             changes = {
-                attr: [_value(attr, old[name]), None]
+                attr: _pair(attr, old[name], None)
                 for name, attr in columns.items()
                 if attr not in SKIPPED_COLUMNS
             }
             entries.append(_entry(who, AuditAction.DELETE, mapper, entity_id, changes))
             continue
         changes = {
-            attr: [_value(attr, old[name]), _value(attr, new[name])]
+            attr: _pair(attr, old[name], new[name])
             for name, attr in columns.items()
             if attr not in SKIPPED_COLUMNS and old[name] != new[name]
         }
