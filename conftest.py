@@ -39,6 +39,8 @@ ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
 # Kept between tests: the admin account (its password hash is slow to compute on purpose), and the lesson
 # totals row, which the database's triggers bring back to zero as the lessons go.
 KEPT_TABLES = {"admins", "alembic_version"}
+# The configured admin's hash as made at startup: tests that change its password get it back afterwards.
+_admin_password_hash = ""
 
 
 def is_postgres() -> bool:
@@ -59,8 +61,16 @@ async def _reset_postgres_schema() -> None:
 async def prepared_database() -> AsyncIterator[None]:
     if is_postgres():
         await _reset_postgres_schema()
+    global _admin_password_hash
     database.configure(get_settings().DATABASE_URL)
     await prepare_database()
+    async with database.get_engine().connect() as connection:
+        _admin_password_hash = (
+            await connection.execute(
+                text("SELECT password_hash FROM admins WHERE username = :username"),
+                {"username": os.environ["ADMIN_USERNAME"]},
+            )
+        ).scalar_one()
     yield
     await database.dispose_engine()
 
@@ -72,6 +82,16 @@ async def empty_tables() -> None:
     async with database.get_engine().begin() as connection:
         for table in tables:
             await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (our own table names)
+        # The configured admin stays, as it was made at startup; the admins tests added go.
+        admin = {"username": os.environ["ADMIN_USERNAME"]}
+        await connection.execute(text("DELETE FROM admins WHERE username != :username"), admin)
+        await connection.execute(
+            text(
+                "UPDATE admins SET role = 'owner', is_active = true, language = NULL,"
+                " password_changed_at = NULL, password_hash = :password_hash WHERE username = :username"
+            ),
+            {**admin, "password_hash": _admin_password_hash},
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from backend.api import (
+    admins,
+    audit_log,
     auth,
     courses,
     docs,
@@ -66,7 +68,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 api_router = APIRouter(prefix="/api")
-for module in (users, lessons, courses, purchases, promo_codes, support_tickets, unmatched_payments):
+for module in (
+    users,
+    lessons,
+    courses,
+    purchases,
+    promo_codes,
+    support_tickets,
+    unmatched_payments,
+    admins,
+    audit_log,
+):
     api_router.include_router(module.router)
 
 

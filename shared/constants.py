@@ -27,6 +27,11 @@ PROMO_CODE_MAX_LENGTH = 64
 SUBJECT_MAX_LENGTH = 255
 MESSAGE_MAX_LENGTH = 10_000
 SEARCH_MAX_LENGTH = 100
+# Admin passwords set through the API; the bootstrap one (ADMIN_PASSWORD) is checked by the settings.
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 1024
+# Audit log values longer than this are cut: the log says what changed, not a copy of every lesson text.
+AUDIT_VALUE_MAX_LENGTH = 200
 
 DEFAULT_LANGUAGE_CODE = "en"
 
@@ -42,6 +47,28 @@ class TicketStatus(enum.StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
     CLOSED = "closed"
+
+
+class AdminRole(enum.StrEnum):
+    """What an admin may do: the owner everything (and manages the admins), a manager the store (content,
+    prices, promo codes, sales, refunds, students), support the tickets (and reads students and sales)."""
+
+    OWNER = "owner"
+    MANAGER = "manager"
+    SUPPORT = "support"
+
+
+class AdminLanguage(enum.StrEnum):
+    """The languages of the admin panel; an admin without one gets the browser's."""
+
+    RU = "ru"
+    EN = "en"
+
+
+class AuditAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
 
 
 class Environment(enum.StrEnum):

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -35,6 +36,9 @@ from shared.constants import (
     SUBJECT_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
+    AdminLanguage,
+    AdminRole,
+    AuditAction,
     PurchaseStatus,
     TicketStatus,
 )
@@ -349,6 +353,14 @@ class Admin(TimestampMixin, Base):
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    role: Mapped[AdminRole] = mapped_column(
+        _enum_type(AdminRole, "admin_role"), default=AdminRole.OWNER, server_default=AdminRole.OWNER.value
+    )
+    # The panel's language; NULL follows the browser's.
+    language: Mapped[AdminLanguage | None] = mapped_column(_enum_type(AdminLanguage, "admin_language"))
+    # When the admin (or an owner) last set the password in the app; from then on ADMIN_PASSWORD no longer
+    # overrides it at startup (it only bootstraps the account).
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list["AuthSession"]] = relationship(back_populates="admin")
 
@@ -390,3 +402,27 @@ class LoginThrottle(TimestampMixin, Base):
     known_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When nothing in the row matters any more: it is deleted then.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditLog(Base):
+    """One admin write: who, when, what, and the changed columns' values before and after. Append-only
+    (backend/services/audit_service.py writes it and refuses to change or delete it)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
+        Index("ix_audit_log_admin_id_created_at", "admin_id", "created_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("admins.id", ondelete="SET NULL"))
+    # Copied, so the record still names the admin if the account goes.
+    admin_username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH))
+    action: Mapped[AuditAction] = mapped_column(_enum_type(AuditAction, "audit_action"))
+    # The table name (lessons, purchases, ...) and the row's primary key ("3/7" for a composite key).
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    # {"column": [before, after]}: secrets masked, long texts cut.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

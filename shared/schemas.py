@@ -28,6 +28,8 @@ from shared.constants import (
     MESSAGE_MAX_LENGTH,
     MIN_PAID_PRICE_STARS,
     NAME_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     PATH_MAX_LENGTH,
     PAYMENT_ID_MAX_LENGTH,
     PROMO_CODE_MAX_LENGTH,
@@ -35,6 +37,9 @@ from shared.constants import (
     TEXT_CONTENT_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
+    AdminLanguage,
+    AdminRole,
+    AuditAction,
     PurchaseStatus,
     TicketStatus,
 )
@@ -561,8 +566,85 @@ class TokenPair(BaseModel):
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
 
 
+# Admins --------------------------------------------------------------------------------------------------
+
+# Letters, digits and . _ - (no spaces or look-alike symbols): the name is typed at every login.
+AdminUsername = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=USERNAME_MAX_LENGTH),
+    Field(pattern=r"^[A-Za-z0-9._-]+$"),
+]
+# Never stripped: spaces are part of a passphrase.
+Password = Annotated[
+    SafeStr,
+    StringConstraints(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH),
+    Field(description=f"At least {PASSWORD_MIN_LENGTH} characters"),
+]
+
+
+class AdminCreate(InputModel):
+    username: AdminUsername
+    password: Password
+    role: AdminRole
+    language: AdminLanguage | None = Field(
+        default=None, description="The panel's language; null: the browser's"
+    )
+
+
+class AdminUpdate(UpdateModel):
+    """An owner's changes to an admin; a new password (for one who forgot theirs) ends their sessions."""
+
+    nullable_fields = frozenset({"language"})
+
+    role: AdminRole | None = None
+    is_active: Flag | None = None
+    language: AdminLanguage | None = None
+    password: Password | None = None
+
+
 class AdminRead(ReadModel):
     id: int
     username: str
+    role: AdminRole
     is_active: bool
+    language: AdminLanguage | None = Field(description="The panel's language; null: the browser's")
+    password_changed_at: datetime | None
     created_at: datetime
+    updated_at: datetime
+
+
+AdminList = Page[AdminRead]
+
+
+class PasswordChange(InputModel):
+    current_password: Annotated[SafeStr, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+    new_password: Password
+
+
+class OwnSettingsUpdate(UpdateModel):
+    """What an admin changes of their own account (the role and the password have their own ways)."""
+
+    nullable_fields = frozenset({"language"})
+
+    language: AdminLanguage | None = Field(
+        default=None, description="The panel's language; null: the browser's"
+    )
+
+
+# Audit log -----------------------------------------------------------------------------------------------
+
+
+class AuditLogRead(ReadModel):
+    id: int
+    created_at: datetime
+    admin_id: int | None = Field(description="Null when the admin's account no longer exists")
+    admin_username: str
+    action: AuditAction
+    entity: str = Field(description="The table: lessons, courses, purchases, admins, ...")
+    entity_id: str = Field(description='The row\'s primary key ("course/lesson" for course_lessons)')
+    changes: dict[str, list[Any]] = Field(
+        description="[before, after] of each changed column; secrets masked, long texts cut"
+    )
+
+
+AuditLogList = Page[AuditLogRead]

@@ -1,4 +1,4 @@
-"""Admin login, token refresh and logout."""
+"""Admin login, token refresh and logout; each admin's own password and settings (any role)."""
 
 from typing import Annotated
 
@@ -8,10 +8,17 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
 from backend.api.deps import ClientAddress, CurrentAdmin, SessionDep
-from backend.api.errors import RULE_VIOLATION, TOO_MANY, UNAUTHORIZED
-from backend.services import auth_service
+from backend.api.errors import FORBIDDEN, RULE_VIOLATION, TOO_MANY, UNAUTHORIZED
+from backend.services import admin_service, auth_service
 from backend.services.auth_service import IssuedTokens
-from shared.schemas import AdminRead, LoginRequest, RefreshRequest, TokenPair
+from shared.schemas import (
+    AdminRead,
+    LoginRequest,
+    OwnSettingsUpdate,
+    PasswordChange,
+    RefreshRequest,
+    TokenPair,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -86,3 +93,24 @@ async def logout(session: SessionDep, current: CurrentAdmin) -> None:
 @router.get("/me", summary="The admin the access token belongs to", responses={**UNAUTHORIZED})
 async def read_me(current: CurrentAdmin) -> AdminRead:
     return AdminRead.model_validate(current.admin)
+
+
+@router.patch(
+    "/me",
+    summary="Change your own settings (the panel's language; null follows the browser)",
+    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+)
+async def update_me(session: SessionDep, current: CurrentAdmin, data: OwnSettingsUpdate) -> AdminRead:
+    return AdminRead.model_validate(await admin_service.update_own(session, current.admin, data=data))
+
+
+@router.post(
+    "/password",
+    summary="Change your own password (your other sessions end; this one goes on)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
+)
+async def change_password(session: SessionDep, current: CurrentAdmin, data: PasswordChange) -> None:
+    await admin_service.change_password(
+        session, current, current_password=data.current_password, new_password=data.new_password
+    )

@@ -14,9 +14,9 @@ from backend.api.deps import (
     PriceFilter,
     Search,
     SessionDep,
-    require_admin,
+    require_manager,
 )
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import course_service, pricing
 from shared.models import Course
 from shared.schemas import (
@@ -30,7 +30,7 @@ from shared.schemas import (
 )
 
 router = APIRouter(prefix="/courses", tags=["courses"], responses={**RULE_VIOLATION})
-admin_only = {"dependencies": [require_admin], "responses": {**UNAUTHORIZED, **NOT_FOUND}}
+admin_only = {"dependencies": [require_manager], "responses": {**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND}}
 
 CourseSort = Literal["created_at", "-created_at", "price", "-price", "title", "-title", "id", "-id"]
 
@@ -118,8 +118,8 @@ async def update_course(session: SessionDep, course: CourseDep, data: CourseUpda
     "/{course_id}",
     summary="Delete a course nobody bought (409 otherwise: deactivate it instead)",
     status_code=status.HTTP_204_NO_CONTENT,
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **NOT_FOUND, **CONFLICT},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **CONFLICT},
 )
 async def delete_course(session: SessionDep, course: CourseDep) -> None:
     await course_service.delete(session, course)

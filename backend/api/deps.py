@@ -1,13 +1,15 @@
 """FastAPI dependencies, as Annotated aliases: sessions, the current admin, records by id, paging."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import (
+    admin_service,
+    audit_service,
     auth_service,
     course_service,
     lesson_service,
@@ -17,11 +19,12 @@ from backend.services import (
     support_ticket_service,
     user_service,
 )
-from backend.services.exceptions import InvalidToken
+from backend.services.exceptions import InvalidToken, RoleRequired
 from backend.services.telegram import Telegram
-from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH
+from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH, AdminRole
 from shared.database import session_scope
 from shared.models import (
+    Admin,
     AuthSession,
     Course,
     Lesson,
@@ -51,7 +54,13 @@ def get_client_address(request: Request) -> str | None:
 
 ClientAddress = Annotated[str | None, Depends(get_client_address)]
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/auth/token",
+    auto_error=False,
+    # The roles, as scopes: the document lists those of each admin operation. A token is not limited to
+    # the scopes asked for at login; the admin's role decides.
+    scopes={role.value: f"The {role.value} role" for role in AdminRole},
+)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
@@ -59,7 +68,10 @@ async def get_optional_admin(session: SessionDep, token: TokenDep) -> AuthSessio
     """The admin's session when a token is sent; a wrong token is an error, never anonymous access."""
     if token is None:
         return None
-    return await auth_service.authenticate(session, token)
+    auth_session = await auth_service.authenticate(session, token)
+    # Whatever this request writes is the admin's, and lands in the audit log under their name.
+    audit_service.set_actor(session, auth_session.admin)
+    return auth_session
 
 
 async def get_current_admin(
@@ -72,7 +84,29 @@ async def get_current_admin(
 
 OptionalAdmin = Annotated[AuthSession | None, Depends(get_optional_admin)]
 CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
-require_admin = Depends(get_current_admin)
+
+
+async def check_role(scopes: SecurityScopes, current: CurrentAdmin) -> AuthSession:
+    """The current admin, if their role is one of the route's (403 otherwise). The role is read from the
+    admin's row on every request (the session lookup loads it), so a change applies to issued tokens."""
+    if current.admin.role.value not in scopes.scopes:
+        needed = [role for role in scopes.scopes if role != AdminRole.OWNER] or [AdminRole.OWNER.value]
+        raise RoleRequired(needed, current.admin.role.value)
+    return current
+
+
+def require(*roles: AdminRole) -> Any:
+    """A route's (or router's) `dependencies=[...]` entry: only these roles, and owners, may call it. The
+    roles are OAuth2 scopes of the route, so the OpenAPI document lists them in its security requirement."""
+    return Security(check_role, scopes=[AdminRole.OWNER.value, *(role.value for role in roles)])
+
+
+# What each admin route needs, once per route or router; the OpenAPI document lists it (x-roles).
+require_owner = require()
+require_manager = require(AdminRole.MANAGER)
+require_support = require(AdminRole.SUPPORT)
+# Reading students and sales: managers and support alike.
+require_staff = require(AdminRole.MANAGER, AdminRole.SUPPORT)
 
 
 def get_telegram(request: Request) -> Telegram | None:
@@ -128,3 +162,10 @@ async def get_unmatched_payment(session: SessionDep, unmatched_payment_id: IdPat
 
 
 UnmatchedPaymentDep = Annotated[UnmatchedPayment, Depends(get_unmatched_payment)]
+
+
+async def get_admin(session: SessionDep, admin_id: IdPath) -> Admin:
+    return await admin_service.get(session, admin_id)
+
+
+AdminDep = Annotated[Admin, Depends(get_admin)]

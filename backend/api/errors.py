@@ -16,6 +16,7 @@ from backend.services.exceptions import (
     ConflictError,
     DomainError,
     NotFoundError,
+    PermissionDenied,
     RuleViolation,
     TelegramUnavailable,
     TooManyAttempts,
@@ -30,6 +31,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (RuleViolation, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (TooManyAttempts, status.HTTP_429_TOO_MANY_REQUESTS),
     (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
+    (PermissionDenied, status.HTTP_403_FORBIDDEN),
     (TelegramUnavailable, status.HTTP_502_BAD_GATEWAY),
 ]
 
@@ -39,6 +41,7 @@ def _response(status_code: int, description: str) -> dict[int | str, dict[str, A
 
 
 UNAUTHORIZED = _response(401, "Missing, invalid, expired or revoked access token")
+FORBIDDEN = _response(403, "The admin's role does not allow this (the detail names the role it needs)")
 NOT_FOUND = _response(404, "No record with this id")
 CONFLICT = _response(409, "Conflicts with the current state (duplicate, still in use, already bought)")
 RULE_VIOLATION = _response(422, "Invalid input, or input that breaks a business rule")

@@ -14,9 +14,9 @@ from backend.api.deps import (
     PriceFilter,
     Search,
     SessionDep,
-    require_admin,
+    require_manager,
 )
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import lesson_service
 from shared.schemas import LessonCreate, LessonList, LessonPublic, LessonPublicList, LessonRead, LessonUpdate
 
@@ -93,8 +93,8 @@ async def read_lesson(
     "/",
     summary="Create a lesson",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN},
 )
 async def create_lesson(session: SessionDep, data: LessonCreate) -> LessonRead:
     return LessonRead.model_validate(await lesson_service.create(session, data=data))
@@ -103,8 +103,8 @@ async def create_lesson(session: SessionDep, data: LessonCreate) -> LessonRead:
 @router.put(
     "/{lesson_id}",
     summary="Update a lesson (only the fields given)",
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **NOT_FOUND},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND},
 )
 async def update_lesson(session: SessionDep, lesson: LessonDep, data: LessonUpdate) -> LessonRead:
     return LessonRead.model_validate(await lesson_service.update(session, lesson, data=data))
@@ -114,8 +114,8 @@ async def update_lesson(session: SessionDep, lesson: LessonDep, data: LessonUpda
     "/{lesson_id}",
     summary="Delete a lesson nobody bought (409 otherwise: deactivate it instead)",
     status_code=status.HTTP_204_NO_CONTENT,
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **NOT_FOUND, **CONFLICT},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **CONFLICT},
 )
 async def delete_lesson(session: SessionDep, lesson: LessonDep) -> None:
     await lesson_service.delete(session, lesson)

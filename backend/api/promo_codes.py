@@ -4,8 +4,8 @@ from typing import Literal
 
 from fastapi import APIRouter, status
 
-from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, PromoCodeDep, Search, SessionDep, require_admin
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, PromoCodeDep, Search, SessionDep, require_manager
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import course_service, lesson_service, promo_code_service
 from shared.schemas import (
     PromoCodeCreate,
@@ -19,8 +19,8 @@ from shared.schemas import (
 router = APIRouter(
     prefix="/promo-codes",
     tags=["promo codes"],
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
 )
 
 PromoSort = Literal["created_at", "-created_at", "code", "-code", "id", "-id"]

@@ -12,9 +12,10 @@ from backend.api.deps import (
     PurchaseDep,
     SessionDep,
     TelegramDep,
-    require_admin,
+    require_manager,
+    require_staff,
 )
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, TELEGRAM, UNAUTHORIZED
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, TELEGRAM, UNAUTHORIZED
 from backend.services import payment_service, purchase_service
 from shared.constants import PurchaseStatus
 from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead, UtcDateTime
@@ -22,14 +23,17 @@ from shared.schemas import PurchaseCreate, PurchaseList, PurchaseRead, UtcDateTi
 router = APIRouter(
     prefix="/purchases",
     tags=["purchases"],
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
 )
 
 PurchaseSort = Literal["created_at", "-created_at", "amount", "-amount", "id", "-id"]
 
 
-@router.get("/", summary="List purchases with filters (user, item, status, date range) and paging")
+@router.get(
+    "/",
+    summary="List purchases with filters (user, item, status, date range) and paging",
+    dependencies=[require_staff],
+)
 async def read_purchases(
     session: SessionDep,
     user_id: IdFilter = None,
@@ -65,7 +69,7 @@ async def read_purchases(
     )
 
 
-@router.get("/{purchase_id}", summary="A purchase", responses={**NOT_FOUND})
+@router.get("/{purchase_id}", summary="A purchase", dependencies=[require_staff], responses={**NOT_FOUND})
 async def read_purchase(purchase: PurchaseDep) -> PurchaseRead:
     return PurchaseRead.model_validate(purchase)
 
@@ -74,6 +78,7 @@ async def read_purchase(purchase: PurchaseDep) -> PurchaseRead:
     "/",
     summary="Record a purchase at the current price (promo code applied)",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[require_manager],
     responses={**NOT_FOUND, **CONFLICT},
 )
 async def create_purchase(session: SessionDep, data: PurchaseCreate) -> PurchaseRead:
@@ -86,6 +91,7 @@ router.add_api_route(
     methods=["POST"],
     summary="Record a purchase (the spec's documented path; same as POST /api/purchases/)",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[require_manager],
     responses={**NOT_FOUND, **CONFLICT},
     operation_id="create_purchase_spec_path",
 )
@@ -94,6 +100,7 @@ router.add_api_route(
 @router.post(
     "/{purchase_id}/refund",
     summary="Refund a purchase paid in Stars: the Stars go back and the access it gave is removed",
+    dependencies=[require_manager],
     responses={**NOT_FOUND, **CONFLICT, **TELEGRAM},
 )
 async def refund_purchase(session: SessionDep, purchase: PurchaseDep, telegram: TelegramDep) -> PurchaseRead:

@@ -13,9 +13,9 @@ from backend.api.deps import (
     SessionDep,
     TelegramDep,
     TicketDep,
-    require_admin,
+    require_support,
 )
-from backend.api.errors import NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.errors import FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import support_ticket_service
 from shared.constants import TicketStatus
 from shared.schemas import SupportTicketCreate, SupportTicketList, SupportTicketRead, SupportTicketUpdate
@@ -23,8 +23,8 @@ from shared.schemas import SupportTicketCreate, SupportTicketList, SupportTicket
 router = APIRouter(
     prefix="/support-tickets",
     tags=["support tickets"],
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+    dependencies=[require_support],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
 )
 
 TicketSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "id", "-id"]

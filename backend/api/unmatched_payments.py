@@ -4,8 +4,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, SessionDep, UnmatchedPaymentDep, require_admin
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.deps import DEFAULT_LIMIT, Limit, Offset, SessionDep, UnmatchedPaymentDep, require_manager
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import payment_service
 from shared.constants import MAX_TELEGRAM_ID
 from shared.models import UnmatchedPaymentReason
@@ -14,8 +14,8 @@ from shared.schemas import UnmatchedPaymentList, UnmatchedPaymentRead, Unmatched
 router = APIRouter(
     prefix="/unmatched-payments",
     tags=["unmatched payments"],
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+    dependencies=[require_manager],
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
 )
 
 UnmatchedSort = Literal["created_at", "-created_at", "id", "-id"]

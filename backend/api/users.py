@@ -12,9 +12,10 @@ from backend.api.deps import (
     Search,
     SessionDep,
     UserDep,
-    require_admin,
+    require_manager,
+    require_staff,
 )
-from backend.api.errors import CONFLICT, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
+from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import purchase_service, user_service
 from shared.constants import LANGUAGE_CODE_MAX_LENGTH, MAX_TELEGRAM_ID
 from shared.schemas import PurchaseList, SafeStr, UserCreate, UserList, UserRead, UserUpdate
@@ -22,14 +23,13 @@ from shared.schemas import PurchaseList, SafeStr, UserCreate, UserList, UserRead
 router = APIRouter(
     prefix="/users",
     tags=["users"],
-    dependencies=[require_admin],
-    responses={**UNAUTHORIZED, **RULE_VIOLATION},
+    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
 )
 
 UserSort = Literal["created_at", "-created_at", "first_name", "-first_name", "id", "-id"]
 
 
-@router.get("/", summary="List users, newest first, with filters and paging")
+@router.get("/", summary="List users, newest first, with filters and paging", dependencies=[require_staff])
 async def read_users(
     session: SessionDep,
     is_active: bool | None = None,
@@ -61,22 +61,38 @@ async def read_users(
     )
 
 
-@router.post("/", summary="Register a user", status_code=status.HTTP_201_CREATED, responses={**CONFLICT})
+@router.post(
+    "/",
+    summary="Register a user",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_manager],
+    responses={**CONFLICT},
+)
 async def create_user(session: SessionDep, data: UserCreate) -> UserRead:
     return UserRead.model_validate(await user_service.create(session, data=data))
 
 
-@router.get("/{user_id}", summary="A user's profile", responses={**NOT_FOUND})
+@router.get("/{user_id}", summary="A user's profile", dependencies=[require_staff], responses={**NOT_FOUND})
 async def read_user(user: UserDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.put("/{user_id}", summary="Update a user (only the fields given)", responses={**NOT_FOUND})
+@router.put(
+    "/{user_id}",
+    summary="Update a user (only the fields given)",
+    dependencies=[require_manager],
+    responses={**NOT_FOUND},
+)
 async def update_user(session: SessionDep, user: UserDep, data: UserUpdate) -> UserRead:
     return UserRead.model_validate(await user_service.update(session, user, data=data))
 
 
-@router.get("/{user_id}/purchases", summary="A user's purchases, newest first", responses={**NOT_FOUND})
+@router.get(
+    "/{user_id}/purchases",
+    summary="A user's purchases, newest first",
+    dependencies=[require_staff],
+    responses={**NOT_FOUND},
+)
 async def read_user_purchases(
     session: SessionDep, user_id: IdPath, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
 ) -> PurchaseList:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import joinedload
 from backend.services.common import dialect_insert
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from shared.config import Settings, get_settings
+from shared.constants import AdminRole
 from shared.database import commit_now, writes
 from shared.models import CLIENT_ADDRESS_MAX_LENGTH, Admin, AuthSession, LoginThrottle
 from shared.utils import utcnow
@@ -86,9 +87,13 @@ def _dummy_hash() -> str:
 
 
 async def ensure_admin(session: AsyncSession, *, username: str, password: str) -> Admin:
-    """Create the configured admin if missing; follow a password changed in the configuration."""
+    """Create the configured admin, as an owner, if missing; follow a password changed in the configuration
+    until the admin sets one in the app (from then on the app's password stands)."""
     admin = await session.scalar(select(Admin).where(Admin.username == username))
-    if admin is not None and await asyncio.to_thread(verify_password, admin.password_hash, password):
+    if admin is not None and (
+        admin.password_changed_at is not None
+        or await asyncio.to_thread(verify_password, admin.password_hash, password)
+    ):
         return admin
     # Hashed before the write begins: argon2 must not hold SQLite's writer lock.
     password_hash = await asyncio.to_thread(hash_password, password)
@@ -100,11 +105,13 @@ async def _store_admin(session: AsyncSession, *, username: str, password_hash: s
     by_username = select(Admin).where(Admin.username == username).execution_options(populate_existing=True)
     admin = await session.scalar(by_username)
     if admin is not None:
+        if admin.password_changed_at is not None:
+            return admin  # set in the app meanwhile
         admin.password_hash = password_hash
         await session.flush()
         logger.info("Updated the password of admin %s from the configuration", username)
         return admin
-    admin = Admin(username=username, password_hash=password_hash)
+    admin = Admin(username=username, password_hash=password_hash, role=AdminRole.OWNER)
     try:
         async with session.begin_nested():
             session.add(admin)
@@ -427,3 +434,14 @@ async def revoke(session: AsyncSession, session_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+
+
+@writes
+async def revoke_all(session: AsyncSession, admin_id: int, *, except_session_id: str | None = None) -> None:
+    """End every session of an admin (but one, if given): their tokens stop working at once."""
+    statement = sql_update(AuthSession).where(
+        AuthSession.admin_id == admin_id, AuthSession.revoked_at.is_(None)
+    )
+    if except_session_id is not None:
+        statement = statement.where(AuthSession.id != except_session_id)
+    await session.execute(statement.values(revoked_at=utcnow()).execution_options(synchronize_session=False))

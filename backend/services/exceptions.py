@@ -4,6 +4,8 @@ Each edge translates them: the API to HTTP errors (by family, see backend/api/er
 translated texts (by class). The message is a stable English sentence that names the problem.
 """
 
+from collections.abc import Iterable
+
 
 class DomainError(Exception):
     """Base class of every business-rule failure."""
@@ -27,6 +29,10 @@ class RuleViolation(DomainError):
 
 class AuthenticationError(DomainError):
     """Credentials or a token are missing, wrong, expired or revoked."""
+
+
+class PermissionDenied(DomainError):
+    """The admin is authenticated but their role does not allow this (or they gave a wrong password)."""
 
 
 class TooManyAttempts(DomainError):
@@ -208,3 +214,36 @@ class UnmatchedPaymentNotFound(NotFoundError):
 class UnmatchedPaymentAlreadyResolved(ConflictError):
     def __init__(self, unmatched_id: int) -> None:
         super().__init__(f"Unmatched payment {unmatched_id} is already resolved")
+
+
+class RoleRequired(PermissionDenied):
+    def __init__(self, roles: Iterable[str], role: str) -> None:
+        needed = " or ".join(roles)
+        super().__init__(f"This needs the {needed} role; you are {role}")
+
+
+class WrongCurrentPassword(PermissionDenied):
+    def __init__(self) -> None:
+        super().__init__("The current password is incorrect")
+
+
+class AdminNotFound(NotFoundError):
+    def __init__(self, admin_id: int) -> None:
+        super().__init__(f"Admin {admin_id} not found")
+
+
+class DuplicateAdminUsername(ConflictError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"An admin named {username} already exists")
+
+
+class LastOwner(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("The store needs an active owner: make another admin owner first")
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Code tried to change or delete an audit log record: a bug (so not a DomainError), always refused."""
+
+    def __init__(self) -> None:
+        super().__init__("The audit log is append-only: its records cannot be changed or deleted")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from backend.main import app
 from backend.services import payment_service
@@ -15,7 +16,8 @@ from bot.tests.bot_api_double import BotAPIDouble
 from bot.tests.conftest import settings_env
 from bot.tests.test_payments import BUYER, after, locked, open_lesson, purchases, to
 from conftest import ADMIN_PASSWORD
-from shared.constants import PurchaseStatus
+from shared.constants import AuditAction, PurchaseStatus
+from shared.models import AuditLog
 
 
 @contextlib.asynccontextmanager
@@ -177,3 +179,23 @@ async def test_refunded_payment_message_for_unknown_charge_changes_nothing(teleg
     [stored] = await purchases()
     assert stored.status is PurchaseStatus.COMPLETED
     assert not [c for c in telegram.sent_messages() if "refunded" in str(c.get("text"))]
+
+
+@pytest.mark.usefixtures("polling_bot")
+async def test_refund_through_api_is_audited_and_bot_writes_are_not(telegram, api, session):
+    # The payment came through the bot (no admin): nothing recorded. The refund is the admin's: recorded.
+    _lesson, purchase = await paid_lesson(session, telegram)
+    assert await audit_records(session) == []
+
+    response = await api.post(f"/api/purchases/{purchase.id}/refund")
+
+    assert response.status_code == 200, response.text
+    [record] = await audit_records(session)
+    assert (record.admin_username, record.action, record.entity) == ("admin", AuditAction.UPDATE, "purchases")
+    assert record.entity_id == str(purchase.id)
+    assert record.changes == {"status": ["completed", "refunded"]}
+
+
+async def audit_records(session) -> list[AuditLog]:
+    await session.commit()
+    return list((await session.scalars(select(AuditLog).order_by(AuditLog.id))).all())

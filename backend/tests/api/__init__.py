@@ -26,6 +26,7 @@ from backend.main import app
 from backend.services import auth_service
 from shared import database
 from shared.config import get_settings
+from shared.constants import AdminRole
 from shared.models import Admin, AuthSession, Base
 from shared.utils import utcnow
 
@@ -45,6 +46,8 @@ PUBLIC_OPERATIONS = [
 ADMIN_OPERATIONS = [
     ("POST", "/auth/logout"),
     ("GET", "/auth/me"),
+    ("PATCH", "/auth/me"),
+    ("POST", "/auth/password"),
     ("GET", "/api/users/"),
     ("POST", "/api/users/"),
     ("GET", "/api/users/{user_id}"),
@@ -78,6 +81,11 @@ ADMIN_OPERATIONS = [
     ("GET", "/api/unmatched-payments/"),
     ("GET", "/api/unmatched-payments/{unmatched_payment_id}"),
     ("POST", "/api/unmatched-payments/{unmatched_payment_id}/resolve"),
+    ("GET", "/api/admins/"),
+    ("POST", "/api/admins/"),
+    ("GET", "/api/admins/{admin_id}"),
+    ("PATCH", "/api/admins/{admin_id}"),
+    ("GET", "/api/audit-log/"),
 ]
 ALL_OPERATIONS = PUBLIC_OPERATIONS + ADMIN_OPERATIONS
 
@@ -92,16 +100,20 @@ def concrete(path: str, record_id: int = 1) -> str:
         "promo_code_id",
         "ticket_id",
         "unmatched_payment_id",
+        "admin_id",
     ):
         path = path.replace("{" + name + "}", str(record_id))
     return path
 
 
-async def issue_tokens() -> dict[str, str]:
-    """Tokens of a new session of the configured admin, as /auth/login would issue them (minus argon2)."""
+async def issue_tokens(username: str | None = None) -> dict[str, str]:
+    """Tokens of a new session of an admin (by default the configured one), as /auth/login would issue them
+    (minus argon2)."""
     settings = get_settings()
     async with database.session_scope() as session:
-        admin = await session.scalar(select(Admin).where(Admin.username == settings.ADMIN_USERNAME))
+        admin = await session.scalar(
+            select(Admin).where(Admin.username == (username or settings.ADMIN_USERNAME))
+        )
         assert admin is not None, "the conftest's prepared_database creates the admin"
         refresh_jti = uuid.uuid4().hex
         auth_session = AuthSession(
@@ -130,6 +142,29 @@ async def lenient_client_fixture() -> AsyncIterator[httpx.AsyncClient]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+# A password hash made once: argon2 is slow on purpose, and most tests only need an admin with a role.
+TEAM_PASSWORD = "team-member-password"
+_team_password_hash: list[str] = []
+
+
+async def create_admin(username: str, role: AdminRole, *, is_active: bool = True) -> Admin:
+    """An admin with this role (password TEAM_PASSWORD), stored now."""
+    if not _team_password_hash:
+        _team_password_hash.append(auth_service.hash_password(TEAM_PASSWORD))
+    async with database.session_scope() as session:
+        admin = Admin(username=username, password_hash=_team_password_hash[0], role=role, is_active=is_active)
+        session.add(admin)
+    return admin
+
+
+async def headers_of(role: AdminRole) -> dict[str, str]:
+    """Authorization headers of a new admin with this role (owners: the configured admin)."""
+    if role is AdminRole.OWNER:
+        return bearer((await issue_tokens())["access_token"])
+    admin = await create_admin(f"{role.value}-{uuid.uuid4().hex[:8]}", role)
+    return bearer((await issue_tokens(admin.username))["access_token"])
 
 
 async def fresh(session: AsyncSession, model: type[ModelT], record_id: Any) -> ModelT | None:
@@ -189,14 +224,17 @@ __all__ = [
     "ADMIN_OPERATIONS",
     "ALL_OPERATIONS",
     "PUBLIC_OPERATIONS",
+    "TEAM_PASSWORD",
     "assert_invalid",
     "assert_page",
     "assert_rule_violation",
     "bearer",
     "concrete",
     "count",
+    "create_admin",
     "error_locs",
     "fresh",
+    "headers_of",
     "ids",
     "issue_tokens",
     "lenient_client_fixture",

@@ -378,9 +378,19 @@ async def test_read_me(client, admin_headers):
     response = await client.get("/auth/me", headers=admin_headers)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "username", "is_active", "created_at"}
+    assert set(body) == {
+        "id",
+        "username",
+        "role",
+        "is_active",
+        "language",
+        "password_changed_at",
+        "created_at",
+        "updated_at",
+    }
     assert body["username"] == "admin"
     assert body["is_active"] is True
+    assert body["role"] == "owner"  # ADMIN_USERNAME bootstraps the first owner
 
 
 async def test_read_me_without_token(client):

@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from backend.main import app
-from backend.tests.api import ids
+from backend.tests.api import create_admin, ids
 from backend.tests.factories import (
     create_course,
     create_lesson,
@@ -24,8 +25,8 @@ from backend.tests.factories import (
     create_ticket,
     create_user,
 )
-from shared.constants import PurchaseStatus, TicketStatus
-from shared.models import UnmatchedPayment, UnmatchedPaymentReason
+from shared.constants import AdminRole, AuditAction, PurchaseStatus, TicketStatus
+from shared.models import Admin, AuditLog, UnmatchedPayment, UnmatchedPaymentReason
 
 # Query parameters that page and order a listing rather than filter it.
 NOT_FILTERS = {"sort", "limit", "offset"}
@@ -224,7 +225,44 @@ UNMATCHED = Listing(
     ),
 )
 
+ADMINS = Listing(
+    "/api/admins/",
+    admin=True,
+    unfiltered=("owner", "ann", "bob", "cid"),
+    cases=(
+        expect("owner", role="owner"),
+        expect("ann bob", role="manager"),
+        expect("cid", role="support"),
+        expect("owner ann cid", is_active="true"),
+        expect("bob", is_active="false"),
+        expect("ann", role="manager", is_active="true"),
+    ),
+)
+
+AUDIT_LOG = Listing(
+    "/api/audit-log/",
+    admin=True,
+    unfiltered=("a1", "a2", "a3", "a4"),
+    cases=(
+        expect("a1 a2", admin_id=Ref("owner")),
+        expect("a3", admin_id=Ref("ann")),
+        expect("a1 a3", entity="lessons"),
+        expect("a2", entity="purchases"),
+        expect("a1 a4", entity_id="7"),
+        expect("", entity_id="999"),
+        expect("a1 a4", action="create"),
+        expect("a2", action="update"),
+        expect("a3", action="delete"),
+        # From is inclusive, to exclusive.
+        expect("a3 a4", date_from=(DAY + timedelta(days=2)).isoformat()),
+        expect("a1 a2", date_to=(DAY + timedelta(days=2)).isoformat()),
+        expect("a1", entity="lessons", entity_id="7"),
+    ),
+)
+
 LISTINGS = {
+    "admins": ADMINS,
+    "audit_log": AUDIT_LOG,
     "unmatched_payments": UNMATCHED,
     "users": USERS,
     "public_lessons": PUBLIC_LESSONS,
@@ -364,7 +402,40 @@ async def unmatched_payments(session) -> dict[str, Any]:
     return rows
 
 
+async def admins(session) -> dict[str, Any]:
+    return {
+        "owner": await session.scalar(select(Admin).where(Admin.username == "admin")),
+        "ann": await create_admin("ann", AdminRole.MANAGER),
+        "bob": await create_admin("bob", AdminRole.MANAGER, is_active=False),
+        "cid": await create_admin("cid", AdminRole.SUPPORT),
+    }
+
+
+async def audit_log(session) -> dict[str, Any]:
+    rows = await admins(session)
+    for name, who, action, entity, entity_id, day in (
+        ("a1", rows["owner"], AuditAction.CREATE, "lessons", "7", 0),
+        ("a2", rows["owner"], AuditAction.UPDATE, "purchases", "3", 1),
+        ("a3", rows["ann"], AuditAction.DELETE, "lessons", "8", 2),
+        ("a4", None, AuditAction.CREATE, "courses", "7", 3),  # by an admin whose account is gone
+    ):
+        rows[name] = AuditLog(
+            admin_id=who.id if who else None,
+            admin_username=who.username if who else "gone",
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            changes={},
+            created_at=DAY + timedelta(days=day),
+        )
+        session.add(rows[name])
+    await session.commit()
+    return rows
+
+
 DATASETS = {
+    "admins": admins,
+    "audit_log": audit_log,
     "unmatched_payments": unmatched_payments,
     "users": users,
     "public_lessons": lessons,
