@@ -29,11 +29,15 @@ async def read_admins(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> AdminList:
-    admins, total = await admin_service.get_all(
+    page = await admin_service.get_all(
         session, role=role, is_active=is_active, sort=sort, limit=limit, offset=offset
     )
     return AdminList(
-        items=[AdminRead.model_validate(a) for a in admins], total=total, limit=limit, offset=offset
+        items=[AdminRead.model_validate(a) for a in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )
 
 

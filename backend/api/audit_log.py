@@ -40,7 +40,7 @@ async def read_audit_log(
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> AuditLogList:
-    records, total = await audit_service.get_all(
+    page = await audit_service.get_all(
         session,
         admin_id=admin_id,
         entity=entity,
@@ -52,5 +52,9 @@ async def read_audit_log(
         offset=offset,
     )
     return AuditLogList(
-        items=[AuditLogRead.model_validate(r) for r in records], total=total, limit=limit, offset=offset
+        items=[AuditLogRead.model_validate(r) for r in page.items],
+        total=page.total,
+        total_exact=page.total_exact,
+        limit=limit,
+        offset=offset,
     )

@@ -8,14 +8,13 @@ password or a deactivation ends the admin's sessions at once. Who may call what 
 
 import asyncio
 import logging
-from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import auth_service
-from backend.services.common import paginate, sort_order, violates
+from backend.services.common import PageResult, paginate, sort_order, violates
 from backend.services.exceptions import AdminNotFound, DuplicateAdminUsername, LastOwner, WrongCurrentPassword
 from shared.constants import AdminRole
 from shared.database import writes
@@ -44,7 +43,7 @@ async def get_all(
     sort: str = "username",
     limit: int,
     offset: int,
-) -> tuple[Sequence[Admin], int]:
+) -> PageResult[Admin]:
     """A page of admins matching the filters."""
     filters = []
     if role is not None:

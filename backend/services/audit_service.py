@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Table, and_, event, insert, inspect, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session, UOWTransaction
 
-from backend.services.common import paginate
+from backend.services.common import PageResult, paginate
 from backend.services.exceptions import AuditLogIsAppendOnly
 from shared.constants import AUDIT_VALUE_MAX_LENGTH, AuditAction
 from shared.models import (
@@ -270,7 +270,7 @@ async def get_all(
     date_to: datetime | None = None,
     limit: int,
     offset: int,
-) -> tuple[Sequence[AuditLog], int]:
+) -> PageResult[AuditLog]:
     """A page of audit records matching the filters, newest first (date_from inclusive, date_to not)."""
     filters = []
     if admin_id is not None:
