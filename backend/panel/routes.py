@@ -117,8 +117,6 @@ async def login(
         samesite="lax",
         secure=security.secure_cookies(),
     )
-    # The next login form gets a new random value.
-    response.delete_cookie(security.LOGIN_CSRF_COOKIE, path=security.PANEL_PREFIX)
     return response
 
 
