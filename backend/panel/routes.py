@@ -44,7 +44,9 @@ def safe_next(target: str | None) -> str:
     if not target or len(target) > NEXT_MAX_LENGTH or "\\" in target or any(ord(c) < 32 for c in target):
         return DASHBOARD_PATH
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not security.is_panel_path(parts.path) or target.startswith("//"):
+    if parts.scheme or parts.netloc or target.startswith("//") or "/." in parts.path:
+        return DASHBOARD_PATH  # elsewhere, or out of /admin through "..": the browser resolves dot segments
+    if not security.is_panel_path(parts.path):
         return DASHBOARD_PATH
     if parts.path == LOGIN_PATH:
         return DASHBOARD_PATH

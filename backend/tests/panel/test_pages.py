@@ -148,10 +148,10 @@ async def test_server_error_is_a_panel_500_without_traceback(failing_app: httpx.
 
 async def test_language_follows_accept_language(client: httpx.AsyncClient):
     russian = await client.get("/admin/login", headers={"Accept-Language": "de;q=1, ru-RU;q=0.8, en;q=0.5"})
-    assert '<html lang="ru">' in russian.text
+    assert '<html lang="ru"' in russian.text
     assert "Имя пользователя" in russian.text
     english = await client.get("/admin/login", headers={"Accept-Language": "fr"})
-    assert '<html lang="en">' in english.text
+    assert '<html lang="en"' in english.text
 
 
 @pytest.mark.parametrize(
