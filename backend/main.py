@@ -25,6 +25,7 @@ from backend.api import (
     unmatched_payments,
     users,
 )
+from backend.panel import app as panel
 from backend.services import auth_service
 from backend.setup_errors import SetupErrorsInOneLine
 from bot.app import running_in_api
@@ -117,6 +118,8 @@ def create_app() -> FastAPI:
     app.include_router(api_router)
     app.include_router(health.router)
     docs.install(app)
+    # After the API's error handlers: the panel's wrap them, so that only /admin answers with pages.
+    panel.install(app)
 
     return app
 

@@ -1,52 +1,6 @@
-"""Translations: Fluent catalogs in bot/locales, one per language, English as the fallback."""
+"""The bot's translations: the Fluent machinery lives in shared.i18n (the panel uses it too), the texts in
+shared/locales/<language>/bot.ftl."""
 
-import html
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, LOCALES_DIR, Translator, language_for, translator
 
-from fluent.runtime import FluentLocalization, FluentResourceLoader
-
-LOCALES_DIR = Path(__file__).parent / "locales"
-DEFAULT_LANGUAGE = "en"
-LANGUAGES = ("en", "ru")
-
-
-def language_for(code: str | None) -> str:
-    """The catalog language for a Telegram language code ("ru-RU" -> "ru"; unknown -> English)."""
-    base = (code or "").split("-")[0].split("_")[0].lower()
-    return base if base in LANGUAGES else DEFAULT_LANGUAGE
-
-
-class Translator:
-    """Looks up a message id in one language, falling back to English."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        chain = [language] if language == DEFAULT_LANGUAGE else [language, DEFAULT_LANGUAGE]
-        self._localization = FluentLocalization(
-            chain, ["bot.ftl"], FluentResourceLoader(str(LOCALES_DIR / "{locale}")), use_isolating=False
-        )
-
-    def __call__(self, key: str, **args: Any) -> str:
-        """The message for an HTML-formatted Telegram message: text arguments are escaped."""
-        escaped = {
-            name: html.escape(value) if isinstance(value, str) else value for name, value in args.items()
-        }
-        return self._localization.format_value(key, escaped)
-
-    def plain(self, key: str, **args: Any) -> str:
-        """The message for plain text (buttons, alerts, invoices, pre-checkout errors)."""
-        return self._localization.format_value(key, args)
-
-
-def translator(code: str | None) -> Translator:
-    """The translator for a Telegram language code (any code: "de", "ru-RU", None...)."""
-    return _translator(language_for(code))
-
-
-# Keyed by catalog language, not by the raw code: every distinct code would otherwise evict a cached
-# translator and re-read the catalogs from disk.
-@lru_cache(maxsize=len(LANGUAGES))
-def _translator(language: str) -> Translator:
-    return Translator(language)
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LOCALES_DIR", "Translator", "language_for", "translator"]

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
+    # The admin panel's browser session ends after this long without a request (and, like a refresh
+    # token, REFRESH_TOKEN_EXPIRE_DAYS after its login at the latest).
+    PANEL_IDLE_MINUTES: int = Field(default=120, ge=5, le=7 * 24 * 60)
     TELEGRAM_BOT_TOKEN: SecretStr = SecretStr("your-bot-token")
     ADMIN_USERNAME: str = Field(default="admin", min_length=1, max_length=64)
     ADMIN_PASSWORD: SecretStr = SecretStr("admin123")

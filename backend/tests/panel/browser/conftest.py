@@ -1,0 +1,110 @@
+"""Browser tests of the panel: the real app under uvicorn, on the test database, driven by Chromium.
+
+Chromium is the system's (`apt-get install chromium`; CHROMIUM_PATH names another one): Playwright's own
+browser download is not used. Without it these tests are skipped, unless PANEL_BROWSER_REQUIRED=1 (CI).
+Screenshots go to artifacts/screenshots/ (not committed).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, async_playwright
+
+from backend.tests.test_server import free_port, stop, wait_until_healthy
+from conftest import ADMIN_PASSWORD
+from shared.database import PROJECT_ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS_DIR = PROJECT_ROOT / "artifacts" / "screenshots"
+AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Playwright waits for conditions up to this long; nothing here sleeps.
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if shutil.which(CHROMIUM) is None:
+        if os.environ.get("PANEL_BROWSER_REQUIRED") == "1":
+            pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[str]:  # noqa: ARG001
+    """The app under uvicorn on a free port, on the test run's database (and its settings)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("panel-server") / "server.log"
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "backend.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(process, url, log)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path, headless=True)
+        yield browser
+        await browser.close()
+
+
+async def new_context(browser: Browser, base_url: str, **options: object) -> BrowserContext:
+    context = await browser.new_context(base_url=base_url, locale="en-US", **options)  # type: ignore[arg-type]
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture
+async def context(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
+    context = await new_context(browser, base_url, viewport=DESKTOP)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    """A page that fails the test on a script error, a script or style the policy refused, or an asset
+    that did not load (a page's own status, such as a refused login's 401, is what tests check)."""
+    page = await context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Chromium logs every 4xx as "Failed to load resource"; assets are checked by on_response.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", on_response)
+    yield page
+    assert errors == [], errors
+
+
+async def sign_in(page: Page, password: str = ADMIN_PASSWORD) -> None:
+    await page.goto("/admin")
+    await page.get_by_label("User name").fill("admin")
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()

@@ -1,0 +1,141 @@
+"""The panel in a real browser: signing in and out, the language, keyboard use, every page's look at
+desktop and phone width (screenshots) and its accessibility (axe-core: no serious or critical violation)."""
+
+import re
+from collections.abc import Awaitable, Callable
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.tests.factories import create_lesson, create_purchase, create_user
+from backend.tests.panel.browser.conftest import (
+    AXE_JS,
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS_DIR,
+    new_context,
+    sign_in,
+)
+
+pytestmark = pytest.mark.slow
+
+
+async def test_sign_in_and_see_the_dashboard(page: Page, session: AsyncSession):
+    lesson = await create_lesson(session, price=40)
+    await create_purchase(session, await create_user(session), lesson, amount=40)
+    await sign_in(page)
+    await expect(page).to_have_url(re.compile(r"/admin$"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    await expect(page.get_by_test_id("dashboard-stars-earned")).to_have_text("40")
+    # HTMX swaps the figures in, under the Content-Security-Policy (the page fixture fails on its errors).
+    await create_lesson(session)
+    async with page.expect_response(re.compile(r"/admin/dashboard/totals$")):
+        await page.get_by_test_id("refresh-totals").click()
+    await expect(page.get_by_test_id("dashboard-lessons")).to_have_text("2")
+
+
+async def test_wrong_password_is_refused(page: Page):
+    await sign_in(page, password="not-the-password")
+    await expect(page.get_by_role("alert")).to_have_text("Wrong user name or password.")
+    await expect(page.get_by_label("User name")).to_have_value("admin")
+
+
+async def test_switch_language(page: Page):
+    await sign_in(page)
+    await page.get_by_role("button", name="Русский").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Обзор")
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+    await page.get_by_role("button", name="English").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+
+async def test_log_out_ends_the_session(page: Page, context: BrowserContext, browser: Browser, base_url: str):
+    await sign_in(page)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    cookies = await context.cookies()
+    await page.get_by_test_id("logout").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    # The cookie, copied before the logout, opens nothing any more.
+    other = await new_context(browser, base_url)
+    try:
+        await other.add_cookies(cookies)  # type: ignore[arg-type]
+        copied = await other.new_page()
+        await copied.goto("/admin")
+        await expect(copied).to_have_url(re.compile(r"/admin/login\?next="))
+    finally:
+        await other.close()
+
+
+async def test_keyboard_reaches_the_content_first(page: Page):
+    await sign_in(page)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    await page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_be_in_viewport()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("main")).to_be_focused()
+
+
+async def _login_page(page: Page) -> None:
+    await page.goto("/admin/login")
+
+
+async def _login_error(page: Page) -> None:
+    await sign_in(page, password="not-the-password")
+    await expect(page.get_by_role("alert")).to_be_visible()
+
+
+async def _dashboard(page: Page) -> None:
+    await sign_in(page)
+    await expect(page.get_by_test_id("dashboard-lessons")).to_be_visible()
+
+
+async def _dashboard_russian(page: Page) -> None:
+    await _dashboard(page)
+    await page.get_by_role("button", name="Русский").click()
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+
+
+async def _not_found(page: Page) -> None:
+    await sign_in(page)
+    await expect(page.get_by_test_id("dashboard-lessons")).to_be_visible()
+    await page.goto("/admin/no-such-page")
+
+
+PAGES: dict[str, Callable[[Page], Awaitable[None]]] = {
+    "login": _login_page,
+    "login-error": _login_error,
+    "dashboard": _dashboard,
+    "dashboard-ru": _dashboard_russian,
+    "not-found": _not_found,
+}
+
+
+@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize(("viewport_name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+async def test_page_looks_right_and_is_accessible(
+    browser: Browser, base_url: str, name: str, viewport_name: str, viewport: dict[str, int]
+):
+    # axe is injected as a script: this context alone lets it past the page's Content-Security-Policy.
+    context = await new_context(browser, base_url, viewport=viewport, bypass_csp=True)
+    try:
+        page = await context.new_page()
+        await PAGES[name](page)
+        await page.wait_for_load_state("load")
+        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS_DIR / f"{name}-{viewport_name}.png", full_page=True)
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is {overflow}px wider than the {viewport_name} screen"
+        await page.add_script_tag(path=AXE_JS)
+        results = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
+            for v in results["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], "\n".join(serious)
+    finally:
+        await context.close()

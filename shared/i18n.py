@@ -1,0 +1,57 @@
+"""Translations shared by the bot and the admin panel: Fluent catalogs in shared/locales/<language>/, one
+file per edge (bot.ftl, panel.ftl), English as the fallback."""
+
+import html
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fluent.runtime import FluentLocalization, FluentResourceLoader
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DEFAULT_LANGUAGE = "en"
+LANGUAGES = ("en", "ru")
+BOT_CATALOG = "bot.ftl"
+PANEL_CATALOG = "panel.ftl"
+CATALOGS = (BOT_CATALOG, PANEL_CATALOG)
+
+
+def language_for(code: str | None) -> str:
+    """The catalog language for a language code ("ru-RU" -> "ru"; unknown -> English)."""
+    base = (code or "").split("-")[0].split("_")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class Translator:
+    """Looks up a message id of one catalog in one language, falling back to English."""
+
+    def __init__(self, language: str, catalog: str = BOT_CATALOG) -> None:
+        self.language = language
+        self.catalog = catalog
+        chain = [language] if language == DEFAULT_LANGUAGE else [language, DEFAULT_LANGUAGE]
+        self._localization = FluentLocalization(
+            chain, [catalog], FluentResourceLoader(str(LOCALES_DIR / "{locale}")), use_isolating=False
+        )
+
+    def __call__(self, key: str, **args: Any) -> str:
+        """The message for an HTML-formatted Telegram message: text arguments are escaped."""
+        escaped = {
+            name: html.escape(value) if isinstance(value, str) else value for name, value in args.items()
+        }
+        return self._localization.format_value(key, escaped)
+
+    def plain(self, key: str, **args: Any) -> str:
+        """The message as plain text (buttons, alerts, invoices; the panel's templates escape it)."""
+        return self._localization.format_value(key, args)
+
+
+def translator(code: str | None, catalog: str = BOT_CATALOG) -> Translator:
+    """The translator of a catalog for a language code (any code: "de", "ru-RU", None...)."""
+    return _translator(language_for(code), catalog)
+
+
+# Keyed by catalog language, not by the raw code: every distinct code would otherwise evict a cached
+# translator and re-read the catalogs from disk.
+@lru_cache(maxsize=len(LANGUAGES) * len(CATALOGS))
+def _translator(language: str, catalog: str) -> Translator:
+    return Translator(language, catalog)
