@@ -1,16 +1,14 @@
 """The panel's dependencies: its unit of work, the signed-in admin (from the session cookie), CSRF."""
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.api.deps import SessionDep
 from backend.panel import security
 from backend.services import audit_service, panel_session_service
 from backend.services.exceptions import InvalidToken
-from shared.database import session_scope
 from shared.models import AuthSession
 
 LOGIN_PATH = f"{security.PANEL_PREFIX}/login"
@@ -34,23 +32,6 @@ class PanelUser:
     admin_id: int
     username: str
     language: str | None  # the admin's saved choice (None: the browser's)
-
-
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with session_scope() as session:
-        yield session
-
-
-# Committed before the response is sent, as the API's: a redirect after a write never outruns it.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-def get_client_address(request: Request) -> str | None:
-    # The connection's peer, or the client a trusted proxy names (FORWARDED_ALLOW_IPS, backend/main.py).
-    return request.client.host if request.client is not None else None
-
-
-ClientAddress = Annotated[str | None, Depends(get_client_address)]
 
 
 async def get_optional_session(request: Request, session: SessionDep) -> AuthSession | None:

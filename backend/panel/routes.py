@@ -8,15 +8,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from backend.api.deps import ClientAddress, SessionDep
 from backend.panel import security
-from backend.panel.deps import (
-    LOGIN_PATH,
-    ClientAddress,
-    CurrentPanelSession,
-    OptionalPanelSession,
-    SessionDep,
-    check_csrf,
-)
+from backend.panel.deps import LOGIN_PATH, CurrentPanelSession, OptionalPanelSession, check_csrf
 from backend.panel.templating import render
 from backend.services import admin_service, panel_session_service, stats_service
 from backend.services.exceptions import InvalidCredentials, TooManyAttempts
