@@ -35,7 +35,7 @@ async def reconcile(settings: Settings) -> int:
         async with database.session_scope() as session:
             report = await gateway.reconcile(bot, session)
         async with database.session_scope() as session:
-            unmatched, open_unmatched = await payment_service.get_all_unmatched(
+            unmatched = await payment_service.get_all_unmatched(
                 session, resolved=False, sort="id", limit=MAX_PAGE_SIZE, offset=0
             )
     finally:
@@ -52,18 +52,18 @@ async def reconcile(settings: Settings) -> int:
     print(f"Unknown to Telegram: {len(report.unknown_to_telegram)}")
     for purchase in report.unknown_to_telegram:
         print(f"  purchase {purchase.id}: charge {purchase.telegram_payment_charge_id}")
-    print(f"Unmatched payments to settle: {open_unmatched} ({len(report.unmatched)} found now)")
-    for payment in unmatched:
+    total = f"{unmatched.total}{'' if unmatched.total_exact else '+'}"
+    print(f"Unmatched payments to settle: {total} ({len(report.unmatched)} found now)")
+    for payment in unmatched.items:
         print(
             f"  #{payment.id} {payment.reason.value}: charge {payment.telegram_payment_charge_id}"
             f" of Telegram user {payment.telegram_user_id}, {payment.amount} {payment.currency},"
             f" payload {payment.payload!r}"
         )
-    if open_unmatched > len(unmatched):
-        print(
-            f"  ... and {open_unmatched - len(unmatched)} more: GET /api/unmatched-payments/?resolved=false"
-        )
-    return 1 if report.unknown_to_telegram or open_unmatched else 0
+    if unmatched.total > len(unmatched.items):
+        rest = f"{unmatched.total - len(unmatched.items)}{'' if unmatched.total_exact else '+'}"
+        print(f"  ... and {rest} more: GET /api/unmatched-payments/?resolved=false")
+    return 1 if report.unknown_to_telegram or unmatched.total else 0
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ async def support_button(query: CallbackQuery, state: FSMContext, t: Translator)
 
 
 async def paysupport(message: Message, session: AsyncSession, user: User, t: Translator) -> None:
-    purchases, _ = await purchase_service.get_all(
+    purchases, _, _ = await purchase_service.get_all(
         session,
         user_id=user.id,
         statuses=[PurchaseStatus.COMPLETED, PurchaseStatus.REFUNDED],
