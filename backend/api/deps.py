@@ -101,7 +101,7 @@ def require(*roles: AdminRole) -> Any:
     return Security(check_role, scopes=[AdminRole.OWNER.value, *(role.value for role in roles)])
 
 
-# What each admin route needs, once per route or router; the OpenAPI document lists it (x-roles).
+# What each admin route needs, once per route or router; the OpenAPI document lists it as scopes.
 require_owner = require()
 require_manager = require(AdminRole.MANAGER)
 require_support = require(AdminRole.SUPPORT)

@@ -385,7 +385,8 @@ def _is_live(revoked_at: datetime | None, expires_at: datetime, admin_is_active:
     return revoked_at is None and expires_at > utcnow() and admin_is_active
 
 
-async def _live_session(session: AsyncSession, session_id: str) -> AuthSession:
+async def live_session(session: AsyncSession, session_id: str) -> AuthSession:
+    """The session with this id (its admin loaded) if it has not ended; InvalidToken otherwise."""
     auth_session = await session.scalar(_SESSION_WITH_ADMIN, {"session_id": session_id})
     if auth_session is None or not _is_live(
         auth_session.revoked_at, auth_session.expires_at, auth_session.admin.is_active
@@ -397,7 +398,7 @@ async def _live_session(session: AsyncSession, session_id: str) -> AuthSession:
 async def authenticate(session: AsyncSession, access_token: str) -> AuthSession:
     """The live session behind an access token (with its admin loaded); InvalidToken otherwise."""
     claims = decode_token(access_token, expected_type=ACCESS)
-    return await _live_session(session, claims["sid"])
+    return await live_session(session, claims["sid"])
 
 
 @writes
@@ -405,7 +406,7 @@ async def refresh(session: AsyncSession, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token: a new pair, the old refresh token dead. Reuse revokes the session."""
     settings = get_settings()
     claims = decode_token(refresh_token, expected_type=REFRESH, settings=settings)
-    auth_session = await _live_session(session, claims["sid"])
+    auth_session = await live_session(session, claims["sid"])
     new_jti = uuid.uuid4().hex
     # Compare-and-swap, so two concurrent refreshes with the same token cannot both succeed.
     rotated = await session.execute(

@@ -9,10 +9,8 @@ does not turn every request into a write) and at the row's expires_at, as a refr
 
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from backend.services import auth_service
 from backend.services.exceptions import InvalidToken
@@ -34,19 +32,12 @@ async def login(session: AsyncSession, *, username: str, password: str, client: 
 async def authenticate(session: AsyncSession, cookie: str) -> AuthSession:
     """The live session a cookie names (its admin loaded); InvalidToken if it has ended or is forged."""
     claims = auth_service.decode_token(cookie, expected_type=auth_service.REFRESH)
-    auth_session = await session.scalar(
-        select(AuthSession).where(AuthSession.id == claims["sid"]).options(joinedload(AuthSession.admin))
-    )
+    auth_session = await auth_service.live_session(session, claims["sid"])
     now = utcnow()
     idle_limit = timedelta(minutes=get_settings().PANEL_IDLE_MINUTES)
     if (
-        auth_session is None
-        or auth_session.revoked_at is not None
-        or auth_session.expires_at <= now
-        or not auth_session.admin.is_active
         # Refreshed through the API (the cookie's token leaked or was copied): this cookie is stale.
-        or auth_session.current_refresh_jti != claims["jti"]
-        or auth_session.updated_at + idle_limit <= now
+        auth_session.current_refresh_jti != claims["jti"] or auth_session.updated_at + idle_limit <= now
     ):
         raise InvalidToken("Session has ended; log in again")
     if auth_session.updated_at + TOUCH_INTERVAL <= now:
