@@ -14,11 +14,12 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.api.errors import http_status_for
 from backend.panel import security
 from backend.panel.deps import LOGIN_PATH, CsrfRefused, LoginRequired
 from backend.panel.routes import ShowPage
 from backend.panel.templating import render
-from backend.services.exceptions import DomainError, NotFoundError, TooManyAttempts
+from backend.services.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +89,9 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
-    if isinstance(error, NotFoundError):
+    status_code = http_status_for(error)  # the same status as the JSON API gives it
+    if status_code == 404:
         return error_page(request, 404)
-    status_code = 429 if isinstance(error, TooManyAttempts) else 409
     return error_page(request, status_code, error.message)
 
 

@@ -15,6 +15,7 @@ from backend.main import app, create_app
 from backend.panel import security
 from backend.panel.errors import KNOWN_STATUSES
 from backend.panel.templating import STATIC_DIR, TEMPLATES_DIR, language_from_accept, static_url
+from backend.services.exceptions import PriceChanged, RoleRequired
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from backend.tests.panel.conftest import csrf_of, panel_login
 from shared.constants import PurchaseStatus
@@ -131,9 +132,33 @@ async def failing_app() -> AsyncIterator[httpx.AsyncClient]:
     async def api_boom() -> None:
         raise RuntimeError("secret detail of the failure")
 
+    @app.get("/admin/forbidden")
+    async def forbidden() -> None:
+        raise RoleRequired(["manager"], "support")
+
+    @app.get("/admin/price-changed")
+    async def price_changed() -> None:
+        raise PriceChanged(asked=10, current=12)
+
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "status_code", "message"),
+    [
+        ("/admin/forbidden", 403, "This needs the manager role; you are support"),
+        ("/admin/price-changed", 422, "The price is now 12 Stars, not 10"),
+    ],
+)
+async def test_domain_error_is_a_panel_page_with_the_apis_status(
+    failing_app: httpx.AsyncClient, path: str, status_code: int, message: str
+):
+    response = await failing_app.get(path)
+    assert response.status_code == status_code
+    assert message in response.text
+    assert_panel_headers(response)
 
 
 async def test_server_error_is_a_panel_500_without_traceback(failing_app: httpx.AsyncClient):
