@@ -1,5 +1,6 @@
 """Translations shared by the bot and the admin panel: Fluent catalogs in shared/locales/<language>/, one
-file per edge (bot.ftl, panel.ftl), English as the fallback."""
+per edge (the bot's bot.ftl; the panel's panel.ftl with a panel-<page>.ftl per page area), English as the
+fallback."""
 
 import html
 from functools import lru_cache
@@ -11,9 +12,15 @@ from fluent.runtime import FluentLocalization, FluentResourceLoader
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "ru")
-BOT_CATALOG = "bot.ftl"
-PANEL_CATALOG = "panel.ftl"
+BOT_CATALOG = "bot"
+PANEL_CATALOG = "panel"
 CATALOGS = (BOT_CATALOG, PANEL_CATALOG)
+
+
+def catalog_files(catalog: str, language: str = DEFAULT_LANGUAGE) -> list[Path]:
+    """The files of a catalog in one language: <catalog>.ftl, then <catalog>-*.ftl in name order."""
+    folder = LOCALES_DIR / language
+    return [folder / f"{catalog}.ftl", *sorted(folder.glob(f"{catalog}-*.ftl"))]
 
 
 def language_for(code: str | None) -> str:
@@ -29,8 +36,10 @@ class Translator:
         self.language = language
         self.catalog = catalog
         chain = [language] if language == DEFAULT_LANGUAGE else [language, DEFAULT_LANGUAGE]
+        # The file names are the English catalog's; every language has the same files (a test checks).
+        resources = [file.name for file in catalog_files(catalog)]
         self._localization = FluentLocalization(
-            chain, [catalog], FluentResourceLoader(str(LOCALES_DIR / "{locale}")), use_isolating=False
+            chain, resources, FluentResourceLoader(str(LOCALES_DIR / "{locale}")), use_isolating=False
         )
 
     def __call__(self, key: str, **args: Any) -> str:

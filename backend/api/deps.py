@@ -19,7 +19,7 @@ from backend.services import (
     support_ticket_service,
     user_service,
 )
-from backend.services.exceptions import InvalidToken, RoleRequired
+from backend.services.exceptions import InvalidToken
 from backend.services.telegram import Telegram
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH, AdminRole
 from shared.database import session_scope
@@ -89,9 +89,7 @@ CurrentAdmin = Annotated[AuthSession, Depends(get_current_admin)]
 async def check_role(scopes: SecurityScopes, current: CurrentAdmin) -> AuthSession:
     """The current admin, if their role is one of the route's (403 otherwise). The role is read from the
     admin's row on every request (the session lookup loads it), so a change applies to issued tokens."""
-    if current.admin.role.value not in scopes.scopes:
-        needed = [role for role in scopes.scopes if role != AdminRole.OWNER] or [AdminRole.OWNER.value]
-        raise RoleRequired(needed, current.admin.role.value)
+    admin_service.check_role(current.admin, [AdminRole(scope) for scope in scopes.scopes])
     return current
 
 

@@ -4,7 +4,20 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from backend.panel import errors, routes, security
+from backend.panel.pages import (
+    account,
+    audit_log,
+    courses,
+    lessons,
+    promo_codes,
+    purchases,
+    students,
+    support,
+    team,
+)
 from backend.panel.templating import STATIC_DIR
+
+PAGES = (lessons, courses, promo_codes, students, purchases, support, team, audit_log, account)
 
 
 def install(app: FastAPI) -> None:
@@ -13,4 +26,6 @@ def install(app: FastAPI) -> None:
     app.add_middleware(security.PanelHeaders)
     app.mount(security.STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="panel-static")
     app.include_router(routes.router)
+    for page in PAGES:
+        app.include_router(page.router)
     errors.install(app)

@@ -1,14 +1,15 @@
 """The panel's dependencies: its unit of work, the signed-in admin (from the session cookie), CSRF."""
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from backend.api.deps import SessionDep
 from backend.panel import security
-from backend.services import audit_service, panel_session_service
+from backend.services import admin_service, audit_service, panel_session_service
 from backend.services.exceptions import InvalidToken
+from shared.constants import AdminRole
 from shared.models import AuthSession
 
 LOGIN_PATH = f"{security.PANEL_PREFIX}/login"
@@ -31,7 +32,12 @@ class PanelUser:
     session_id: str
     admin_id: int
     username: str
+    role: AdminRole
     language: str | None  # the admin's saved choice (None: the browser's)
+
+    def may(self, roles: tuple[AdminRole, ...]) -> bool:
+        """Whether a page or action for these roles is open to this admin (owners: everything)."""
+        return self.role is AdminRole.OWNER or self.role in roles
 
 
 async def get_optional_session(request: Request, session: SessionDep) -> AuthSession | None:
@@ -44,7 +50,9 @@ async def get_optional_session(request: Request, session: SessionDep) -> AuthSes
     except InvalidToken:
         return None
     admin = auth_session.admin
-    request.state.panel_user = PanelUser(auth_session.id, admin.id, admin.username, admin.language)
+    request.state.panel_user = PanelUser(
+        auth_session.id, admin.id, admin.username, admin.role, admin.language
+    )
     audit_service.set_actor(session, admin)
     return auth_session
 
@@ -59,6 +67,30 @@ async def get_current_session(auth_session: OptionalPanelSession) -> AuthSession
 
 
 CurrentPanelSession = Annotated[AuthSession, Depends(get_current_session)]
+
+
+def allow(*roles: AdminRole) -> Any:
+    """A page's dependency: the signed-in admin's session, if their role is one of these (owners may
+    everything); a 403 page otherwise. The same rule as the API's role dependencies."""
+
+    async def check(auth_session: CurrentPanelSession) -> AuthSession:
+        admin_service.check_role(auth_session.admin, roles)
+        return auth_session
+
+    return Depends(check)
+
+
+# Who may open what, as in the API: the team and the audit log are the owners'; the store (content,
+# prices, promo codes, sales, refunds, grants) the managers'; tickets support's; students and purchases
+# are read by both.
+OWNER = ()
+MANAGER = (AdminRole.MANAGER,)
+SUPPORT = (AdminRole.SUPPORT,)
+STAFF = (AdminRole.MANAGER, AdminRole.SUPPORT)
+OwnerSession = Annotated[AuthSession, allow(*OWNER)]
+ManagerSession = Annotated[AuthSession, allow(*MANAGER)]
+SupportSession = Annotated[AuthSession, allow(*SUPPORT)]
+StaffSession = Annotated[AuthSession, allow(*STAFF)]
 
 
 async def _sent_token(request: Request) -> str | None:

@@ -1,6 +1,7 @@
 """Rendering the panel's pages: Jinja2 with autoescaping, texts from shared/locales/<language>/panel.ftl."""
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -8,9 +9,12 @@ from typing import Any
 
 import jinja2
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import URL
 
 from backend.panel import security
+from backend.panel.deps import MANAGER, OWNER, STAFF, SUPPORT
+from shared.constants import AdminRole
 from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, PANEL_CATALOG, Translator, translator
 
 PANEL_DIR = Path(__file__).resolve().parent
@@ -19,25 +23,29 @@ STATIC_DIR = PANEL_DIR / "static"
 # An Accept-Language header is a short list; anything longer is not worth parsing.
 ACCEPT_LANGUAGE_MAX_ITEMS = 20
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+# A message shown once on the next page (after a form's redirect): a translation key, kept in a cookie.
+FLASH_COOKIE = "panel_flash"
+FLASH_KEY = re.compile(r"flash-[a-z0-9-]{1,60}")
 
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
     key: str  # the panel.ftl message id of its label
-    path: str | None  # None: the page is not built yet
+    path: str
+    roles: tuple[AdminRole, ...]  # who sees it besides the owners (the page's own dependency decides)
 
 
 # The panel's pages, in the order of the navigation.
 NAVIGATION = (
-    NavItem("nav-dashboard", security.PANEL_PREFIX),
-    NavItem("nav-lessons", None),
-    NavItem("nav-courses", None),
-    NavItem("nav-promo-codes", None),
-    NavItem("nav-students", None),
-    NavItem("nav-purchases", None),
-    NavItem("nav-support", None),
-    NavItem("nav-team", None),
-    NavItem("nav-audit-log", None),
+    NavItem("nav-dashboard", security.PANEL_PREFIX, STAFF),
+    NavItem("nav-lessons", f"{security.PANEL_PREFIX}/lessons", MANAGER),
+    NavItem("nav-courses", f"{security.PANEL_PREFIX}/courses", MANAGER),
+    NavItem("nav-promo-codes", f"{security.PANEL_PREFIX}/promo-codes", MANAGER),
+    NavItem("nav-students", f"{security.PANEL_PREFIX}/students", STAFF),
+    NavItem("nav-purchases", f"{security.PANEL_PREFIX}/purchases", STAFF),
+    NavItem("nav-support", f"{security.PANEL_PREFIX}/support", SUPPORT),
+    NavItem("nav-team", f"{security.PANEL_PREFIX}/team", OWNER),
+    NavItem("nav-audit-log", f"{security.PANEL_PREFIX}/audit-log", OWNER),
 )
 
 _environment = jinja2.Environment(
@@ -108,6 +116,40 @@ def csrf_token(request: Request) -> str:
     return security.login_csrf_token(nonce)
 
 
+def url_with(request: Request, **changes: object) -> str:
+    """This page's URL (path and query) with some query parameters changed; None or "" removes one. Lists
+    use it for their paging, sorting and filter links, so that each keeps the others."""
+    params = [(key, value) for key, value in request.query_params.multi_items() if key not in changes]
+    params += [(key, str(value)) for key, value in changes.items() if value not in (None, "")]
+    return str(URL(request.url.path).include_query_params(**dict(params)))
+
+
+def redirect(url: str, flash: str | None = None) -> RedirectResponse:
+    """See another page after a form is handled (303), with a message to show there once (a flash-* key
+    of the catalogs: "flash-lesson-saved")."""
+    response = RedirectResponse(url, status_code=303)
+    if flash is not None:
+        if FLASH_KEY.fullmatch(flash) is None:
+            raise ValueError(f"Not a flash message key: {flash!r}")
+        response.set_cookie(
+            FLASH_COOKIE,
+            flash,
+            path=security.PANEL_PREFIX,
+            httponly=True,
+            samesite="strict",
+            secure=security.secure_cookies(),
+        )
+    return response
+
+
+def _flash_of(request: Request) -> str | None:
+    """The message a redirect left for this page (only on a whole page: an HTMX partial leaves it)."""
+    if request.headers.get("hx-request"):
+        return None
+    key = request.cookies.get(FLASH_COOKIE)
+    return key if key is not None and FLASH_KEY.fullmatch(key) else None
+
+
 def render(
     request: Request,
     template: str,
@@ -130,10 +172,14 @@ def render(
         "static_url": static_url,
         "csrf_field": security.CSRF_FIELD,
         "csrf_token": csrf_token(request),
+        "url_with": lambda **changes: url_with(request, **changes),
+        "flash": _flash_of(request),
         **(context or {}),
     }
     body = _environment.get_template(template).render(page)
     response = HTMLResponse(body, status_code=status_code, headers=headers)
+    if page["flash"] is not None and not request.headers.get("hx-request"):
+        response.delete_cookie(FLASH_COOKIE, path=security.PANEL_PREFIX, httponly=True)
     new_nonce = getattr(request.state, "new_nonce", None)
     if new_nonce is not None:
         response.set_cookie(

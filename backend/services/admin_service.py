@@ -2,12 +2,13 @@
 
 The store always keeps an active owner: the last one can be neither demoted nor deactivated. Passwords are
 hashed (argon2, slow on purpose) before the write begins, so no writer's lock is held meanwhile; a new
-password or a deactivation ends the admin's sessions at once. Who may call what is the edges' business
-(the API's role dependencies); these functions only keep the rules.
+password or a deactivation ends the admin's sessions at once. Which role each route needs is the edges'
+business (the API's and the panel's role dependencies); check_role is the rule they apply.
 """
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import auth_service
 from backend.services.common import PageResult, paginate, sort_order, violates
-from backend.services.exceptions import AdminNotFound, DuplicateAdminUsername, LastOwner, WrongCurrentPassword
+from backend.services.exceptions import (
+    AdminNotFound,
+    DuplicateAdminUsername,
+    LastOwner,
+    RoleRequired,
+    WrongCurrentPassword,
+)
 from shared.constants import AdminRole
 from shared.database import writes
 from shared.models import Admin, AuthSession
@@ -25,6 +32,13 @@ from shared.utils import utcnow
 logger = logging.getLogger(__name__)
 
 SORT_COLUMNS = {"username": Admin.username, "created_at": Admin.created_at, "id": Admin.id}
+
+
+def check_role(admin: Admin, allowed: Iterable[AdminRole]) -> None:
+    """Owners may do everything; anyone else only what one of the allowed roles may (RoleRequired)."""
+    allowed = [AdminRole(role) for role in allowed if role != AdminRole.OWNER]
+    if admin.role is not AdminRole.OWNER and admin.role not in allowed:
+        raise RoleRequired(allowed or [AdminRole.OWNER], admin.role.value)
 
 
 async def get(session: AsyncSession, admin_id: int) -> Admin:

@@ -1,7 +1,7 @@
 """The panel's pages: headers, error pages, assets, languages, the dashboard."""
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.main import app, create_app
 from backend.panel import security
 from backend.panel.errors import KNOWN_STATUSES
-from backend.panel.templating import STATIC_DIR, TEMPLATES_DIR, language_from_accept, static_url
+from backend.panel.templating import STATIC_DIR, TEMPLATES_DIR, language_from_accept, redirect, static_url
 from backend.services.exceptions import PriceChanged, RoleRequired
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from backend.tests.panel.conftest import csrf_of, panel_login
-from shared.constants import PurchaseStatus
-from shared.i18n import LANGUAGES, LOCALES_DIR
+from shared.constants import AdminRole, PurchaseStatus
+from shared.i18n import LANGUAGES, PANEL_CATALOG, catalog_files
 from shared.models import Admin
 
 VENDORED = [
@@ -272,22 +272,56 @@ async def test_dashboard_shows_the_store_totals(signed_in: httpx.AsyncClient, se
 
 
 def _messages(language: str) -> dict[str, ast.Message]:
-    resource = FluentParser().parse((LOCALES_DIR / language / "panel.ftl").read_text(encoding="utf-8"))
-    assert not [entry for entry in resource.body if isinstance(entry, ast.Junk)]
-    return {entry.id.name: entry for entry in resource.body if isinstance(entry, ast.Message)}
+    messages: dict[str, ast.Message] = {}
+    for file in catalog_files(PANEL_CATALOG, language):
+        resource = FluentParser().parse(file.read_text(encoding="utf-8"))
+        assert not [entry for entry in resource.body if isinstance(entry, ast.Junk)], file
+        for entry in resource.body:
+            if isinstance(entry, ast.Message):
+                assert entry.id.name not in messages, f"{entry.id.name} twice ({file.name})"
+                messages[entry.id.name] = entry
+    return messages
 
 
-def test_panel_catalogs_have_the_same_keys():
+def test_panel_catalogs_have_the_same_files_and_keys():
+    files = {language: [f.name for f in catalog_files(PANEL_CATALOG, language)] for language in LANGUAGES}
+    assert files["ru"] == files["en"]
     keys = {language: set(_messages(language)) for language in LANGUAGES}
     assert keys["ru"] == keys["en"]
 
 
 def test_keys_used_by_the_panel_exist():
     source = "\n".join(p.read_text(encoding="utf-8") for p in TEMPLATES_DIR.rglob("*.html"))
-    source += "\n".join(p.read_text(encoding="utf-8") for p in Path(TEMPLATES_DIR.parent).glob("*.py"))
+    source += "\n".join(p.read_text(encoding="utf-8") for p in Path(TEMPLATES_DIR.parent).rglob("*.py"))
     # t("key") in the templates; the keys of the navigation, the figures and the refused logins by name.
     used = set(re.findall(r"""(?<![\w.])t\(\s*["']([a-z][a-z0-9-]*[a-z])["']""", source))
     used |= set(re.findall(r"""["']((?:nav|dashboard|login-error)-[a-z-]+)["']""", source))
     # The error pages' keys are built from the status.
     used |= {f"error-{status}{part}" for status in [*KNOWN_STATUSES, "other"] for part in ("", "-text")}
     assert used - set(_messages("en")) == set()
+
+
+STORE_PAGES = ("lessons", "courses", "promo-codes")
+NAVIGATION_OF = {
+    AdminRole.OWNER: {"/admin", *(f"/admin/{page}" for page in (*STORE_PAGES, "students", "purchases"))}
+    | {"/admin/support", "/admin/team", "/admin/audit-log"},
+    AdminRole.MANAGER: {"/admin", *(f"/admin/{page}" for page in (*STORE_PAGES, "students", "purchases"))},
+    AdminRole.SUPPORT: {"/admin", "/admin/students", "/admin/purchases", "/admin/support"},
+}
+
+
+@pytest.mark.parametrize("role", list(AdminRole))
+async def test_navigation_shows_the_pages_of_the_admins_role(
+    signed_in_as: Callable[[AdminRole], Awaitable[httpx.AsyncClient]], role: AdminRole
+):
+    client = await signed_in_as(role)
+    page = await client.get("/admin")
+    nav = page.text[page.text.index('<nav class="sidebar"') :]
+    nav = nav[: nav.index("</nav>")]
+    assert set(re.findall(r'<a href="([^"]+)"', nav)) == NAVIGATION_OF[role]
+
+
+def test_flash_message_must_be_a_flash_key():
+    assert redirect("/admin", "flash-saved").headers["set-cookie"].startswith("panel_flash=flash-saved;")
+    with pytest.raises(ValueError, match="Not a flash message key"):
+        redirect("/admin", "<script>")

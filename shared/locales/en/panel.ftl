@@ -7,7 +7,6 @@ signed-in-as = Signed in as { $username }
 logout = Log out
 
 nav-label = Main
-nav-soon = (soon)
 nav-dashboard = Dashboard
 nav-lessons = Lessons
 nav-courses = Courses
@@ -60,3 +59,11 @@ error-429 = Too many attempts
 error-429-text = Wait a little and try again.
 error-500 = Server error
 error-500-text = Something went wrong on our side. It has been logged; try again in a moment.
+
+pagination-label = Pages
+pagination-summary = { $first }–{ $last } of { $total }{ $exact ->
+    [no] +
+   *[yes] {""}
+}
+pagination-previous = Previous
+pagination-next = Next

@@ -7,7 +7,6 @@ signed-in-as = Вы вошли как { $username }
 logout = Выйти
 
 nav-label = Главное меню
-nav-soon = (скоро)
 nav-dashboard = Обзор
 nav-lessons = Уроки
 nav-courses = Курсы
@@ -61,3 +60,11 @@ error-429 = Слишком много попыток
 error-429-text = Подождите немного и попробуйте снова.
 error-500 = Ошибка сервера
 error-500-text = У нас что-то сломалось. Ошибка записана; попробуйте ещё раз чуть позже.
+
+pagination-label = Страницы
+pagination-summary = { $first }–{ $last } из { $total }{ $exact ->
+    [no] +
+   *[yes] {""}
+}
+pagination-previous = Назад
+pagination-next = Дальше
