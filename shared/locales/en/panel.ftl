@@ -67,3 +67,22 @@ pagination-summary = { $first }–{ $last } of { $total }{ $exact ->
 }
 pagination-previous = Previous
 pagination-next = Next
+
+form-errors = Please correct the fields marked below.
+form-error-invalid = This value is not valid.
+form-error-missing = This field is required.
+form-error-string-too-short = Enter at least { $limit } characters.
+form-error-string-too-long = Enter at most { $limit } characters.
+form-error-greater-than = Enter a number greater than { $limit }.
+form-error-greater-than-equal = Enter a number of at least { $limit }.
+form-error-less-than = Enter a number less than { $limit }.
+form-error-less-than-equal = Enter a number of at most { $limit }.
+form-error-int-parsing = Enter a whole number.
+form-error-int-type = Enter a whole number.
+form-error-bool-parsing = Choose yes or no.
+form-error-datetime-parsing = Enter a date and time.
+form-error-datetime-from-date-parsing = Enter a date and time.
+form-error-date-parsing = Enter a date.
+form-error-literal-error = Choose one of the options.
+form-error-enum = Choose one of the options.
+form-error-url-parsing = Enter a web address (https://…).

@@ -68,3 +68,22 @@ pagination-summary = { $first }–{ $last } из { $total }{ $exact ->
 }
 pagination-previous = Назад
 pagination-next = Дальше
+
+form-errors = Исправьте поля, отмеченные ниже.
+form-error-invalid = Недопустимое значение.
+form-error-missing = Это поле обязательно.
+form-error-string-too-short = Введите не меньше { $limit } символов.
+form-error-string-too-long = Введите не больше { $limit } символов.
+form-error-greater-than = Введите число больше { $limit }.
+form-error-greater-than-equal = Введите число не меньше { $limit }.
+form-error-less-than = Введите число меньше { $limit }.
+form-error-less-than-equal = Введите число не больше { $limit }.
+form-error-int-parsing = Введите целое число.
+form-error-int-type = Введите целое число.
+form-error-bool-parsing = Выберите «да» или «нет».
+form-error-datetime-parsing = Введите дату и время.
+form-error-datetime-from-date-parsing = Введите дату и время.
+form-error-date-parsing = Введите дату.
+form-error-literal-error = Выберите один из вариантов.
+form-error-enum = Выберите один из вариантов.
+form-error-url-parsing = Введите веб-адрес (https://…).

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ SCREENSHOTS_DIR = PROJECT_ROOT / "artifacts" / "screenshots"
 AXE_JS = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+VIEWPORTS = [("desktop", DESKTOP), ("phone", PHONE)]
 # Playwright waits for conditions up to this long; nothing here sleeps.
 TIMEOUT_MS = 15_000
 
@@ -108,3 +109,36 @@ async def sign_in(page: Page, password: str = ADMIN_PASSWORD) -> None:
     await page.get_by_label("User name").fill("admin")
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
+
+
+async def check_page(
+    browser: Browser,
+    base_url: str,
+    open_page: Callable[[Page], Awaitable[None]],
+    name: str,
+    viewport: dict[str, int],
+) -> None:
+    """Open a page (open_page signs in and goes there) at this screen size, save its screenshot as
+    artifacts/screenshots/<name>.png, and check it: nothing wider than the screen, and no serious or critical
+    accessibility violation (axe-core)."""
+    # axe is injected as a script: this context alone lets it past the page's Content-Security-Policy.
+    context = await new_context(browser, base_url, viewport=viewport, bypass_csp=True)
+    try:
+        page = await context.new_page()
+        await open_page(page)
+        await page.wait_for_load_state("load")
+        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS_DIR / f"{name}.png", full_page=True)
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is {overflow}px wider than the screen"
+        await page.add_script_tag(path=AXE_JS)
+        results = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
+            for v in results["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], "\n".join(serious)
+    finally:
+        await context.close()

@@ -9,14 +9,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.tests.factories import create_lesson, create_purchase, create_user
-from backend.tests.panel.browser.conftest import (
-    AXE_JS,
-    DESKTOP,
-    PHONE,
-    SCREENSHOTS_DIR,
-    new_context,
-    sign_in,
-)
+from backend.tests.panel.browser.conftest import VIEWPORTS, check_page, new_context, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -114,28 +107,8 @@ PAGES: dict[str, Callable[[Page], Awaitable[None]]] = {
 
 
 @pytest.mark.parametrize("name", PAGES)
-@pytest.mark.parametrize(("viewport_name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
+@pytest.mark.parametrize(("viewport_name", "viewport"), VIEWPORTS)
 async def test_page_looks_right_and_is_accessible(
     browser: Browser, base_url: str, name: str, viewport_name: str, viewport: dict[str, int]
 ):
-    # axe is injected as a script: this context alone lets it past the page's Content-Security-Policy.
-    context = await new_context(browser, base_url, viewport=viewport, bypass_csp=True)
-    try:
-        page = await context.new_page()
-        await PAGES[name](page)
-        await page.wait_for_load_state("load")
-        SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=SCREENSHOTS_DIR / f"{name}-{viewport_name}.png", full_page=True)
-        # Nothing wider than the screen: no sideways scrolling on a phone.
-        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{name} is {overflow}px wider than the {viewport_name} screen"
-        await page.add_script_tag(path=AXE_JS)
-        results = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-        serious = [
-            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
-            for v in results["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == [], "\n".join(serious)
-    finally:
-        await context.close()
+    await check_page(browser, base_url, PAGES[name], f"{name}-{viewport_name}", viewport)
