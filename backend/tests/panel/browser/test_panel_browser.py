@@ -60,6 +60,22 @@ async def test_log_out_ends_the_session(page: Page, context: BrowserContext, bro
         await other.close()
 
 
+async def test_form_without_csrf_token_is_refused(page: Page):
+    await sign_in(page)
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    # A form posted from elsewhere has no token: take it out of the page's logout form and submit that.
+    await page.locator('form[action="/admin/logout"] input[name="csrf_token"]').evaluate(
+        "input => input.remove()"
+    )
+    async with page.expect_response(re.compile(r"/admin/logout$")) as refused:
+        await page.get_by_test_id("logout").click()
+    assert (await refused.value).status == 403
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Forbidden")
+    # Nothing happened: the session is still alive.
+    await page.goto("/admin")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+
 async def test_keyboard_reaches_the_content_first(page: Page):
     await sign_in(page)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
