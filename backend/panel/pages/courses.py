@@ -7,7 +7,7 @@ from fastapi import Depends, Form, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from backend.api.deps import DEFAULT_LIMIT, IdPath, Offset, Search, SessionDep
+from backend.api.deps import IdPath, Offset, Search, SessionDep
 from backend.panel.deps import ManagerSession
 from backend.panel.forms import field_errors, posted
 from backend.panel.pages import page_router
@@ -27,6 +27,7 @@ from shared.schemas import CourseCreate, CourseLessonAdd, CourseLessonsSet, Cour
 router = page_router("/courses")
 
 LIST_PATH = "/admin/courses"
+PAGE_SIZE = 50
 CourseSort = Literal["created_at", "-created_at", "price", "-price", "title", "-title", "id", "-id"]
 ActiveFilter = Literal["", "true", "false"]
 FIELDS = ("title", "description", "total_price", "discount_price", "is_active")
@@ -88,7 +89,7 @@ def _render_form(
         "courses/form.html",
         {
             "course": course,
-            "values": values,
+            "values": _form_values(None) | values,
             "errors": errors or {},
             "in_use": in_use,
             "prices": _prices(course) if course is not None else None,
@@ -108,7 +109,7 @@ async def read_courses(
     offset: Offset = 0,
 ) -> Response:
     page = await course_service.get_all(
-        session, is_active=_flag(is_active), search=q, sort=sort, limit=DEFAULT_LIMIT, offset=offset
+        session, is_active=_flag(is_active), search=q, sort=sort, limit=PAGE_SIZE, offset=offset
     )
     rows = [(course, _prices(course)) for course in page.items]
     return render(
@@ -121,7 +122,7 @@ async def read_courses(
             "is_active": is_active,
             "sort": sort,
             "offset": offset,
-            "limit": DEFAULT_LIMIT,
+            "limit": PAGE_SIZE,
         },
     )
 

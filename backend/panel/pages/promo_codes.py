@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from backend.api.deps import DEFAULT_LIMIT, IdPath, Offset, Search, SessionDep
+from backend.api.deps import IdPath, Offset, Search, SessionDep
 from backend.panel.deps import ManagerSession
 from backend.panel.forms import field_errors, posted
 from backend.panel.pages import page_router
@@ -23,6 +23,7 @@ from shared.utils import as_utc, utcnow
 router = page_router("/promo-codes")
 
 LIST_PATH = "/admin/promo-codes"
+PAGE_SIZE = 50
 PromoSort = Literal["created_at", "-created_at", "code", "-code", "id", "-id"]
 ActiveFilter = Literal["", "true", "false"]
 DISCOUNT_KINDS = ("percent", "amount")
@@ -123,7 +124,7 @@ def _render_form(
     return render(
         request,
         "promo_codes/form.html",
-        {"promo": saved, "values": values, "errors": errors or {}},
+        {"promo": saved, "values": _form_values(None) | values, "errors": errors or {}},
         status_code=status_code,
     )
 
@@ -134,7 +135,11 @@ def _duplicate(request: Request, saved: dict[str, Any] | None, values: dict[str,
         render(
             request,
             "promo_codes/form.html",
-            {"promo": saved, "values": values, "errors": {"code": t("promo-error-duplicate")}},
+            {
+                "promo": saved,
+                "values": _form_values(None) | values,
+                "errors": {"code": t("promo-error-duplicate")},
+            },
             status_code=422,
         )
     )
@@ -155,7 +160,7 @@ async def read_promo_codes(
         is_active=None if is_active == "" else is_active == "true",
         search=q,
         sort=sort,
-        limit=DEFAULT_LIMIT,
+        limit=PAGE_SIZE,
         offset=offset,
     )
     now = utcnow()
@@ -169,7 +174,7 @@ async def read_promo_codes(
             "is_active": is_active,
             "sort": sort,
             "offset": offset,
-            "limit": DEFAULT_LIMIT,
+            "limit": PAGE_SIZE,
         },
     )
 
@@ -198,7 +203,7 @@ async def read_promo_code(
     request: Request, session: SessionDep, _auth: ManagerSession, promo: PromoCodeDep, offset: Offset = 0
 ) -> Response:
     purchases = await purchase_service.get_all(
-        session, promo_code_id=promo.id, with_items=True, limit=DEFAULT_LIMIT, offset=offset
+        session, promo_code_id=promo.id, with_items=True, limit=PAGE_SIZE, offset=offset
     )
     return render(
         request,
@@ -208,7 +213,7 @@ async def read_promo_code(
             "status": _status(promo, utcnow()),
             "purchases": purchases,
             "offset": offset,
-            "limit": DEFAULT_LIMIT,
+            "limit": PAGE_SIZE,
         },
     )
 
@@ -239,7 +244,11 @@ async def update_promo_code(
             render(
                 request,
                 "promo_codes/form.html",
-                {"promo": saved, "values": values, "errors": {"max_uses": error.message}},
+                {
+                    "promo": saved,
+                    "values": _form_values(None) | values,
+                    "errors": {"max_uses": error.message},
+                },
                 status_code=422,
             )
         ) from error
