@@ -95,7 +95,7 @@ async def _posted_promo(request: Request) -> tuple[dict[str, Any], dict[str, Any
     return values, data
 
 
-def _errors(request: Request, error: ValidationError, values: dict[str, Any]) -> dict[str, str]:
+def _errors(request: Request, error: ValidationError) -> dict[str, str]:
     """The schema's errors under the form's fields: the two discount fields are one, and the rule that a
     code has one kind of discount is said in the page's language."""
     t = panel_translator(language_of(request)).plain
@@ -106,9 +106,27 @@ def _errors(request: Request, error: ValidationError, values: dict[str, Any]) ->
     if "__all__" in errors:
         errors.pop("__all__")
         errors.setdefault("discount", t("promo-error-discount"))
-    if values.get("discount_kind") not in DISCOUNT_KINDS:
-        errors["discount_kind"] = t("form-error-literal-error")
     return errors
+
+
+class _FormErrors(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+def _validated(request: Request, values: dict[str, Any], data: dict[str, Any]) -> PromoCodeCreate:
+    """The form as the API's schema reads it; _FormErrors when the discount kind is none of ours."""
+    errors: dict[str, str] = {}
+    if values.get("discount_kind") not in DISCOUNT_KINDS:
+        errors["discount_kind"] = panel_translator(language_of(request)).plain("form-error-literal-error")
+    try:
+        checked = PromoCodeCreate.model_validate(data, strict=False)
+    except ValidationError as error:
+        raise _FormErrors(_errors(request, error) | errors) from error
+    if errors:
+        raise _FormErrors(errors)
+    return checked
 
 
 def _render_form(
@@ -188,9 +206,11 @@ async def new_promo_code(request: Request, _auth: ManagerSession) -> Response:
 async def create_promo_code(request: Request, session: SessionDep, _auth: ManagerSession) -> Response:
     values, data = await _posted_promo(request)
     try:
-        create = PromoCodeCreate.model_validate(data, strict=False)
+        create = _validated(request, values, data)
     except ValidationError as error:
-        return _render_form(request, None, values, _errors(request, error, values), status_code=422)
+        return _render_form(request, None, values, _errors(request, error), status_code=422)
+    except _FormErrors as error:
+        return _render_form(request, None, values, error.errors, status_code=422)
     try:
         promo = await promo_code_service.create(session, data=create)
     except DuplicatePromoCode as error:
@@ -230,10 +250,12 @@ async def update_promo_code(
     values, data = await _posted_promo(request)
     try:
         # The form has every field: checked as a whole, as a new code would be, then applied as an update.
-        PromoCodeCreate.model_validate(data, strict=False)
+        _validated(request, values, data)
         update = PromoCodeUpdate.model_validate(data, strict=False)
     except ValidationError as error:
-        return _render_form(request, promo, values, _errors(request, error, values), status_code=422)
+        return _render_form(request, promo, values, _errors(request, error), status_code=422)
+    except _FormErrors as error:
+        return _render_form(request, promo, values, error.errors, status_code=422)
     saved = {"id": promo.id, "code": promo.code}
     try:
         promo = await promo_code_service.update(session, promo, data=update)

@@ -52,7 +52,8 @@ async def test_list_courses_search_filter_sort(signed_in: httpx.AsyncClient, ses
 
     found = await signed_in.get("/admin/courses", params={"q": "python", "is_active": "true"})
     assert "Python basics" in found.text
-    assert "Python advanced" not in found.text and "Cooking" not in found.text
+    assert "Python advanced" not in found.text
+    assert "Cooking" not in found.text
 
     by_price = await signed_in.get("/admin/courses", params={"sort": "-price"})
     assert by_price.text.index("Python advanced") < by_price.text.index("Python basics")
@@ -104,7 +105,8 @@ async def test_create_course_unticked_box_is_inactive(signed_in: httpx.AsyncClie
     form = {"csrf_token": await token(signed_in), "title": "Hidden", "total_price": "5"}
     assert (await signed_in.post("/admin/courses/new", data=form)).status_code == 303
     course = await session.scalar(select(Course).where(Course.title == "Hidden"))
-    assert course is not None and course.is_active is False
+    assert course is not None
+    assert course.is_active is False
 
 
 async def test_create_course_bad_input_keeps_values(signed_in: httpx.AsyncClient, session: AsyncSession):
@@ -147,7 +149,8 @@ async def test_edit_course(signed_in: httpx.AsyncClient, session: AsyncSession):
     course = await create_course(session, title="Old <title>", total_price=500)
     page = await signed_in.get(f"/admin/courses/{course.id}")
     assert page.status_code == 200
-    assert "Old &lt;title&gt;" in page.text and "Old <title>" not in page.text
+    assert "Old &lt;title&gt;" in page.text
+    assert "Old <title>" not in page.text
     response = await signed_in.post(
         f"/admin/courses/{course.id}",
         data={
@@ -185,7 +188,8 @@ async def test_edit_course_discount_rule_beside_field(signed_in: httpx.AsyncClie
     assert 'data-testid="error-discount_price"' in response.text
     assert 'value="Kept title"' in response.text
     stored = await stored_course(session, course.id)
-    assert stored is not None and stored.total_price == 500
+    assert stored is not None
+    assert stored.total_price == 500
 
 
 async def test_course_page_shows_price_beside_its_lessons(
@@ -215,7 +219,8 @@ async def test_delete_course(signed_in: httpx.AsyncClient, session: AsyncSession
     response = await signed_in.post(
         f"/admin/courses/{course.id}/delete", data={"csrf_token": csrf_of(page.text)}
     )
-    assert response.status_code == 303 and response.headers["location"] == "/admin/courses"
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/courses"
     assert await stored_course(session, course.id) is None
 
 
@@ -235,7 +240,8 @@ async def test_delete_bought_course_offers_deactivation(signed_in: httpx.AsyncCl
     )
     assert deactivated.status_code == 303
     stored = await stored_course(session, course.id)
-    assert stored is not None and stored.is_active is False
+    assert stored is not None
+    assert stored.is_active is False
     again = await signed_in.post(
         f"/admin/courses/{course.id}/delete", data={"csrf_token": csrf_of(response.text)}
     )
@@ -296,7 +302,8 @@ async def test_move_lesson_with_buttons(
     assert titles_in_order(page.text) == [f"L-{n}" for n in expected]
     # The keyboard stays on the moved lesson's button.
     focused = re.search(r'<li id="lesson-(\d+)"(?:(?!</li>).)*autofocus', page.text, re.S)
-    assert focused is not None and int(focused.group(1)) == moved.id
+    assert focused is not None
+    assert int(focused.group(1)) == moved.id
 
 
 async def test_move_lesson_bad_input(signed_in: httpx.AsyncClient, session: AsyncSession):
@@ -319,7 +326,8 @@ async def test_add_lesson(signed_in: httpx.AsyncClient, session: AsyncSession):
     course = await create_course(session, [inside])
     page = await signed_in.get(f"/admin/courses/{course.id}/lessons")
     choices = page.text[page.text.index('id="lesson_id"') :]
-    assert f'value="{extra.id}"' in choices and f'value="{inside.id}"' not in choices
+    assert f'value="{extra.id}"' in choices
+    assert f'value="{inside.id}"' not in choices
     assert "Extra &lt;lesson&gt;" in choices
     response = await signed_in.post(
         f"/admin/courses/{course.id}/lessons",
@@ -335,7 +343,8 @@ async def test_add_lesson_search(signed_in: httpx.AsyncClient, session: AsyncSes
     course = await create_course(session)
     page = await signed_in.get(f"/admin/courses/{course.id}/lessons", params={"lesson_q": "chor"})
     choices = page.text[page.text.index('id="lesson_id"') :]
-    assert "Chords" in choices and "Scales" not in choices
+    assert "Chords" in choices
+    assert "Scales" not in choices
 
 
 @pytest.mark.parametrize(
@@ -419,7 +428,8 @@ async def test_support_cannot_use_courses(
     response = await client.request(method, url, data=data if method == "POST" else None)
     assert response.status_code == 403
     stored = await stored_course(session, course.id)
-    assert stored is not None and stored.title == course.title
+    assert stored is not None
+    assert stored.title == course.title
     assert await stored_order(session, course.id) == [lesson.id]
 
 
