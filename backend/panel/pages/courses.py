@@ -312,7 +312,7 @@ async def move_course_lesson(
     course = await course_service.move_lesson(session, course, lesson_id=lesson_id, position=max(position, 0))
     # Back to the same button, so that a keyboard user can press it again.
     return redirect(
-        f"{_course_url(course, '/lessons')}?moved={lesson_id}&direction={direction}#lesson-{lesson_id}",
+        f"{_course_url(course, '/lessons')}?moved={lesson_id}&direction={direction}",
         flash="flash-course-lesson-moved",
     )
 
