@@ -31,7 +31,7 @@ PurchaseSort = Literal["created_at", "-created_at", "amount", "-amount", "id", "
 
 @router.get(
     "/",
-    summary="List purchases with filters (user, item, status, date range) and paging",
+    summary="List purchases with filters (user, item, promo code, status, date range) and paging",
     dependencies=[require_staff],
 )
 async def read_purchases(
@@ -39,6 +39,7 @@ async def read_purchases(
     user_id: IdFilter = None,
     lesson_id: IdFilter = None,
     course_id: IdFilter = None,
+    promo_code_id: IdFilter = None,
     status: PurchaseStatus | None = None,
     created_from: Annotated[
         UtcDateTime | None, Query(description="Created at or after (naive = UTC)")
@@ -53,6 +54,7 @@ async def read_purchases(
         user_id=user_id,
         lesson_id=lesson_id,
         course_id=course_id,
+        promo_code_id=promo_code_id,
         status=status,
         created_from=created_from,
         created_to=created_to,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from backend.services import pricing
 from backend.services.common import PageResult, paginate, sort_order, text_search
 from backend.services.exceptions import (
+    ConflictError,
     CourseNotFound,
     ItemInUse,
     LessonNotFound,
@@ -89,6 +90,12 @@ def ordered_lessons(course: Course, *, active_only: bool = False) -> list[tuple[
 def lessons_price(course: Course, *, active_only: bool = False) -> int:
     """What the course's lessons would cost bought one by one (the saving the course offers)."""
     return sum(pricing.lesson_price(lesson) for _, lesson in ordered_lessons(course, active_only=active_only))
+
+
+def saving(course: Course) -> int:
+    """Stars a buyer saves with the course against its lessons on sale bought one by one, as the bot shows
+    it (0 when the course costs as much or more)."""
+    return max(lessons_price(course, active_only=True) - pricing.course_price(course), 0)
 
 
 async def _load_lessons(session: AsyncSession, lesson_ids: Sequence[int]) -> None:
@@ -174,4 +181,25 @@ async def remove_lesson(session: AsyncSession, course: Course, *, lesson_id: int
     if lesson_id not in lesson_ids:
         raise NotFoundError(f"Lesson {lesson_id} is not in course {course.id}")
     lesson_ids.remove(lesson_id)
+    return await set_lessons(session, course, lesson_ids=lesson_ids)
+
+
+@writes
+async def reorder(session: AsyncSession, course: Course, *, lesson_ids: Sequence[int]) -> Course:
+    """Put the course's own lessons in this order; ConflictError if the list names other lessons than the
+    course has (a page opened before someone else added or removed one must not undo that)."""
+    current = [lesson.id for _, lesson in ordered_lessons(course)]
+    if len(set(lesson_ids)) != len(lesson_ids) or set(lesson_ids) != set(current):
+        raise ConflictError(f"The lessons of course {course.id} have changed; reload them and try again")
+    return await set_lessons(session, course, lesson_ids=lesson_ids)
+
+
+@writes
+async def move_lesson(session: AsyncSession, course: Course, *, lesson_id: int, position: int) -> Course:
+    """Move one of the course's lessons to a 0-based position (clamped to the list); the others shift."""
+    lesson_ids = [lesson.id for _, lesson in ordered_lessons(course)]
+    if lesson_id not in lesson_ids:
+        raise NotFoundError(f"Lesson {lesson_id} is not in course {course.id}")
+    lesson_ids.remove(lesson_id)
+    lesson_ids.insert(max(0, min(position, len(lesson_ids))), lesson_id)
     return await set_lessons(session, course, lesson_ids=lesson_ids)

@@ -57,6 +57,7 @@ async def get_all(
     user_id: int | None = None,
     lesson_id: int | None = None,
     course_id: int | None = None,
+    promo_code_id: int | None = None,
     status: PurchaseStatus | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
@@ -79,6 +80,8 @@ async def get_all(
         filters.append(Purchase.lesson_id == lesson_id)
     if course_id is not None:
         filters.append(Purchase.course_id == course_id)
+    if promo_code_id is not None:
+        filters.append(Purchase.promo_code_id == promo_code_id)
     if status is not None:
         filters.append(Purchase.status == status)
     if statuses:

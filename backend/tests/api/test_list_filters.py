@@ -174,6 +174,9 @@ PURCHASES = Listing(
         expect("p3", created_from="2025-03-12T15:00:00+03:00", created_to="2025-03-12T15:00:01+03:00"),
         expect("p4", user_id=Ref("bob"), status="completed"),
         expect("p1", user_id=Ref("ann"), lesson_id=Ref("knots")),
+        expect("p2 p4", promo_code_id=Ref("spring")),
+        expect("", promo_code_id=Ref("unused")),
+        expect("p4", promo_code_id=Ref("spring"), status="completed"),
     ),
 )
 
@@ -342,6 +345,8 @@ async def purchases(session) -> dict[str, Any]:
     course, other_course = await create_course(session), await create_course(session)
     rows = {"ann": ann, "bob": bob, "cid": cid, "knots": knots, "sails": sails, "course": course}
     rows["other_course"] = other_course
+    rows["spring"], rows["unused"] = await create_promo_code(session), await create_promo_code(session)
+    promo_of = {"p2": rows["spring"].id, "p4": rows["spring"].id}
     purchases = [
         ("p1", ann, knots, PurchaseStatus.COMPLETED),
         ("p2", ann, course, PurchaseStatus.PENDING),
@@ -350,7 +355,14 @@ async def purchases(session) -> dict[str, Any]:
         ("p5", bob, sails, PurchaseStatus.FAILED),
     ]
     for day, (name, user, item, status) in enumerate(purchases):
-        rows[name] = await create_purchase(session, user, item, status, created_at=DAY + timedelta(days=day))
+        rows[name] = await create_purchase(
+            session,
+            user,
+            item,
+            status,
+            created_at=DAY + timedelta(days=day),
+            promo_code_id=promo_of.get(name),
+        )
     return rows
 
 

@@ -481,6 +481,26 @@ async def test_read_purchases_filter_created_range_other_timezone(client, admin_
     assert ids(response) == purchase_ids(ledger, "p4", "p3", "p2")
 
 
+async def test_read_purchases_filter_promo_code(client, admin_headers, session, ledger):
+    promo, other = await create_promo_code(session), await create_promo_code(session)
+    used = [
+        await create_purchase(session, ledger["ann"], ledger["lesson"], promo_code_id=promo.id),
+        await create_purchase(session, ledger["bob"], ledger["course"], promo_code_id=promo.id),
+    ]
+    await create_purchase(session, ledger["bob"], ledger["lesson"], promo_code_id=other.id)
+    response = await client.get("/api/purchases/", params={"promo_code_id": promo.id}, headers=admin_headers)
+    assert_page(response, total=2)
+    assert ids(response) == [used[1].id, used[0].id]
+    assert {item["promo_code_id"] for item in response.json()["items"]} == {promo.id}
+    unused = await client.get("/api/purchases/", params={"promo_code_id": 99999}, headers=admin_headers)
+    assert_page(unused, total=0)
+    assert_invalid(
+        await client.get("/api/purchases/", params={"promo_code_id": 0}, headers=admin_headers),
+        "query",
+        "promo_code_id",
+    )
+
+
 @pytest.mark.parametrize(
     ("sort", "expected"), [("amount", ["p1", "p4", "p3", "p2"]), ("-amount", ["p2", "p3", "p4", "p1"])]
 )

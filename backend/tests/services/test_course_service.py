@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from backend.services import course_service
 from backend.services.exceptions import (
+    ConflictError,
     CourseNotFound,
     ItemInUse,
     LessonNotFound,
@@ -331,3 +332,63 @@ async def test_delete_course_with_purchases_refused(session, status):
 
     assert await session.scalar(select(func.count()).select_from(Course)) == 1
     assert await session.scalar(select(func.count()).select_from(CourseLesson)) == 1
+
+
+async def test_saving_against_lessons_on_sale(session):
+    a, b = await create_lesson(session, price=60), await create_lesson(session, price=50)
+    hidden = await create_lesson(session, price=500, is_active=False)
+    course = await course_service.get(
+        session, (await create_course(session, [a, b, hidden], total_price=120, discount_price=80)).id
+    )
+
+    assert course_service.saving(course) == 110 - 80
+    course = await course_service.update(session, course, data=CourseUpdate(discount_price=None))
+    assert course_service.saving(course) == 0  # 120 Stars against 110 separately: no saving
+
+
+async def test_reorder_puts_the_lessons_in_order(session):
+    a, b, c = await lessons(session, 3)
+    course = await course_service.get(session, (await create_course(session, [a, b, c])).id)
+
+    course = await course_service.reorder(session, course, lesson_ids=[b.id, c.id, a.id])
+
+    assert await stored_links(session, course.id) == [(0, b.id), (1, c.id), (2, a.id)]
+
+
+@pytest.mark.parametrize(
+    "names", [["b"], ["b", "a", "c"], ["a", "b", "b"]], ids=["missing", "other", "repeated"]
+)
+async def test_reorder_other_lessons_refused(session, names):
+    a, b, c = await lessons(session, 3)
+    course = await course_service.get(session, (await create_course(session, [a, b])).id)
+    named = {"a": a.id, "b": b.id, "c": c.id}
+
+    with pytest.raises(ConflictError, match="have changed"):
+        await course_service.reorder(session, course, lesson_ids=[named[name] for name in names])
+
+    assert await stored_links(session, course.id) == [(0, a.id), (1, b.id)]
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [(0, "cab"), (1, "acb"), (2, "abc"), (9, "abc")],
+    ids=["first", "up", "same", "past"],
+)
+async def test_move_lesson(session, position, expected):
+    a, b, c = await lessons(session, 3)
+    course = await course_service.get(session, (await create_course(session, [a, b, c])).id)
+    named = {"a": a.id, "b": b.id, "c": c.id}
+
+    course = await course_service.move_lesson(session, course, lesson_id=c.id, position=position)
+
+    assert [lesson_id for _, lesson_id in await stored_links(session, course.id)] == [
+        named[n] for n in expected
+    ]
+
+
+async def test_move_lesson_not_in_course_refused(session):
+    a, other = await lessons(session, 2)
+    course = await course_service.get(session, (await create_course(session, [a])).id)
+
+    with pytest.raises(NotFoundError):
+        await course_service.move_lesson(session, course, lesson_id=other.id, position=0)

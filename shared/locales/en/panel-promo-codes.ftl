@@ -1,0 +1,64 @@
+# The panel's promo codes pages (backend/panel/pages/promo_codes.py).
+
+promo-codes-title = Promo codes
+promo-codes-new = New promo code
+promo-codes-filters = Filter promo codes
+promo-codes-search = Search codes
+promo-codes-filter-active = Active
+promo-codes-empty = No promo codes match.
+promo-codes-back = ← All promo codes
+promo-column-code = Code
+promo-column-discount = Discount
+promo-column-uses = Uses
+promo-column-expires = Expires
+promo-column-status = Status
+promo-column-created = Created
+promo-never = Never
+promo-percent = { $percent } %
+promo-uses = { $used } / { $limit }
+promo-uses-unlimited = { $used } / no limit
+promo-status-active = Usable
+promo-status-inactive = Deactivated
+promo-status-expired = Expired
+promo-status-used-up = Used up
+
+promo-new-title = New promo code
+promo-edit-title = Edit promo code { $code }
+promo-back = ← Promo code { $code }
+promo-field-code = Code
+promo-field-code-help = 3 to 64 letters, digits, “-” or “_”; students may type it in any case.
+promo-field-discount-kind = Discount kind
+promo-kind-percent = Percent of the price
+promo-kind-amount = Stars off the price
+promo-field-discount = Discount
+promo-field-discount-help = 1 to 100 for a percentage, or a number of Stars. A paid item never drops below 1 Star.
+promo-field-max-uses = Uses allowed
+promo-field-max-uses-help = Empty: no limit.
+promo-field-expires = Expires (UTC)
+promo-field-expires-help = Empty: never.
+promo-field-active = Active
+promo-create = Create promo code
+promo-error-discount = Enter a percentage from 1 to 100, or a number of Stars.
+promo-error-duplicate = Another promo code already has this text.
+
+promo-detail-title = Promo code { $code }
+promo-edit = Edit
+promo-deactivate = Deactivate
+promo-deactivate-confirm = Deactivate the promo code { $code }? Students will no longer be able to use it.
+promo-purchases-title = Purchases that used it
+promo-purchases-empty = No purchase has used this code yet.
+promo-purchase-id = Purchase
+promo-purchase-date = Date (UTC)
+promo-purchase-student = Student
+promo-purchase-student-link = Student #{ $id }
+promo-purchase-item = Item
+promo-purchase-amount = Paid
+promo-purchase-status = Status
+promo-purchase-status-pending = Pending
+promo-purchase-status-completed = Completed
+promo-purchase-status-failed = Failed
+promo-purchase-status-refunded = Refunded
+
+flash-promo-code-created = The promo code is created.
+flash-promo-code-saved = The promo code is saved.
+flash-promo-code-deactivated = The promo code is deactivated.

@@ -1,0 +1,64 @@
+# Страницы промокодов в панели (backend/panel/pages/promo_codes.py).
+
+promo-codes-title = Промокоды
+promo-codes-new = Новый промокод
+promo-codes-filters = Фильтр промокодов
+promo-codes-search = Поиск по коду
+promo-codes-filter-active = Активность
+promo-codes-empty = Подходящих промокодов нет.
+promo-codes-back = ← Все промокоды
+promo-column-code = Код
+promo-column-discount = Скидка
+promo-column-uses = Использований
+promo-column-expires = Действует до
+promo-column-status = Состояние
+promo-column-created = Создан
+promo-never = Бессрочно
+promo-percent = { $percent } %
+promo-uses = { $used } / { $limit }
+promo-uses-unlimited = { $used } / без ограничения
+promo-status-active = Действует
+promo-status-inactive = Отключён
+promo-status-expired = Истёк
+promo-status-used-up = Исчерпан
+
+promo-new-title = Новый промокод
+promo-edit-title = Изменить промокод { $code }
+promo-back = ← Промокод { $code }
+promo-field-code = Код
+promo-field-code-help = От 3 до 64 латинских букв, цифр, «-» или «_»; ученики могут вводить его в любом регистре.
+promo-field-discount-kind = Вид скидки
+promo-kind-percent = Процент от цены
+promo-kind-amount = Звёзды от цены
+promo-field-discount = Скидка
+promo-field-discount-help = От 1 до 100 для процента или число звёзд. Платный товар никогда не стоит меньше 1 звезды.
+promo-field-max-uses = Сколько раз можно использовать
+promo-field-max-uses-help = Пусто: без ограничения.
+promo-field-expires = Действует до (UTC)
+promo-field-expires-help = Пусто: бессрочно.
+promo-field-active = Активен
+promo-create = Создать промокод
+promo-error-discount = Введите процент от 1 до 100 или число звёзд.
+promo-error-duplicate = Промокод с таким текстом уже есть.
+
+promo-detail-title = Промокод { $code }
+promo-edit = Изменить
+promo-deactivate = Отключить
+promo-deactivate-confirm = Отключить промокод { $code }? Ученики больше не смогут его использовать.
+promo-purchases-title = Покупки с этим кодом
+promo-purchases-empty = С этим кодом пока ничего не купили.
+promo-purchase-id = Покупка
+promo-purchase-date = Дата (UTC)
+promo-purchase-student = Ученик
+promo-purchase-student-link = Ученик #{ $id }
+promo-purchase-item = Товар
+promo-purchase-amount = Оплачено
+promo-purchase-status = Состояние
+promo-purchase-status-pending = Ожидает оплаты
+promo-purchase-status-completed = Оплачена
+promo-purchase-status-failed = Не состоялась
+promo-purchase-status-refunded = Возвращена
+
+flash-promo-code-created = Промокод создан.
+flash-promo-code-saved = Промокод сохранён.
+flash-promo-code-deactivated = Промокод отключён.
