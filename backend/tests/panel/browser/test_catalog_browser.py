@@ -3,10 +3,10 @@ with the keyboard instead), creating a promo code and seeing it used, and every 
 accessibility at desktop and phone width."""
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, Response, expect
+from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,35 +24,6 @@ from shared.models import CourseLesson
 from shared.schemas import PurchaseCreate
 
 pytestmark = pytest.mark.slow
-
-# SortableJS 1.15.7 writes inline styles the policy refuses (style.cssText once as it loads, and clones of
-# the dragged element that carry its style attribute); the drag works without them. Known, reported to the
-# lead; only these messages are let through on the course lessons page.
-SORTABLE_STYLE_REFUSED = "Applying inline style violates the following Content Security Policy directive"
-
-
-@pytest.fixture
-async def page(context: BrowserContext) -> AsyncIterator[Page]:
-    """The shared fixture's page, letting through only SortableJS's refused inline styles."""
-    page = await context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        text = message.text
-        if message.type == "error" and not text.startswith(
-            ("Failed to load resource", SORTABLE_STYLE_REFUSED)
-        ):
-            errors.append(text)
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400 and response.request.resource_type != "document":
-            errors.append(f"{response.status} {response.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("response", on_response)
-    yield page
-    assert errors == [], errors
 
 
 async def stored_order(session: AsyncSession, course_id: int) -> list[int]:
