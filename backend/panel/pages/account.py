@@ -41,7 +41,7 @@ def _account_page(
         "account/account.html",
         {
             "admin": auth_session.admin,
-            "languages": list(AdminLanguage),
+            "admin_languages": list(AdminLanguage),
             "errors": errors or {},
             "password_min": PASSWORD_MIN_LENGTH,
             "password_max": PASSWORD_MAX_LENGTH,

@@ -83,7 +83,7 @@ def _new_admin_page(
             "values": values,
             "errors": errors,
             "roles": list(AdminRole),
-            "languages": list(AdminLanguage),
+            "admin_languages": list(AdminLanguage),
             **PASSWORD_LIMITS,
         },
         status_code=status_code,
