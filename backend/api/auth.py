@@ -108,9 +108,15 @@ async def update_me(session: SessionDep, current: CurrentAdmin, data: OwnSetting
     "/password",
     summary="Change your own password (your other sessions end; this one goes on)",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**UNAUTHORIZED, **FORBIDDEN, **RULE_VIOLATION},
+    responses={**UNAUTHORIZED, **FORBIDDEN, **TOO_MANY, **RULE_VIOLATION},
 )
-async def change_password(session: SessionDep, current: CurrentAdmin, data: PasswordChange) -> None:
+async def change_password(
+    session: SessionDep, current: CurrentAdmin, data: PasswordChange, client: ClientAddress
+) -> None:
     await admin_service.change_password(
-        session, current, current_password=data.current_password, new_password=data.new_password
+        session,
+        current,
+        current_password=data.current_password,
+        new_password=data.new_password,
+        client=client,
     )

@@ -30,6 +30,8 @@ EXPLAINED = frozenset(
     }
 )
 LIMIT_KEYS = ("min_length", "max_length", "gt", "ge", "lt", "le")
+# The same errors under another type: a constrained str with its own validators (SafeStr passwords).
+ALIASES = {"too_short": "string_too_short", "too_long": "string_too_long"}
 
 
 async def posted(request: Request, *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -56,9 +58,10 @@ def field_errors(request: Request, error: ValidationError) -> dict[str, str]:
         if field in messages:
             continue
         context = item.get("ctx") or {}
-        if item["type"] in EXPLAINED:
+        kind = ALIASES.get(item["type"], item["type"])
+        if kind in EXPLAINED:
             limit = next((context[key] for key in LIMIT_KEYS if key in context), "")
-            messages[field] = t(f"form-error-{item['type'].replace('_', '-')}", limit=str(limit))
+            messages[field] = t(f"form-error-{kind.replace('_', '-')}", limit=str(limit))
         elif item["type"] == "value_error":
             # Our own validators' rules (English, as the API answers them).
             messages[field] = str(context.get("error", item["msg"]))

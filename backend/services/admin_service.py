@@ -139,13 +139,19 @@ async def _check_other_owner(session: AsyncSession, admin: Admin) -> None:
 
 
 async def change_password(
-    session: AsyncSession, current: AuthSession, *, current_password: str, new_password: str
+    session: AsyncSession,
+    current: AuthSession,
+    *,
+    current_password: str,
+    new_password: str,
+    client: str | None = None,
 ) -> Admin:
-    """Change the signed-in admin's own password; WrongCurrentPassword if the current one does not match.
-    Their other sessions end; this one goes on."""
+    """Change the signed-in admin's own password; WrongCurrentPassword if the current one does not match,
+    TooManyAttempts after too many wrong ones from this client (counted as failed logins are). Their other
+    sessions end; this one goes on."""
     admin = current.admin
     # argon2 outside any write, as at login.
-    if not await asyncio.to_thread(auth_service.verify_password, admin.password_hash, current_password):
+    if not await auth_service.check_own_password(session, admin, current_password, client=client):
         raise WrongCurrentPassword()
     password_hash = await asyncio.to_thread(auth_service.hash_password, new_password)
     return await _set_password(session, admin, password_hash=password_hash, keep_session_id=current.id)

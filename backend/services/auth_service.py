@@ -339,6 +339,34 @@ async def login(
     return await _start_session(session, account, username, client_key, settings)
 
 
+async def check_own_password(
+    session: AsyncSession, admin: Admin, password: str, *, client: str | None = None
+) -> bool:
+    """Whether a signed-in admin's password is this one, throttled as logins are (the same counts, per
+    username and client): TooManyAttempts while this client must wait. A session's holder who does not know
+    the password (a borrowed laptop, a stolen cookie) gets no more guesses here than at the login page."""
+    settings = get_settings()
+    client_key = _client_key(client)
+    await _refuse_while_waiting(session, admin.username, client_key)
+    account = await _count_attempt(session, admin.username, client_key, settings)
+    if account is None or account.id != admin.id:
+        return False
+    if not await asyncio.to_thread(verify_password, account.password_hash, password):
+        return False
+    await _forget_failures(session, admin.username, client_key)
+    return True
+
+
+@writes
+async def _forget_failures(session: AsyncSession, username: str, client: str) -> None:
+    await session.execute(
+        sql_update(LoginThrottle)
+        .where(*_throttle_of(username, client))
+        .values(failures=0, locked_until=None, failures_reset_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 @writes
 async def _start_session(
     session: AsyncSession, account: _Account, username: str, client: str, settings: Settings

@@ -48,8 +48,10 @@ async def get_all(
     sort: str = "-created_at",
     limit: int,
     offset: int,
+    with_user: bool = False,
 ) -> PageResult[SupportTicket]:
-    """A page of tickets matching the filters (search looks in subject and message)."""
+    """A page of tickets matching the filters (search looks in subject and message); with_user loads each
+    ticket's author too (the panel's list names them)."""
     filters = []
     if user_id is not None:
         filters.append(SupportTicket.user_id == user_id)
@@ -64,6 +66,7 @@ async def get_all(
         order_by=sort_order(sort, SORT_COLUMNS, SupportTicket.id),
         limit=limit,
         offset=offset,
+        options=[selectinload(SupportTicket.user)] if with_user else [],
     )
 
 

@@ -129,6 +129,34 @@ async def test_change_password_wrong_current(client, admin_headers):
     assert response.json()["detail"] == "The current password is incorrect"
 
 
+async def test_change_password_wrong_current_is_throttled_as_logins_are(client, admin_headers, session):
+    wrong = {"current_password": "not-it", "new_password": "my-new-password"}
+    for _ in range(5):  # LOGIN_MAX_FAILURES in the tests
+        response = await client.post("/auth/password", json=wrong, headers=admin_headers)
+        assert response.status_code == 403
+    right = {"current_password": ADMIN_PASSWORD, "new_password": "my-new-password"}
+    response = await client.post("/auth/password", json=right, headers=admin_headers)
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    # The same count as the login's: this client cannot guess at the login page instead.
+    login = await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert login.status_code == 429
+    stored = await fresh(session, Admin, await owner_id(session))
+    assert auth_service.verify_password(stored.password_hash, ADMIN_PASSWORD)
+
+
+async def test_change_password_right_current_forgets_earlier_failures(client, admin_headers):
+    wrong = {"current_password": "not-it", "new_password": "my-new-password"}
+    for _ in range(4):
+        assert (await client.post("/auth/password", json=wrong, headers=admin_headers)).status_code == 403
+    right = {"current_password": ADMIN_PASSWORD, "new_password": "my-new-password"}
+    assert (await client.post("/auth/password", json=right, headers=admin_headers)).status_code == 204
+    back = {"current_password": "my-new-password", "new_password": ADMIN_PASSWORD}
+    for _ in range(4):
+        assert (await client.post("/auth/password", json=wrong, headers=admin_headers)).status_code == 403
+    assert (await client.post("/auth/password", json=back, headers=admin_headers)).status_code == 204
+
+
 async def test_change_password_too_short(client, admin_headers):
     response = await client.post(
         "/auth/password",

@@ -5,7 +5,7 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from backend.panel.forms import field_errors
-from shared.schemas import LessonCreate
+from shared.schemas import AdminCreate, LessonCreate
 
 
 def _request(language: str) -> Request:
@@ -31,3 +31,9 @@ def test_limits_are_named():
     with pytest.raises(ValidationError) as raised:
         LessonCreate.model_validate({"title": "x" * 1000, "price": 10})
     assert field_errors(_request("en"), raised.value) == {"title": "Enter at most 200 characters."}
+
+
+def test_constrained_passwords_name_their_limit():
+    with pytest.raises(ValidationError) as raised:
+        AdminCreate.model_validate({"username": "maria", "role": "support", "password": "short"})
+    assert field_errors(_request("en"), raised.value) == {"password": "Enter at least 10 characters."}
