@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.services import payment_service
 from backend.services.exceptions import InvalidUpdate, RecipientBlocked, RefundRefused, TelegramUnavailable
 from backend.services.payment_service import LedgerPayment, ReconciliationReport
+from bot.formatting import split_message
 from bot.i18n import translator
 
 logger = logging.getLogger(__name__)
@@ -51,10 +52,12 @@ class BotGateway:
         self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
     ) -> None:
         t = translator(language_code)
+        # An answer may be longer than one message (10,000 characters against Telegram's 4,096): it goes in
+        # parts. A retry after a failed later part sends the earlier ones again (delivery is at least once).
+        parts = split_message(t.plain("support-answer", id=ticket_id, answer=answer), [])
         try:
-            await self.bot.send_message(
-                telegram_user_id, t.plain("support-answer", id=ticket_id, answer=answer), parse_mode=None
-            )
+            for text, _entities in parts:
+                await self.bot.send_message(telegram_user_id, text, parse_mode=None)
         except TelegramForbiddenError as error:
             raise RecipientBlocked() from error
         except TelegramAPIError as error:

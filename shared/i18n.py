@@ -3,6 +3,7 @@ per edge (the bot's bot.ftl; the panel's panel.ftl with a panel-<page>.ftl per p
 fallback."""
 
 import html
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ LANGUAGES = ("en", "ru")
 BOT_CATALOG = "bot"
 PANEL_CATALOG = "panel"
 CATALOGS = (BOT_CATALOG, PANEL_CATALOG)
+# fluent.runtime's limit on a text argument (resolver.MAX_PART_LENGTH), with room to spare.
+FLUENT_ARGUMENT_LIMIT = 2000
 
 
 def catalog_files(catalog: str, language: str = DEFAULT_LANGUAGE) -> list[Path]:
@@ -47,11 +50,25 @@ class Translator:
         escaped = {
             name: html.escape(value) if isinstance(value, str) else value for name, value in args.items()
         }
-        return self._localization.format_value(key, escaped)
+        return self._format(key, escaped)
 
     def plain(self, key: str, **args: Any) -> str:
         """The message as plain text (buttons, alerts, invoices; the panel's templates escape it)."""
-        return self._localization.format_value(key, args)
+        return self._format(key, args)
+
+    def _format(self, key: str, args: dict[str, Any]) -> str:
+        # Fluent refuses a text argument over 2,500 characters (the whole message becomes "{???}"), and a
+        # ticket's answer may hold 10,000: long texts go in as markers and are put in afterwards.
+        long_texts: dict[str, str] = {}
+        for name, value in args.items():
+            if isinstance(value, str) and len(value) > FLUENT_ARGUMENT_LIMIT:
+                marker = f"\ue000{uuid.uuid4().hex}\ue000"
+                long_texts[marker] = value
+                args = {**args, name: marker}
+        text = self._localization.format_value(key, args)
+        for marker, value in long_texts.items():
+            text = text.replace(marker, value)
+        return text
 
 
 def translator(code: str | None, catalog: str = BOT_CATALOG) -> Translator:

@@ -152,6 +152,16 @@ def test_arguments_are_escaped_for_html_but_not_for_plain_text():
     assert t.plain("support-answer", id=1, answer="<b>").endswith("<b>")
 
 
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_long_text_arguments_are_kept_whole(language: str):
+    # Fluent alone turns a message with a text argument over 2,500 characters into "{???}".
+    t = translator(language)
+    answer = "<" + "x" * 9_998 + ">"
+
+    assert t.plain("support-answer", id=7, answer=answer).endswith("\n\n" + answer)
+    assert t("support-answer", id=7, answer=answer).endswith("\n\n&lt;" + "x" * 9_998 + "&gt;")
+
+
 @pytest.mark.parametrize(
     ("code", "language"),
     [

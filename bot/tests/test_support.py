@@ -165,6 +165,22 @@ async def test_admin_answer_reaches_the_user(telegram, api, session):
     assert stored.response_sent_at is not None
 
 
+async def test_long_answer_reaches_the_user_in_parts(telegram, api, session):
+    author = await create_user(session, telegram_id=113)
+    ticket = await create_ticket(session, author)
+    # Nearly the longest answer allowed (10,000 characters): three messages of Telegram's at most 4,096.
+    answer = " ".join(f"word{number}" for number in range(1500))[:9_990].strip()
+
+    body = await _answer(api, ticket.id, admin_response=answer)
+
+    sent = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "113", count=3)
+    assert all(call.ok for call in sent)
+    assert all(len(call["text"]) <= 4096 for call in sent)
+    received = " ".join(call["text"] for call in sent)
+    assert received == f"Answer to your request #{ticket.id}:\n\n{answer}"
+    assert body["response_sent_at"] is not None
+
+
 async def test_admin_answer_in_the_users_language(telegram, api, session):
     author = await create_user(session, telegram_id=108, language_code="ru")
     ticket = await create_ticket(session, author)
