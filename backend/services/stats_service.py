@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Integer, Select, and_, cast, delete, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from backend.services.common import dialect_insert
 from shared.constants import PurchaseStatus
 from shared.database import writers_take_turns
 from shared.models import Course, Lesson, PromoCode, Purchase, SalesDaily, SalesDimension, User
@@ -127,9 +127,7 @@ async def _add(
         for key, row in sorted(rows.items(), key=lambda item: (item[0][0].value, item[0][1], item[0][2]))
     ]
     table = SalesDaily.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(values)
+    statement = dialect_insert(session)(table).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=list(_KEY), set_={name: table.c[name] + statement.excluded[name] for name in FIGURES}
     )
