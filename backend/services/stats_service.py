@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import Date, Integer, Select, and_, cast, delete, func, literal, select
@@ -369,9 +370,36 @@ async def dashboard(
         students=int(all_time[2]),
         paying_students=int(all_time[1]),
         all_time_net_revenue=int(all_time[0]),
-        top_items=await _top(session, (SalesDimension.LESSON, SalesDimension.COURSE), in_period),
-        top_promo_codes=await _top(session, (SalesDimension.PROMO_CODE,), in_period),
+        top_items=await _top_cached(
+            session, (SalesDimension.LESSON, SalesDimension.COURSE), first_day, last_day
+        ),
+        top_promo_codes=await _top_cached(session, (SalesDimension.PROMO_CODE,), first_day, last_day),
     )
+
+
+# A store selling thousands of lessons every day has a row per lesson per day: ranking them over a year
+# reads hundreds of thousands of rows. A ranking that took longer than this is kept for TOP_CACHE_SECONDS
+# (per process), so the dashboard stays fast; a small store's ranking is never kept, and so always exact.
+TOP_SLOW_SECONDS = 0.1
+TOP_CACHE_SECONDS = 60.0
+_top_cache: dict[tuple[int, tuple[SalesDimension, ...], date, date], tuple[float, list["TopItem"]]] = {}
+
+
+async def _top_cached(
+    session: AsyncSession, dimensions: tuple[SalesDimension, ...], first_day: date, last_day: date
+) -> list["TopItem"]:
+    key = (id(session.get_bind()), dimensions, first_day, last_day)
+    started = monotonic()
+    cached = _top_cache.get(key)
+    if cached is not None and started - cached[0] < TOP_CACHE_SECONDS:
+        return cached[1]
+    daily = SalesDaily
+    top = await _top(session, dimensions, and_(daily.day >= first_day, daily.day <= last_day))
+    if monotonic() - started > TOP_SLOW_SECONDS:
+        for stale in [k for k, (at, _) in _top_cache.items() if started - at >= TOP_CACHE_SECONDS]:
+            del _top_cache[stale]
+        _top_cache[key] = (started, top)
+    return top
 
 
 async def _top(
