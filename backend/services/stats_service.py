@@ -8,7 +8,7 @@ it counts as a refund too, and its Stars as refunded) or revoked. The dashboard 
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
@@ -358,9 +358,14 @@ async def dashboard(
                 func.coalesce(func.sum(daily.revenue - daily.refunded_stars), 0),
                 func.coalesce(func.sum(daily.new_buyers), 0),
                 select(func.count()).select_from(User).scalar_subquery(),
+                select(func.max(Purchase.id)).scalar_subquery(),
             ).where(daily.dimension == SalesDimension.ALL)
         )
     ).one()
+    # What the period's rankings depend on: a new purchase (the highest id) or a change of any purchase of
+    # the period (its sums) gives another key, so a kept ranking is never out of date.
+    figures = (totals.sales, totals.grants, totals.revenue, totals.refunds, totals.refunded_stars)
+    period_key = (first_day, last_day, all_time[3], *figures)
     return Dashboard(
         period=period,
         first_day=first_day,
@@ -370,42 +375,40 @@ async def dashboard(
         students=int(all_time[2]),
         paying_students=int(all_time[1]),
         all_time_net_revenue=int(all_time[0]),
-        top_items=await _top_cached(
-            session, (SalesDimension.LESSON, SalesDimension.COURSE), first_day, last_day
-        ),
-        top_promo_codes=await _top_cached(session, (SalesDimension.PROMO_CODE,), first_day, last_day),
+        top_items=await _top_cached(session, (SalesDimension.LESSON, SalesDimension.COURSE), period_key),
+        top_promo_codes=await _top_cached(session, (SalesDimension.PROMO_CODE,), period_key),
     )
 
 
 # A store selling thousands of lessons every day has a row per lesson per day: ranking them over a year
-# reads hundreds of thousands of rows. A ranking that took longer than this is kept for TOP_CACHE_SECONDS
-# (per process), so the dashboard stays fast; a small store's ranking is never kept, and so always exact.
+# reads hundreds of thousands of rows. A ranking that took longer than TOP_SLOW_SECONDS is kept (per
+# process, keyed by what it depends on, so never out of date) until the figures of its period change.
 TOP_SLOW_SECONDS = 0.1
-TOP_CACHE_SECONDS = 60.0
-_top_cache: dict[tuple[int, tuple[SalesDimension, ...], date, date], tuple[float, list["TopItem"]]] = {}
+TOP_CACHE_SIZE = 64
+_top_cache: dict[tuple[Any, ...], list["TopItem"]] = {}
 
 
 async def _top_cached(
-    session: AsyncSession, dimensions: tuple[SalesDimension, ...], first_day: date, last_day: date
+    session: AsyncSession, dimensions: tuple[SalesDimension, ...], period_key: tuple[Any, ...]
 ) -> list["TopItem"]:
-    key = (id(session.get_bind()), dimensions, first_day, last_day)
-    started = monotonic()
-    cached = _top_cache.get(key)
-    if cached is not None and started - cached[0] < TOP_CACHE_SECONDS:
-        return cached[1]
-    daily = SalesDaily
-    top = await _top(session, dimensions, and_(daily.day >= first_day, daily.day <= last_day))
-    if monotonic() - started > TOP_SLOW_SECONDS:
-        for stale in [k for k, (at, _) in _top_cache.items() if started - at >= TOP_CACHE_SECONDS]:
-            del _top_cache[stale]
-        _top_cache[key] = (started, top)
-    return top
+    key = (id(session.get_bind()), dimensions, *period_key)
+    ranking = _top_cache.get(key)
+    if ranking is None:
+        started = monotonic()
+        first_day, last_day = period_key[:2]
+        daily = SalesDaily
+        ranking = await _rank(session, dimensions, and_(daily.day >= first_day, daily.day <= last_day))
+        if monotonic() - started > TOP_SLOW_SECONDS:
+            while len(_top_cache) >= TOP_CACHE_SIZE:
+                del _top_cache[next(iter(_top_cache))]
+            _top_cache[key] = ranking
+    return await _named(session, ranking)
 
 
-async def _top(
+async def _rank(
     session: AsyncSession, dimensions: tuple[SalesDimension, ...], in_period: ColumnElement[bool]
-) -> list[TopItem]:
-    """The period's best lessons and courses (or promo codes) by net revenue, then by uses."""
+) -> list["TopItem"]:
+    """The period's best lessons and courses (or promo codes) by net revenue, then by uses (unnamed)."""
     daily = SalesDaily
     net = func.sum(daily.revenue - daily.refunded_stars)
     uses = func.sum(daily.sales + daily.grants)
@@ -419,23 +422,22 @@ async def _top(
             .limit(TOP_COUNT)
         )
     ).all()
+    return [
+        TopItem(kind=SalesDimension(kind).value, id=key_id, title="", sales=int(count), revenue=int(revenue))
+        for kind, key_id, count, revenue in rows
+    ]
+
+
+async def _named(session: AsyncSession, ranking: list["TopItem"]) -> list["TopItem"]:
+    """The ranking with the items' current titles (promo codes: their code)."""
     names: dict[tuple[str, int], str] = {}
     for dimension, model, column in (
         (SalesDimension.LESSON, Lesson, Lesson.title),
         (SalesDimension.COURSE, Course, Course.title),
         (SalesDimension.PROMO_CODE, PromoCode, PromoCode.code),
     ):
-        ids = [row[1] for row in rows if SalesDimension(row[0]) is dimension]
+        ids = [item.id for item in ranking if item.kind == dimension.value]
         if ids:
             for item_id, name in await session.execute(select(model.id, column).where(model.id.in_(ids))):
                 names[(dimension.value, item_id)] = name
-    return [
-        TopItem(
-            kind=SalesDimension(dimension).value,
-            id=key_id,
-            title=names.get((SalesDimension(dimension).value, key_id), f"#{key_id}"),
-            sales=int(count),
-            revenue=int(revenue),
-        )
-        for dimension, key_id, count, revenue in rows
-    ]
+    return [replace(item, title=names.get((item.kind, item.id), f"#{item.id}")) for item in ranking]
