@@ -221,7 +221,7 @@ async def test_star_balance_in_russian(signed_in: httpx.AsyncClient, telegram: B
 
     balance = await signed_in.get("/admin/dashboard/star-balance", headers={"Accept-Language": "ru"})
 
-    assert "1 234 567" in balance.text
+    assert "1\u00a0234\u00a0567" in balance.text
     assert "Баланс звёзд бота" in balance.text
 
 
