@@ -73,9 +73,10 @@ async def count_change(session: AsyncSession, purchase: Purchase, *, before: Pur
     if not any(delta.values()):
         return
     day = utc_day(purchase.created_at)
+    item_dimension, item_id = _item_key(purchase)
     rows: dict[tuple[SalesDimension, date, int], dict[str, int]] = {
         (SalesDimension.ALL, day, 0): dict(delta),
-        (*_item_key(purchase)[:1], day, _item_key(purchase)[1]): dict(delta),
+        (item_dimension, day, item_id): dict(delta),
     }
     if purchase.promo_code_id is not None:
         rows[(SalesDimension.PROMO_CODE, day, purchase.promo_code_id)] = dict(delta)
@@ -106,15 +107,12 @@ async def _first_sale_moves(session: AsyncSession, purchase: Purchase, change: i
         )
     ).scalar()
     moves: dict[date, int] = defaultdict(int)
-    this_first = other is None or (as_utc(purchase.created_at), purchase.id) < (as_utc(other), _MAX_ID)
-    if this_first:
+    # Of two at the same moment, either is the first: the day is the same.
+    if other is None or as_utc(purchase.created_at) < as_utc(other):
         moves[utc_day(purchase.created_at)] += change
         if other is not None:
             moves[utc_day(other)] -= change
     return {day: value for day, value in moves.items() if value}
-
-
-_MAX_ID = 2**63  # compares after any id: of two purchases at the same moment, the older id is first
 
 
 async def _add(
