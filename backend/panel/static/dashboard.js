@@ -25,7 +25,7 @@
               backgroundColor: COLOURS[index % COLOURS.length],
               borderColor: COLOURS[index % COLOURS.length],
               pointRadius: spec.labels.length > 31 ? 0 : 2,
-              tension: 0.2,
+              tension: 0,
             };
           }),
         },
