@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import stats_service
-
 from shared.constants import PurchaseStatus, TicketStatus
 from shared.models import Course, CourseLesson, Lesson, PromoCode, Purchase, SupportTicket, User
 
