@@ -82,15 +82,23 @@ def fresh_postgresql(server_url: str, name: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def bench_database(
-    database_url: str | None, *, scale: float, lessons: int | None = None, rebuild: bool = False
+    database_url: str | None,
+    *,
+    scale: float,
+    lessons: int | None = None,
+    rebuild: bool = False,
+    make_args: Sequence[str] = (),
+    label: str = "",
 ) -> Iterator[str]:
     """A benchmark database built by bench/make_db.py, as a DATABASE_URL for the app.
 
     No URL: an SQLite file in bench/data/, built once per size and reused (rebuild: build it again).
     A PostgreSQL URL (a server; its database name is ignored): a fresh database, built now, dropped after.
+    make_args: more make_db options, and label: what they make different (in the file's name).
     """
-    size = f"{scale:g}" + (f"-l{lessons}" if lessons is not None else "")
+    size = f"{scale:g}" + (f"-l{lessons}" if lessons is not None else "") + (f"-{label}" if label else "")
     extra = ["--scale", str(scale)] + (["--lessons", str(lessons)] if lessons is not None else [])
+    extra += list(make_args)
     if is_postgresql(database_url):
         assert database_url is not None
         with fresh_postgresql(database_url, "bench_" + size.replace(".", "_").replace("-", "_")) as url:

@@ -4,13 +4,16 @@
     python -m bench.make_db --database-url sqlite:///bench/data/small.db --scale 0.1
     python -m bench.make_db --database-url sqlite:///bench/data/search.db --scale 0.1 --lessons 50000
     python -m bench.make_db --database-url postgresql://postgres@127.0.0.1:5432/bench_e   # an empty database
+    python -m bench.make_db --database-url sqlite:///bench/data/panel.db --purchases 1000000 --now today
 
 At --scale 1: 100,000 users, 10,000 lessons, 500 courses of 3 to 8 lessons, 200,000 purchases. The schema
 comes from the app's migrations (shared.database.migrate), whatever they are at the time; the rows go in
 through SQLAlchemy Core bulk inserts on the models' tables (so they are stored as the app stores them), in
 one transaction, on SQLite or PostgreSQL alike. ANALYZE (PostgreSQL: VACUUM ANALYZE) runs at the end. The
 admin account is not created here: the app creates it at startup from ADMIN_PASSWORD. The rows are the
-same for a given size (fixed seed).
+same for a given size (fixed seed). --purchases and --users replace the scaled counts; --now today dates the
+rows up to today instead of a fixed day (the dashboard's periods end today). The dashboard's daily sales
+rollup is filled at the end from the purchases, by set-based SQL (stats_service.rebuild).
 """
 
 import argparse
@@ -18,14 +21,15 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
+from backend.services import stats_service
 from shared import database
 from shared.constants import PurchaseStatus
 from shared.models import Course, CourseLesson, Lesson, Purchase, User
@@ -61,14 +65,16 @@ STATUSES = (
 )
 
 
-def counts(scale: float, lessons: int | None = None) -> dict[str, int]:
-    """The row counts for a size (lessons: instead of the scaled number)."""
+def counts(
+    scale: float, lessons: int | None = None, *, purchases: int | None = None, users: int | None = None
+) -> dict[str, int]:
+    """The row counts for a size (lessons, purchases, users: instead of the scaled numbers)."""
     n_lessons = lessons if lessons is not None else max(1, round(LESSONS * scale))
     return {
-        "users": max(1, round(USERS * scale)),
+        "users": users if users is not None else max(1, round(USERS * scale)),
         "lessons": n_lessons,
         "courses": max(1, n_lessons // LESSONS_PER_COURSE),
-        "purchases": max(1, round(PURCHASES * scale)),
+        "purchases": purchases if purchases is not None else max(1, round(PURCHASES * scale)),
     }
 
 
@@ -155,15 +161,15 @@ def course_rows(
 
 def purchase_rows(
     rng: random.Random, count: int, *, users: int, lessons: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Purchases of paid lessons by random users, 85 % completed, unique payment ids."""
+) -> Iterator[dict[str, Any]]:
+    """Purchases of paid lessons by random users, 85 % completed, unique payment ids (made as they are
+    inserted: a million rows need not be in memory at once)."""
     paid = [(lesson["id"], lesson["price"]) for lesson in lessons if not lesson["is_free"]]
-    rows = []
     for purchase_id, created in enumerate(timestamps(rng, count, days_back=2 * 365), start=1):
         lesson_id, price = rng.choice(paid)
         status = rng.choice(STATUSES)
         paid_status = status in (PurchaseStatus.COMPLETED, PurchaseStatus.REFUNDED)
-        rows.append(
+        yield (
             {
                 "id": purchase_id,
                 "user_id": rng.randrange(1, users + 1),
@@ -177,19 +183,24 @@ def purchase_rows(
                 "updated_at": created + timedelta(seconds=rng.randrange(0, 600)),
             }
         )
-    return rows
 
 
-def chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
+def chunks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 async def fill(connection: AsyncConnection, sizes: dict[str, int]) -> None:
     rng = random.Random(SEED)
     lessons = lesson_rows(rng, sizes["lessons"])
     courses, links = course_rows(rng, sizes["courses"], lessons)
-    tables = [
+    tables: list[tuple[Any, Iterable[dict[str, Any]]]] = [
         (User.__table__, user_rows(rng, sizes["users"])),
         (Lesson.__table__, lessons),
         (Course.__table__, courses),
@@ -205,16 +216,27 @@ async def fill(connection: AsyncConnection, sizes: dict[str, int]) -> None:
             await connection.execute(
                 text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
             )
+    # The dashboard's rollup, as the migration's backfill fills it: set-based, from the purchases.
+    async with AsyncSession(bind=connection) as session:
+        await stats_service.rebuild(session)
+        await session.flush()
 
 
-async def build(url: str, *, scale: float = 1.0, lessons: int | None = None) -> dict[str, int]:
+async def build(
+    url: str,
+    *,
+    scale: float = 1.0,
+    lessons: int | None = None,
+    purchases: int | None = None,
+    users: int | None = None,
+) -> dict[str, int]:
     """Migrate the (empty) database at url to the app's schema and fill it."""
     database.configure(url)
     try:
         await database.migrate()
     finally:
         await database.dispose_engine()
-    sizes = counts(scale, lessons)
+    sizes = counts(scale, lessons, purchases=purchases, users=users)
     # A plain engine for the load (not the app's: its SQLite connections have their own transaction rules).
     engine = create_async_engine(normalize_database_url(url))
     try:
@@ -258,12 +280,29 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full row counts")
     parser.add_argument("--lessons", type=int, help="this many lessons instead of the scaled number")
+    parser.add_argument("--purchases", type=int, help="this many purchases instead of the scaled number")
+    parser.add_argument("--users", type=int, help="this many users instead of the scaled number")
+    parser.add_argument(
+        "--now", help="'today' (midnight UTC) or an ISO date: rows end then (default 2025-06-01)"
+    )
     parser.add_argument("--force", action="store_true", help="replace the SQLite file if it exists")
     args = parser.parse_args()
+    if args.now:
+        global NOW
+        now = datetime.now(UTC) if args.now == "today" else datetime.fromisoformat(args.now)
+        NOW = now.replace(microsecond=0, tzinfo=now.tzinfo or UTC)
     if make_url(normalize_database_url(args.database_url)).get_backend_name() == "sqlite":
         remove_sqlite_file(args.database_url, force=args.force)
     started = time.perf_counter()
-    sizes = asyncio.run(build(args.database_url, scale=args.scale, lessons=args.lessons))
+    sizes = asyncio.run(
+        build(
+            args.database_url,
+            scale=args.scale,
+            lessons=args.lessons,
+            purchases=args.purchases,
+            users=args.users,
+        )
+    )
     summary = ", ".join(f"{n:,} {table}" for table, n in sizes.items())
     print(f"{summary} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 

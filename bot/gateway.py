@@ -48,6 +48,13 @@ class BotGateway:
                 f"Telegram could not be reached for the refund: {error.message}"
             ) from error
 
+    async def get_star_balance(self) -> int:
+        try:
+            balance = await self.bot.get_my_star_balance()
+        except TelegramAPIError as error:
+            raise TelegramUnavailable(f"Telegram did not give the Star balance: {error.message}") from error
+        return balance.amount
+
     async def send_ticket_answer(
         self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
     ) -> None:

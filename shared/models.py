@@ -1,7 +1,7 @@
 """SQLAlchemy models: the single source of truth for the schema (migrations are generated from it)."""
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Enum,
@@ -284,6 +285,39 @@ class Purchase(TimestampMixin, Base):
     lesson: Mapped[Lesson | None] = relationship(back_populates="purchases")
     course: Mapped[Course | None] = relationship(back_populates="purchases")
     promo_code: Mapped[PromoCode | None] = relationship(back_populates="purchases")
+
+
+class SalesDimension(enum.StrEnum):
+    """What a row of the sales rollup counts: the store's day, or one lesson's, course's or promo code's."""
+
+    ALL = "all"
+    LESSON = "lesson"
+    COURSE = "course"
+    PROMO_CODE = "promo_code"
+
+
+class SalesDaily(Base):
+    """The daily sales rollup the dashboard reads, kept by stats_service.count_change in the transaction of
+    every purchase status change (never written elsewhere). A purchase counts on the UTC day it was
+    created, from the moment it is paid (completed, then possibly refunded or revoked); key_id is the
+    lesson's, course's or promo code's id (0 for the whole store)."""
+
+    __tablename__ = "sales_daily"
+
+    dimension: Mapped[SalesDimension] = mapped_column(
+        _enum_type(SalesDimension, "sales_dimension"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Paid purchases (amount > 0) and free ones (0 Stars: a 100 % promo code, an admin's grant).
+    sales: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    grants: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revenue: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunded_stars: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Students whose first paid purchase is of this day (ALL rows only).
+    new_buyers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class UnmatchedPaymentReason(enum.StrEnum):

@@ -23,7 +23,14 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import access_service, pricing, promo_code_service, purchase_service, user_service
+from backend.services import (
+    access_service,
+    pricing,
+    promo_code_service,
+    purchase_service,
+    stats_service,
+    user_service,
+)
 from backend.services.common import PageResult, paginate, sort_order
 from backend.services.exceptions import (
     BotNotConfigured,
@@ -330,6 +337,7 @@ async def record_payment(
         if existing is None:
             raise
         return RecordedPayment(existing, newly_completed=False)
+    await stats_service.count_change(session, purchase, before=None)
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
 
 
@@ -409,15 +417,18 @@ async def _complete_pending(
     try:
         async with guard:
             paid = (user_id, charge_id, claimed_at, refund_reason)
-            purchase = await _complete_from(session, parsed, PurchaseStatus.PENDING, *paid)
+            before = PurchaseStatus.PENDING
+            purchase = await _complete_from(session, parsed, before, *paid)
             if purchase is None:
-                purchase = await _complete_from(session, parsed, PurchaseStatus.FAILED, *paid)
+                before = PurchaseStatus.FAILED
+                purchase = await _complete_from(session, parsed, before, *paid)
                 if purchase is not None and purchase.promo_code_id is not None:
                     await promo_code_service.take_again(session, purchase.promo_code_id)
     except IntegrityError as error:
         return await _recorded_meanwhile(session, charge_id, error)
     if purchase is None:
         return None
+    await stats_service.count_change(session, purchase, before=before)
     return RecordedPayment(purchase, newly_completed=True, delivery_claimed=claimed_at is not None)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import access_service, course_service, lesson_service, promo_code_service
+from backend.services import access_service, course_service, lesson_service, promo_code_service, stats_service
 from backend.services.common import PageResult, paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
@@ -168,6 +168,7 @@ async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
         if violates(error, "payment_id"):
             raise DuplicatePaymentId(payment_id) from error
         raise
+    await stats_service.count_change(session, purchase, before=None)
     return purchase
 
 
@@ -184,6 +185,7 @@ async def complete(
     if purchase.status is PurchaseStatus.COMPLETED:
         return purchase
     _check_transition(purchase, PurchaseStatus.COMPLETED)
+    before = purchase.status
     if purchase.status is PurchaseStatus.FAILED and purchase.promo_code_id is not None:
         # The failure gave the code's use back; the late payment takes it again.
         await promo_code_service.take_again(session, purchase.promo_code_id)
@@ -194,6 +196,7 @@ async def complete(
                 purchase.telegram_payment_charge_id = telegram_payment_charge_id
     except IntegrityError as error:
         raise DuplicateChargeId(telegram_payment_charge_id or "") from error
+    await stats_service.count_change(session, purchase, before=before)
     return purchase
 
 
@@ -215,6 +218,7 @@ async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
     if purchase.promo_code_id is not None:
         await promo_code_service.release(session, purchase.promo_code_id)
     await session.refresh(purchase)
+    await stats_service.count_change(session, purchase, before=PurchaseStatus.PENDING)
     return purchase
 
 
@@ -222,6 +226,8 @@ async def fail(session: AsyncSession, purchase: Purchase) -> Purchase:
 async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
     """Record that the Stars went back to the buyer: the purchase no longer grants access."""
     _check_transition(purchase, PurchaseStatus.REFUNDED)
+    before = purchase.status
     purchase.status = PurchaseStatus.REFUNDED
     await session.flush()
+    await stats_service.count_change(session, purchase, before=before)
     return purchase

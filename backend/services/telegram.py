@@ -19,6 +19,10 @@ class Telegram(Protocol):
         """Send an admin's answer to a ticket's author in their language: RecipientBlocked when they blocked
         the bot, TelegramUnavailable when it did not get through for another reason."""
 
+    async def get_star_balance(self) -> int:
+        """The bot's current balance in Stars (getMyStarBalance): TelegramUnavailable when it cannot be
+        had."""
+
     async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
         """Handle an update that Telegram POSTed to the webhook; the Bot API call to make in the webhook's
         answer, if the handler left one. InvalidUpdate when the body is not an update, PaymentNotRecorded

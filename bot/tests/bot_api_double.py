@@ -693,6 +693,7 @@ class BotAPIDouble:
         self.messages: dict[tuple[ChatKey, int], JSON] = {}
         self.star_payments: dict[str, StarPayment] = {}
         self.star_transactions: list[JSON] = []
+        self.star_balance: int | None = None
         self.blocked: dict[ChatKey, str] = {}
         self.webhook_url: str = ""
         self.webhook_secret_token: str | None = None
@@ -834,6 +835,7 @@ class BotAPIDouble:
             self.messages.clear()
             self.star_payments.clear()
             self.star_transactions.clear()
+            self.star_balance = None
             self._last_message_ids.clear()
             self._known_users.clear()
             self.webhook_url = ""
@@ -1448,6 +1450,7 @@ class BotAPIDouble:
             "getFile": self._get_file,
             "refundStarPayment": self._refund_star_payment,
             "getStarTransactions": self._get_star_transactions,
+            "getMyStarBalance": self._get_my_star_balance,
         }
         for method in _MEDIA:
             handlers[method] = self._send_media
@@ -1822,6 +1825,12 @@ class BotAPIDouble:
             raise BotAPIError(400, CHARGE_ALREADY_REFUNDED)
         self._refund(payment)
         return True
+
+    def _get_my_star_balance(self, _call: Call) -> JSON:
+        # The Stars of the payments in the ledger that were not refunded (star_balance overrides it).
+        if self.star_balance is not None:
+            return {"amount": self.star_balance}
+        return {"amount": sum(p.amount for p in self.star_payments.values() if not p.refunded)}
 
     def _get_star_transactions(self, call: Call) -> JSON:
         offset = max(_int_param(call.params, "offset", 0), 0)

@@ -28,15 +28,6 @@ login-error-throttled = Too many failed attempts. Try again in { $seconds ->
    *[other] { $seconds } seconds
 }.
 
-dashboard-totals = The store today
-dashboard-refresh = Refresh
-dashboard-lessons = Lessons
-dashboard-active-lessons = Lessons on sale
-dashboard-courses = Courses
-dashboard-students = Students
-dashboard-completed-purchases = Completed purchases
-dashboard-stars-earned = Stars earned
-
 error-title = Error { $status }
 error-back = Back to the dashboard
 error-other = Something went wrong

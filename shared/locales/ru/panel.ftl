@@ -29,15 +29,6 @@ login-error-throttled = Слишком много неудачных попыт�
    *[other] { $seconds } секунд
 }.
 
-dashboard-totals = Магазин сегодня
-dashboard-refresh = Обновить
-dashboard-lessons = Уроки
-dashboard-active-lessons = Уроки в продаже
-dashboard-courses = Курсы
-dashboard-students = Ученики
-dashboard-completed-purchases = Оплаченные покупки
-dashboard-stars-earned = Заработано звёзд
-
 error-title = Ошибка { $status }
 error-back = Вернуться к обзору
 error-other = Что-то пошло не так
