@@ -99,6 +99,8 @@ def _form_data(values: dict[str, Any]) -> dict[str, Any]:
         "is_active": values.get("is_active") == "true",
         "text_content": _text(values, "text_content") or None,
     }
+    if not data["title"]:
+        del data["title"]  # "this field is required", rather than "at least 1 character"
     price = _text(values, "price")
     if is_free:
         data["price"] = 0
@@ -184,7 +186,7 @@ async def create_lesson(
     try:
         lesson_data = LessonCreate.model_validate(data)
     except ValidationError as error:
-        shown = data | {"price": _text(values, "price"), "text_content": _text(values, "text_content")}
+        shown = data | {key: _text(values, key) for key in ("title", "price", "text_content")}
         return await _form_page(request, telegram, None, shown, field_errors(request, error), 422)
     lesson = await lesson_service.create(session, data=lesson_data)
     return redirect(lesson_path(lesson.id), flash="flash-lesson-created")
@@ -220,7 +222,7 @@ async def update_lesson(
         # The create schema: it holds the rule between is_free and price.
         checked = LessonCreate.model_validate(data)
     except ValidationError as error:
-        shown = data | {"price": _text(values, "price"), "text_content": _text(values, "text_content")}
+        shown = data | {key: _text(values, key) for key in ("title", "price", "text_content")}
         return await _form_page(request, telegram, lesson, shown, field_errors(request, error), 422)
     changes = LessonUpdate(**checked.model_dump(exclude={"video_path"}))
     await lesson_service.update(session, lesson, data=changes)
