@@ -98,7 +98,7 @@ async def test_read_lessons_sorts_and_pages(signed_in, session):
         await create_lesson(session, title=f"P{price}", price=price)
     await session.commit()
     page = await signed_in.get("/admin/lessons?sort=price")
-    assert [m for m in re.findall(r">(P\d\d)</a>", page.text)] == ["P10", "P20", "P30"]
+    assert re.findall(r">(P\d\d)</a>", page.text) == ["P10", "P20", "P30"]
     page = await signed_in.get("/admin/lessons?sort=-price&offset=1")
     assert re.findall(r">(P\d\d)</a>", page.text) == ["P20", "P10"]
 
@@ -326,7 +326,7 @@ async def test_support_is_refused_every_lesson_route(signed_in_as, session):
     assert (await lesson_row(session, lesson.id)).title == lesson.title
 
 
-async def test_manager_may_use_the_lessons_pages(signed_in_as, session):
+async def test_manager_may_use_the_lessons_pages(signed_in_as):
     client = await signed_in_as(AdminRole.MANAGER)
     assert (await client.get("/admin/lessons")).status_code == 200
     csrf = await token(client)
@@ -439,7 +439,7 @@ async def test_chunked_upload_past_limit_is_stopped(signed_in, session, monkeypa
     assert response.status_code == 413
     assert sent < 2_000_000  # reading stopped at the limit
     assert video_files() == []
-    assert [p for p in VIDEOS.iterdir()] == []  # no partial file either
+    assert list(VIDEOS.iterdir()) == []  # no partial file either
 
 
 def test_local_bot_api_server_lifts_the_limit():
@@ -460,7 +460,7 @@ async def test_upload_needs_csrf_header(signed_in, session):
     assert video_files() == []
 
 
-async def test_upload_is_exempt_from_the_body_limit_alone(signed_in, session):
+async def test_upload_is_exempt_from_the_body_limit_alone(signed_in):
     # A form post elsewhere under /admin/lessons keeps the 1 MiB limit.
     csrf = await token(signed_in)
     response = await signed_in.post(
