@@ -41,9 +41,10 @@ lessons-preview = Preview
 lessons-preview-help = How the bot will show the lesson in Telegram.
 
 lessons-link = Link to the lesson in the bot
-lessons-copy = Copy link
-lessons-copied = Link copied.
-lessons-start-parameter = Start parameter:
+lessons-copy = Copy
+lessons-copied = Copied.
+lessons-start-parameter = Start parameter (the bot's link is https://t.me/<bot>?start= followed by it)
+lessons-link-label = Deep link
 lessons-link-needs-bot = The link appears here when the bot is configured (TELEGRAM_BOT_TOKEN).
 lessons-link-bot-unreachable = The link appears here when Telegram can be reached to learn the bot's name.
 

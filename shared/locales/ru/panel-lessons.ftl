@@ -41,9 +41,10 @@ lessons-preview = Предпросмотр
 lessons-preview-help = Так бот покажет урок в Telegram.
 
 lessons-link = Ссылка на урок в боте
-lessons-copy = Скопировать ссылку
-lessons-copied = Ссылка скопирована.
-lessons-start-parameter = Параметр запуска:
+lessons-copy = Скопировать
+lessons-copied = Скопировано.
+lessons-start-parameter = Параметр запуска (ссылка на бота — https://t.me/<бот>?start= и он)
+lessons-link-label = Ссылка
 lessons-link-needs-bot = Ссылка появится здесь, когда будет настроен бот (TELEGRAM_BOT_TOKEN).
 lessons-link-bot-unreachable = Ссылка появится здесь, когда Telegram будет доступен и сообщит имя бота.
 
