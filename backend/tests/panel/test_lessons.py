@@ -2,7 +2,7 @@
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -336,8 +336,9 @@ async def test_manager_may_use_the_lessons_pages(signed_in_as):
 # Video upload ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def clean_videos() -> AsyncIterator[None]:
+@pytest.fixture(autouse=True)
+def clean_videos() -> Iterator[None]:
+    """No uploaded video before or after each test (other tests upload to the same MEDIA_DIR)."""
     for path in video_files():
         path.unlink()
     yield
@@ -345,7 +346,6 @@ def clean_videos() -> AsyncIterator[None]:
         path.unlink()
 
 
-@pytest.mark.usefixtures("clean_videos")
 async def test_upload_video(signed_in, session):
     lesson = await create_lesson(session, video_file_id="OLD")
     await session.commit()
@@ -371,7 +371,6 @@ async def test_upload_video(signed_in, session):
     assert video_files() == [MEDIA_DIR / replaced.video_path]
 
 
-@pytest.mark.usefixtures("clean_videos")
 async def test_upload_streams_chunks(signed_in, session):
     lesson = await create_lesson(session)
     await session.commit()
@@ -388,7 +387,6 @@ async def test_upload_streams_chunks(signed_in, session):
     assert (MEDIA_DIR / stored.video_path).stat().st_size == len(MP4_HEAD) + 300 * 65536
 
 
-@pytest.mark.usefixtures("clean_videos")
 @pytest.mark.parametrize(
     ("body", "content_type", "status"),
     [
@@ -409,7 +407,6 @@ async def test_upload_refuses_what_is_not_a_video(signed_in, session, body, cont
     assert (await lesson_row(session, lesson.id)).video_path is None
 
 
-@pytest.mark.usefixtures("clean_videos")
 async def test_upload_over_declared_limit_is_413_before_reading(signed_in, session):
     lesson = await create_lesson(session)
     await session.commit()
@@ -421,7 +418,6 @@ async def test_upload_over_declared_limit_is_413_before_reading(signed_in, sessi
     assert video_files() == []
 
 
-@pytest.mark.usefixtures("clean_videos")
 async def test_chunked_upload_past_limit_is_stopped(signed_in, session, monkeypatch):
     lesson = await create_lesson(session)
     await session.commit()
@@ -449,7 +445,6 @@ def test_local_bot_api_server_lifts_the_limit():
         assert media_service.video_size_limit() == 50 * 1024 * 1024
 
 
-@pytest.mark.usefixtures("clean_videos")
 async def test_upload_needs_csrf_header(signed_in, session):
     lesson = await create_lesson(session)
     await session.commit()
