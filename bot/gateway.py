@@ -2,12 +2,13 @@
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
-from aiogram.types import InputFile, TransactionPartnerUser, Update
+from aiogram.types import FSInputFile, InputFile, TransactionPartnerUser, Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 STAR_TRANSACTIONS_PAGE = 100
 MAX_LEDGER_PAGES = 1000
+# A page that shows the bot's link does not wait long for Telegram.
+GET_ME_TIMEOUT_SECONDS = 5
+# Uploading a big video takes a while, even to a local Bot API server.
+VIDEO_UPLOAD_TIMEOUT_SECONDS = 600
 
 
 class BotGateway:
@@ -31,6 +36,29 @@ class BotGateway:
     def __init__(self, bot: Bot, dispatcher: Dispatcher | None = None) -> None:
         self.bot = bot
         self.dispatcher = dispatcher
+        self._username: str | None = None
+
+    async def bot_username(self) -> str | None:
+        if self._username is None:
+            try:
+                me = await self.bot.get_me(request_timeout=GET_ME_TIMEOUT_SECONDS)
+            except TelegramAPIError as error:
+                logger.warning("Could not ask Telegram for the bot's username: %s", error)
+                return None
+            self._username = me.username
+        return self._username
+
+    async def post_video(self, *, chat_id: str, path: Path) -> str:
+        target: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+        try:
+            message = await self.bot.send_video(
+                target, FSInputFile(path), request_timeout=VIDEO_UPLOAD_TIMEOUT_SECONDS
+            )
+        except TelegramAPIError as error:
+            raise TelegramUnavailable(f"Telegram did not take the video: {error.message}") from error
+        if message.video is None:
+            raise TelegramUnavailable("Telegram's answer to sendVideo has no video")
+        return message.video.file_id
 
     async def refund_star_payment(self, *, telegram_user_id: int, charge_id: str) -> None:
         try:

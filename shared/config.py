@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     WEBHOOK_URL: str | None = None
     WEBHOOK_SECRET: SecretStr | None = None
     MEDIA_DIR: str = "./media"
+    # A chat (id, or @channel) where the bot posts each video uploaded in the panel once, so that the
+    # lesson has Telegram's file id before its first buyer. Empty: the first delivery uploads it.
+    MEDIA_CHAT_ID: str | None = None
     REDIS_URL: str | None = None
     PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
     DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
@@ -69,6 +72,11 @@ class Settings(BaseSettings):
     @field_validator("WEBHOOK_URL", mode="before")
     @classmethod
     def _empty_webhook_url_means_polling(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("MEDIA_CHAT_ID", mode="before")
+    @classmethod
+    def _empty_media_chat_is_none(cls, value: object) -> object:
         return value or None
 
     @field_validator("WEBHOOK_SECRET", mode="before")

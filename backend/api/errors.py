@@ -15,11 +15,13 @@ from backend.services.exceptions import (
     AuthenticationError,
     ConflictError,
     DomainError,
+    NotAVideo,
     NotFoundError,
     PermissionDenied,
     RuleViolation,
     TelegramUnavailable,
     TooManyAttempts,
+    VideoTooLarge,
 )
 from shared.schemas import ErrorResponse
 
@@ -33,6 +35,8 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (AuthenticationError, status.HTTP_401_UNAUTHORIZED),
     (PermissionDenied, status.HTTP_403_FORBIDDEN),
     (TelegramUnavailable, status.HTTP_502_BAD_GATEWAY),
+    (VideoTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
+    (NotAVideo, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
 ]
 
 

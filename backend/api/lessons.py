@@ -18,6 +18,7 @@ from backend.api.deps import (
 )
 from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import lesson_service
+from backend.services.lesson_service import LessonKind
 from shared.schemas import LessonCreate, LessonList, LessonPublic, LessonPublicList, LessonRead, LessonUpdate
 
 router = APIRouter(prefix="/lessons", tags=["lessons"], responses={**RULE_VIOLATION})
@@ -39,6 +40,7 @@ async def read_lessons(
     price_min: PriceFilter = None,
     price_max: PriceFilter = None,
     q: Search = None,
+    kind: LessonKind | None = None,
     sort: LessonSort = "-created_at",
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -50,6 +52,7 @@ async def read_lessons(
         price_min=price_min,
         price_max=price_max,
         search=q,
+        kind=kind,
         sort=sort,
         limit=limit,
         offset=offset,

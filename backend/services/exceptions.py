@@ -247,3 +247,17 @@ class AuditLogIsAppendOnly(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("The audit log is append-only: its records cannot be changed or deleted")
+
+
+class VideoRefused(DomainError):
+    """An uploaded video was not stored (see the subclasses); nothing of it is left on disk."""
+
+
+class VideoTooLarge(VideoRefused):
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"The video is larger than the Bot API's limit of {limit_bytes // (1024 * 1024)} MB")
+        self.limit_bytes = limit_bytes
+
+
+class NotAVideo(VideoRefused):
+    """Not a video the bot can send: the declared type is not video/*, or the file is not MP4/MOV/WebM/MKV."""

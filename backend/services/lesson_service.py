@@ -1,6 +1,8 @@
 """Lessons: the catalog's units of content."""
 
-from sqlalchemy import ColumnElement, and_, exists, select
+from typing import Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, defer, with_expression
 
@@ -30,6 +32,9 @@ SORT_COLUMNS = {
     "id": Lesson.id,
 }
 
+# A lesson's kind: "video" when it has a video (text or not), "text" otherwise.
+LessonKind = Literal["text", "video"]
+
 
 async def get(session: AsyncSession, lesson_id: int, *, active_only: bool = False) -> Lesson:
     """The lesson with this id (only if active, when asked), or LessonNotFound."""
@@ -47,6 +52,7 @@ async def get_all(
     price_min: int | None = None,
     price_max: int | None = None,
     search: str | None = None,
+    kind: LessonKind | None = None,
     sort: str = "-created_at",
     limit: int,
     offset: int,
@@ -68,6 +74,10 @@ async def get_all(
         filters.append(Lesson.price <= price_max)
     if search:
         filters.append(text_search(search, Lesson.title, Lesson.description))
+    if kind == "video":
+        filters.append(_present(Lesson.video_path))
+    elif kind == "text":
+        filters.append(or_(Lesson.video_path.is_(None), Lesson.video_path == ""))
     return await paginate(
         session,
         Lesson,
@@ -105,6 +115,20 @@ async def update(session: AsyncSession, lesson: Lesson, *, data: LessonUpdate) -
         lesson.video_file_id = None
     await session.flush()
     return lesson
+
+
+def _refers_to(lesson: Lesson) -> ColumnElement[bool]:
+    """Purchases whose history refers to the lesson: of it, or of a course that contains it."""
+    in_course = exists().where(
+        CourseLesson.lesson_id == lesson.id, CourseLesson.course_id == Purchase.course_id
+    )
+    return or_(Purchase.lesson_id == lesson.id, in_course)
+
+
+async def count_purchases(session: AsyncSession, lesson: Lesson) -> int:
+    """How many purchases (of any status) refer to the lesson, directly or through a course: what keeps
+    it from being deleted."""
+    return await session.scalar(select(func.count()).select_from(Purchase).where(_refers_to(lesson))) or 0
 
 
 @writes

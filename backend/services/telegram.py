@@ -5,6 +5,7 @@ The bot implements it (bot.gateway.BotGateway); when the bot is off there is non
 says so (BotNotConfigured).
 """
 
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -22,6 +23,14 @@ class Telegram(Protocol):
     async def get_star_balance(self) -> int:
         """The bot's current balance in Stars (getMyStarBalance): TelegramUnavailable when it cannot be
         had."""
+
+    async def bot_username(self) -> str | None:
+        """The bot's @username, without the @ (asked once with getMe); None while Telegram cannot be
+        reached."""
+
+    async def post_video(self, *, chat_id: str, path: Path) -> str:
+        """Upload a video file to a chat (the MEDIA_CHAT_ID); Telegram's file id for it, which any chat can
+        then be sent. TelegramUnavailable when it did not get through."""
 
     async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
         """Handle an update that Telegram POSTed to the webhook; the Bot API call to make in the webhook's

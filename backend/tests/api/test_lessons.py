@@ -548,3 +548,21 @@ async def test_delete_lesson_not_found(client, admin_headers):
     response = await client.delete("/api/lessons/999999", headers=admin_headers)
     assert response.status_code == 404
     assert response.json() == {"detail": "Lesson 999999 not found"}
+
+
+@pytest.mark.parametrize("public", [False, True])
+async def test_read_lessons_by_kind(client, session, admin_headers, public):
+    video = await create_lesson(session, video_path="videos/a.mp4", text_content="Also text")
+    text = await create_lesson(session, video_path=None, text_content="Only text")
+    empty_path = await create_lesson(session, video_path="", text_content=None)
+    await session.commit()
+    headers = {} if public else admin_headers
+
+    videos = await client.get("/api/lessons/", params={"kind": "video"}, headers=headers)
+    texts = await client.get("/api/lessons/", params={"kind": "text"}, headers=headers)
+
+    assert ids(videos) == [video.id]
+    assert sorted(ids(texts)) == sorted([text.id, empty_path.id])
+    assert_invalid(
+        await client.get("/api/lessons/", params={"kind": "audio"}, headers=headers), "query", "kind"
+    )

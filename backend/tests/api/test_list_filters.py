@@ -99,6 +99,8 @@ PUBLIC_LESSONS = Listing(
         expect("knots sails", q="KNOTS"),  # a title, and a description
         expect("", q="retired"),
         expect("sails", q="knots", price_min=101),
+        expect("sails", kind="video"),
+        expect("knots intro", kind="text"),
     ),
 )
 
@@ -117,6 +119,8 @@ ADMIN_LESSONS = Listing(
         expect("knots sails old_knots", q="knots"),
         expect("old_knots", q="retired"),
         expect("old_intro", is_active="false", is_free="true"),
+        expect("sails", kind="video"),
+        expect("knots intro old_knots old_intro", kind="text"),
     ),
 )
 
@@ -311,7 +315,9 @@ async def users(session) -> dict[str, Any]:
 async def lessons(session) -> dict[str, Any]:
     return {
         "knots": await create_lesson(session, title="Knots", description="Tie them", price=100),
-        "sails": await create_lesson(session, title="Sails", description="Trim them, then knots", price=250),
+        "sails": await create_lesson(
+            session, title="Sails", description="Trim them, then knots", price=250, video_path="v/sails.mp4"
+        ),
         "intro": await create_lesson(session, title="Intro", description="Start here", price=0, is_free=True),
         "old_knots": await create_lesson(
             session, title="Old knots", description="Retired", price=500, is_active=False
