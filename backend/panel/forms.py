@@ -59,9 +59,12 @@ def field_errors(request: Request, error: ValidationError) -> dict[str, str]:
             continue
         context = item.get("ctx") or {}
         kind = ALIASES.get(item["type"], item["type"])
+        limit = next((context[key] for key in LIMIT_KEYS if key in context), "")
+        if kind == "string_too_short" and limit == 1:
+            kind = "missing"  # an empty text where one is needed
         if kind in EXPLAINED:
-            limit = next((context[key] for key in LIMIT_KEYS if key in context), "")
-            messages[field] = t(f"form-error-{kind.replace('_', '-')}", limit=str(limit))
+            # A number stays a number, so that the catalogs choose its plural form ("1 character").
+            messages[field] = t(f"form-error-{kind.replace('_', '-')}", limit=limit)
         elif item["type"] == "value_error":
             # Our own validators' rules (English, as the API answers them).
             messages[field] = str(context.get("error", item["msg"]))

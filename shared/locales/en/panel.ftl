@@ -62,8 +62,14 @@ pagination-next = Next
 form-errors = Please correct the fields marked below.
 form-error-invalid = This value is not valid.
 form-error-missing = This field is required.
-form-error-string-too-short = Enter at least { $limit } characters.
-form-error-string-too-long = Enter at most { $limit } characters.
+form-error-string-too-short = Enter at least { $limit } { $limit ->
+    [one] character
+   *[other] characters
+}.
+form-error-string-too-long = Enter at most { $limit } { $limit ->
+    [one] character
+   *[other] characters
+}.
 form-error-greater-than = Enter a number greater than { $limit }.
 form-error-greater-than-equal = Enter a number of at least { $limit }.
 form-error-less-than = Enter a number less than { $limit }.

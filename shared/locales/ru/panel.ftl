@@ -63,8 +63,14 @@ pagination-next = Дальше
 form-errors = Исправьте поля, отмеченные ниже.
 form-error-invalid = Недопустимое значение.
 form-error-missing = Это поле обязательно.
-form-error-string-too-short = Введите не меньше { $limit } символов.
-form-error-string-too-long = Введите не больше { $limit } символов.
+form-error-string-too-short = Введите не меньше { $limit } { $limit ->
+    [one] символа
+   *[other] символов
+}.
+form-error-string-too-long = Введите не больше { $limit } { $limit ->
+    [one] символа
+   *[other] символов
+}.
 form-error-greater-than = Введите число больше { $limit }.
 form-error-greater-than-equal = Введите число не меньше { $limit }.
 form-error-less-than = Введите число меньше { $limit }.
