@@ -500,14 +500,15 @@ async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
 
 
 async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
-    """Completed purchases whose delivery never finished (for a retry after a crash), buyers loaded."""
+    """Completed purchases whose delivery never finished (for a retry after a crash), buyers loaded; and
+    grants not yet announced to their student (the job is how a grant reaches the bot)."""
     stale = utcnow() - delivery_lease()
     return (
         await session.scalars(
             select(Purchase)
             .where(
                 Purchase.status == PurchaseStatus.COMPLETED,
-                Purchase.telegram_payment_charge_id.is_not(None),
+                or_(Purchase.telegram_payment_charge_id.is_not(None), Purchase.granted_by_id.is_not(None)),
                 Purchase.refund_reason.is_(None),
                 Purchase.delivered_at.is_(None),
                 or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < stale),
@@ -540,6 +541,10 @@ async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegra
     if purchase.status is not PurchaseStatus.COMPLETED:
         raise RefundRefused(
             "not_paid", f"Purchase {purchase.id} is {purchase.status.value}: nothing to refund"
+        )
+    if purchase.granted_by_id is not None:
+        raise RefundRefused(
+            "grant", f"Purchase {purchase.id} was granted for free: there is nothing to refund; revoke it"
         )
     if not purchase.telegram_payment_charge_id:
         raise RefundRefused(

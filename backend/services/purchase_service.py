@@ -1,4 +1,5 @@
-"""Purchases and their state machine: pending -> completed -> refunded, pending -> failed."""
+"""Purchases and their state machine: pending -> completed -> refunded, pending -> failed; and grants (an
+item given for free by an admin): completed -> revoked."""
 
 import uuid
 from collections.abc import Sequence
@@ -18,23 +19,28 @@ from backend.services.exceptions import (
     DuplicatePaymentId,
     InvalidPurchaseTransition,
     ItemNotForSale,
+    NotAGrant,
     PurchaseNotFound,
     UserNotFound,
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
 from shared.models import Course, Lesson, Purchase, User
-from shared.schemas import PurchaseCreate
+from shared.schemas import GrantCreate, PurchaseCreate
+from shared.utils import utcnow
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
 NEWEST_FIRST = "-created_at"
+# payment_id of a grant: it has no payment, but the column is unique and required.
+GRANT_PAYMENT_PREFIX = "grant-"
 
 TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
     PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.FAILED}),
     # A payment that arrives after its invoice was given up on still counts: the user has paid.
     PurchaseStatus.FAILED: frozenset({PurchaseStatus.COMPLETED}),
-    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED}),
+    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED, PurchaseStatus.REVOKED}),
     PurchaseStatus.REFUNDED: frozenset(),
+    PurchaseStatus.REVOKED: frozenset(),
 }
 
 
@@ -66,6 +72,7 @@ async def get_all(
     offset: int,
     with_items: bool = False,
     check_user: bool = False,
+    with_users: bool = False,
 ) -> PageResult[Purchase]:
     """A page of purchases matching the filters (created_from inclusive, created_to exclusive).
 
@@ -94,7 +101,10 @@ async def get_all(
         order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
         limit=limit,
         offset=offset,
-        options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
+        options=(
+            *((selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else ()),
+            *((selectinload(Purchase.user),) if with_users else ()),
+        ),
     )
     if check_user and user_id is not None and not page.items and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
@@ -221,4 +231,52 @@ async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
     _check_transition(purchase, PurchaseStatus.REFUNDED)
     purchase.status = PurchaseStatus.REFUNDED
     await session.flush()
+    return purchase
+
+
+@writes
+async def grant(session: AsyncSession, *, user_id: int, data: GrantCreate, admin_id: int) -> Purchase:
+    """Give the user a lesson or course for free: a completed purchase of 0 Stars, granted by this admin.
+    AlreadyPurchased if they can already open it (bought, in a bought course, granted, or free)."""
+    # The buyer's row locked, as in create(): a grant and a payment of the same item cannot both pass.
+    if await session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is None:
+        raise UserNotFound(user_id)
+    item: Lesson | Course
+    if data.lesson_id is not None:
+        item = await lesson_service.get(session, data.lesson_id)
+    else:
+        assert data.course_id is not None
+        item = await course_service.get(session, data.course_id)
+    await check_not_owned(session, user_id=user_id, item=item)
+    purchase = Purchase(
+        user_id=user_id,
+        lesson_id=data.lesson_id,
+        course_id=data.course_id,
+        payment_id=f"{GRANT_PAYMENT_PREFIX}{uuid.uuid4()}",
+        amount=0,
+        status=PurchaseStatus.COMPLETED,
+        granted_by_id=admin_id,
+    )
+    session.add(purchase)
+    await session.flush()
+    return purchase
+
+
+@writes
+async def revoke(session: AsyncSession, purchase: Purchase) -> Purchase:
+    """Take a grant back: it no longer gives access. NotAGrant for a sale (refund it instead);
+    InvalidPurchaseTransition when it is revoked already."""
+    if purchase.granted_by_id is None:
+        raise NotAGrant(purchase.id)
+    _check_transition(purchase, PurchaseStatus.REVOKED)
+    # Conditional on the stored status: of two admins revoking at once, one does; the other gets the 409.
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(Purchase.id == purchase.id, Purchase.status == PurchaseStatus.COMPLETED)
+        .values(status=PurchaseStatus.REVOKED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(purchase)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidPurchaseTransition(purchase.id, purchase.status.value, PurchaseStatus.REVOKED.value)
     return purchase
