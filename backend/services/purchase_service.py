@@ -2,10 +2,11 @@
 item given for free by an admin): completed -> revoked."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +58,34 @@ async def get_by_payment_id(session: AsyncSession, payment_id: str) -> Purchase 
     return await session.scalar(select(Purchase).where(Purchase.payment_id == payment_id))
 
 
+def _filters(
+    *,
+    user_id: int | None = None,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    statuses: Sequence[PurchaseStatus] = (),
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if user_id is not None:
+        filters.append(Purchase.user_id == user_id)
+    if lesson_id is not None:
+        filters.append(Purchase.lesson_id == lesson_id)
+    if course_id is not None:
+        filters.append(Purchase.course_id == course_id)
+    if status is not None:
+        filters.append(Purchase.status == status)
+    if statuses:
+        filters.append(Purchase.status.in_(statuses))
+    if created_from is not None:
+        filters.append(Purchase.created_at >= created_from)
+    if created_to is not None:
+        filters.append(Purchase.created_at < created_to)
+    return filters
+
+
 async def get_all(
     session: AsyncSession,
     *,
@@ -79,21 +108,15 @@ async def get_all(
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
     row proves that its user exists).
     """
-    filters = []
-    if user_id is not None:
-        filters.append(Purchase.user_id == user_id)
-    if lesson_id is not None:
-        filters.append(Purchase.lesson_id == lesson_id)
-    if course_id is not None:
-        filters.append(Purchase.course_id == course_id)
-    if status is not None:
-        filters.append(Purchase.status == status)
-    if statuses:
-        filters.append(Purchase.status.in_(statuses))
-    if created_from is not None:
-        filters.append(Purchase.created_at >= created_from)
-    if created_to is not None:
-        filters.append(Purchase.created_at < created_to)
+    filters = _filters(
+        user_id=user_id,
+        lesson_id=lesson_id,
+        course_id=course_id,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+        statuses=statuses,
+    )
     page = await paginate(
         session,
         Purchase,
@@ -109,6 +132,57 @@ async def get_all(
     if check_user and user_id is not None and not page.items and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
     return page
+
+
+async def iter_batches(
+    session: AsyncSession,
+    *,
+    user_id: int | None = None,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: str = NEWEST_FIRST,
+    batch_size: int = 500,
+) -> AsyncIterator[Sequence[Purchase]]:
+    """Every purchase matching the filters, in batches (buyer and item loaded), in the order of `sort`: for
+    an export of any length, one batch in memory at a time. Keyset paging (the last row's sort key and id),
+    not offsets: each batch costs the same, and every row comes once."""
+    filters = _filters(
+        user_id=user_id,
+        lesson_id=lesson_id,
+        course_id=course_id,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    descending = sort.startswith("-")
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    after: tuple[Any, int] | None = None
+    while True:
+        statement = (
+            select(Purchase)
+            .where(*filters)
+            .order_by(*sort_order(sort, SORT_COLUMNS, Purchase.id))
+            .limit(batch_size)
+            .options(
+                selectinload(Purchase.user), selectinload(Purchase.lesson), selectinload(Purchase.course)
+            )
+        )
+        if after is not None:
+            # A plain tuple: each value is bound with its column's type (UTC datetimes stored alike).
+            key = tuple_(column, Purchase.id)
+            statement = statement.where(key < after if descending else key > after)
+        batch = (await session.scalars(statement)).all()
+        if not batch:
+            return
+        yield batch
+        if len(batch) < batch_size:
+            return
+        after = (getattr(batch[-1], column.key), batch[-1].id)
+        # The rows already given are not kept: the identity map would otherwise grow with the export.
+        session.expunge_all()
 
 
 async def get_item_for_sale(
