@@ -534,6 +534,10 @@ async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | 
 
 async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegram | None) -> Purchase:
     """Give the Stars back through Telegram, then mark the purchase refunded (access removed)."""
+    if purchase.granted_by_id is not None:
+        raise RefundRefused(
+            "grant", f"Purchase {purchase.id} was granted for free: there is nothing to refund; revoke it"
+        )
     if telegram is None:
         raise BotNotConfigured()
     if purchase.status is PurchaseStatus.REFUNDED:
@@ -541,10 +545,6 @@ async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegra
     if purchase.status is not PurchaseStatus.COMPLETED:
         raise RefundRefused(
             "not_paid", f"Purchase {purchase.id} is {purchase.status.value}: nothing to refund"
-        )
-    if purchase.granted_by_id is not None:
-        raise RefundRefused(
-            "grant", f"Purchase {purchase.id} was granted for free: there is nothing to refund; revoke it"
         )
     if not purchase.telegram_payment_charge_id:
         raise RefundRefused(
