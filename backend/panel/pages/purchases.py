@@ -30,7 +30,7 @@ from backend.services.exceptions import (
     RefundRefused,
     TelegramUnavailable,
 )
-from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, PurchaseStatus
+from shared.constants import MAX_OFFSET, PurchaseStatus
 from shared.database import session_scope
 from shared.models import Purchase, UnmatchedPaymentReason
 from shared.schemas import MAX_ID, UnmatchedPaymentResolve
@@ -39,7 +39,7 @@ router = page_router("/purchases")
 
 LIST_PATH = "/admin/purchases"
 UNMATCHED_PATH = f"{LIST_PATH}/unmatched"
-LIMIT = DEFAULT_PAGE_SIZE
+LIMIT = 50
 # Rows read from the database per batch of the CSV export: one batch in memory at a time.
 EXPORT_BATCH_SIZE = 500
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).

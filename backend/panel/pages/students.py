@@ -20,13 +20,12 @@ from backend.services import (
     user_service,
 )
 from backend.services.exceptions import AlreadyPurchased, CourseNotFound, LessonNotFound
-from shared.constants import DEFAULT_PAGE_SIZE
 from shared.models import User
 from shared.schemas import GrantCreate
 
 router = page_router("/students")
 
-LIMIT = DEFAULT_PAGE_SIZE
+LIMIT = 50
 # The lessons and courses offered in the grant form (by title); a store with more finds them by id.
 GRANT_CHOICES_LIMIT = 500
 PROFILE_PURCHASES = 50
