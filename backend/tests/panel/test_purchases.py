@@ -5,7 +5,7 @@ import codecs
 import contextlib
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -18,7 +18,7 @@ from backend.services import access_service, payment_service
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from backend.tests.panel.conftest import csrf_of, panel_login
 from bot.tests.bot_api_double import BotAPIDouble
-from bot.tests.conftest import bot_settings, telegram  # noqa: F401 (fixtures: the Bot API double)
+from bot.tests.conftest import BOT_ID, BOT_TOKEN, settings_env
 from bot.tests.test_payments import BUYER
 from shared.constants import AdminRole, PurchaseStatus
 from shared.models import Purchase, UnmatchedPayment, UnmatchedPaymentReason
@@ -121,8 +121,22 @@ async def test_list_purchases_bad_filters_are_422_with_messages(signed_in, param
 # Refunds -------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(name="double")
+async def double_fixture() -> AsyncIterator[BotAPIDouble]:
+    """The Bot API double, as the bot's tests use it."""
+    async with BotAPIDouble(bot_id=BOT_ID) as api:
+        yield api
+
+
+@pytest.fixture
+def bot_on(double: BotAPIDouble) -> Iterator[None]:
+    """Settings that turn the bot on, against the double."""
+    with settings_env(TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=double.base_url):
+        yield
+
+
 @contextlib.asynccontextmanager
-async def _panel_with_bot(role: AdminRole = AdminRole.OWNER) -> AsyncIterator[httpx.AsyncClient]:
+async def _panel_with_bot() -> AsyncIterator[httpx.AsyncClient]:
     """The real app with its lifespan (the bot on, against the double), signed in to the panel."""
     async with (
         app.router.lifespan_context(app),
@@ -133,12 +147,12 @@ async def _panel_with_bot(role: AdminRole = AdminRole.OWNER) -> AsyncIterator[ht
         yield client
 
 
-async def _paid(session, telegram: BotAPIDouble, charge_id: str = "stxPANEL", *, in_ledger: bool = True):
+async def _paid(session, double: BotAPIDouble, charge_id: str = "stxPANEL", *, in_ledger: bool = True):
     buyer = await create_user(session, telegram_id=BUYER["id"], first_name=BUYER["first_name"])
     lesson = await create_lesson(session, price=100, text_content="Paid body")
     invoice = await payment_service.create_invoice(session, user_id=buyer.id, lesson_id=lesson.id)
     if in_ledger:
-        telegram.record_star_payment(BUYER, 100, invoice.payload, charge_id)
+        double.record_star_payment(BUYER, 100, invoice.payload, charge_id)
     recorded = await payment_service.record_payment(
         session, user_id=buyer.id, payload=invoice.payload, total_amount=100, charge_id=charge_id
     )
@@ -146,9 +160,9 @@ async def _paid(session, telegram: BotAPIDouble, charge_id: str = "stxPANEL", *,
     return buyer, lesson, recorded.purchase
 
 
-@pytest.mark.usefixtures("bot_settings")
-async def test_refund_through_the_panel_removes_access(telegram, session):
-    buyer, lesson, purchase = await _paid(session, telegram)
+@pytest.mark.usefixtures("bot_on")
+async def test_refund_through_the_panel_removes_access(double, session):
+    buyer, lesson, purchase = await _paid(session, double)
     assert await access_service.can_access_lesson(session, user_id=buyer.id, lesson=lesson)
 
     async with _panel_with_bot() as client:
@@ -163,17 +177,17 @@ async def test_refund_through_the_panel_removes_access(telegram, session):
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/purchases?status=completed"
     assert "The purchase was refunded" in shown.text
-    [call] = telegram.calls_to("refundStarPayment")
+    [call] = double.calls_to("refundStarPayment")
     assert (call["user_id"], call["telegram_payment_charge_id"]) == (BUYER["id"], "stxPANEL")
-    assert telegram.star_payments["stxPANEL"].refunded
+    assert double.star_payments["stxPANEL"].refunded
     await session.refresh(purchase)
     assert purchase.status is PurchaseStatus.REFUNDED
     assert not await access_service.can_access_lesson(session, user_id=buyer.id, lesson=lesson)
 
 
-@pytest.mark.usefixtures("bot_settings")
-async def test_refund_refused_by_telegram_is_shown_not_a_500(telegram, session):
-    _, _, purchase = await _paid(session, telegram, in_ledger=False)
+@pytest.mark.usefixtures("bot_on")
+async def test_refund_refused_by_telegram_is_shown_not_a_500(double, session):
+    _, _, purchase = await _paid(session, double, in_ledger=False)
 
     async with _panel_with_bot() as client:
         token = await _token(client)
@@ -186,10 +200,10 @@ async def test_refund_refused_by_telegram_is_shown_not_a_500(telegram, session):
     assert purchase.status is PurchaseStatus.COMPLETED
 
 
-@pytest.mark.usefixtures("bot_settings")
-async def test_refund_when_telegram_is_down_is_502_page(telegram, session):
-    _, _, purchase = await _paid(session, telegram)
-    telegram.fail("refundStarPayment", error_code=500)
+@pytest.mark.usefixtures("bot_on")
+async def test_refund_when_telegram_is_down_is_502_page(double, session):
+    _, _, purchase = await _paid(session, double)
+    double.fail("refundStarPayment", error_code=500)
 
     async with _panel_with_bot() as client:
         response = await client.post(
