@@ -319,7 +319,8 @@ async def resolve_unmatched(
     form = await posted(request)
     resolution = form.get("resolution")
     try:
-        data = UnmatchedPaymentResolve.model_validate({"resolution": resolution})
+        # Left empty, it is missing ("required"), not a text too short.
+        data = UnmatchedPaymentResolve.model_validate({"resolution": resolution} if resolution else {})
     except ValidationError as error:
         message = field_errors(request, error).get("resolution") or next(
             iter(field_errors(request, error).values())
