@@ -39,14 +39,11 @@ def run_with_connection(connection: Connection) -> None:
 
 async def run_from_settings() -> None:
     from shared.config import get_settings
-    from shared.database import SQLITE_BEGIN_OPTION, create_engine
+    from shared.database import create_engine, run_migrations
 
     engine = create_engine(get_settings().DATABASE_URL)
     async with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        await connection.run_sync(run_with_connection)
-        await connection.commit()
+        await run_migrations(connection, run_with_connection)
     await engine.dispose()
 
 

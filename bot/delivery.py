@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import FSInputFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.services import course_service, lesson_service, payment_service
+from backend.services import course_service, lesson_service, payment_service, user_service
 from bot import keyboards
 from bot.formatting import parse_html, split_message
 from bot.i18n import Translator
@@ -89,17 +89,24 @@ async def _send_video(
 async def deliver_purchase(
     bot: Bot, session: AsyncSession, chat_id: int, purchase: Purchase, t: Translator
 ) -> None:
-    """What a buyer gets right after paying: the lesson itself, or the course's lessons to open."""
+    """What a buyer gets right after paying (or a student given the item for free): the lesson itself, or
+    the course's lessons to open."""
+    granted = purchase.granted_by_id is not None
     if purchase.lesson_id is not None:
         lesson = await lesson_service.get(session, purchase.lesson_id)
-        await send_lesson(bot, session, chat_id, lesson, t, heading=t("payment-thanks-lesson"))
+        heading = t("grant-gift-lesson" if granted else "payment-thanks-lesson")
+        await send_lesson(bot, session, chat_id, lesson, t, heading=heading)
         return
     assert purchase.course_id is not None
     course = await course_service.get(session, purchase.course_id)
     lessons = [lesson for _, lesson in course_service.ordered_lessons(course)]
     await bot.send_message(
         chat_id,
-        t("payment-thanks-course", title=course.title, count=len(lessons)),
+        t(
+            "grant-gift-course" if granted else "payment-thanks-course",
+            title=course.title,
+            count=len(lessons),
+        ),
         reply_markup=keyboards.open_lessons(t, lessons),
     )
 
@@ -127,6 +134,7 @@ async def deliver_paid(
     except TelegramForbiddenError:
         # Blocked by the user: retrying would fail the same way, and the purchase is in My lessons.
         logger.info("Purchase %s not delivered: chat %s blocked the bot", purchase.id, chat_id)
+        await user_service.mark_bot_blocked(session, purchase.user_id)
     finally:
         # Stopped, not cancelled: a renewal in progress finishes its transaction first.
         stop.set()

@@ -41,6 +41,8 @@ class PurchaseStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     REFUNDED = "refunded"
+    # A grant (a free purchase an admin gave) taken back: it no longer grants access.
+    REVOKED = "revoked"
 
 
 class TicketStatus(enum.StrEnum):

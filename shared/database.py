@@ -32,7 +32,13 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, SessionTransaction
 
 from alembic import command
@@ -251,7 +257,30 @@ async def migrate(engine: AsyncEngine | None = None) -> None:
     """Bring the database's schema to the latest migration."""
     engine = engine or get_engine()
     async with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        await connection.run_sync(_upgrade_to_head)
+        await run_migrations(connection, _upgrade_to_head)
+
+
+async def run_migrations(connection: AsyncConnection, work: Callable[[Connection], None]) -> None:
+    """Run Alembic's work on the connection as one transaction, and commit it (the app's migration and the
+    alembic command line alike)."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table by dropping it; with foreign keys on, the drop would run the ON DELETE
+        # actions of the rows that refer to it (or refuse). Off before the transaction (it cannot change in
+        # one), checked before the commit, and on again for the pool's next user.
+        await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         await connection.commit()
+        await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+    try:
+        await connection.run_sync(work)
+        if sqlite:
+            broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(f"The migration left rows with broken foreign keys: {broken[:5]}")
+        await connection.commit()
+    finally:
+        if sqlite:
+            await connection.rollback()
+            await connection.execution_options(**{SQLITE_BEGIN_OPTION: None})
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await connection.commit()

@@ -120,6 +120,9 @@ class User(TimestampMixin, Base):
         String(LANGUAGE_CODE_MAX_LENGTH), default=DEFAULT_LANGUAGE_CODE, index=True
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), index=True)
+    # When Telegram last refused a message to the user for good (they blocked the bot); cleared when they
+    # write to the bot again.
+    bot_blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     purchases: Mapped[list["Purchase"]] = relationship(back_populates="user")
     support_tickets: Mapped[list["SupportTicket"]] = relationship(back_populates="user")
@@ -280,6 +283,10 @@ class Purchase(TimestampMixin, Base):
     refund_reason: Mapped[str | None] = mapped_column(String(REFUND_REASON_MAX_LENGTH))
     refund_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refund_error: Mapped[str | None] = mapped_column(String(REFUND_ERROR_MAX_LENGTH))
+    # The admin who gave the item for free (a grant: amount 0, no Telegram charge); NULL for a sale.
+    granted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("admins.id", ondelete="SET NULL"), index=True
+    )
 
     user: Mapped[User] = relationship(back_populates="purchases")
     lesson: Mapped[Lesson | None] = relationship(back_populates="purchases")

@@ -212,6 +212,9 @@ class UserRead(ReadModel):
     last_name: str | None
     language_code: str
     is_active: bool
+    bot_blocked_at: datetime | None = Field(
+        default=None, description="When Telegram refused a message to the user (they blocked the bot)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -389,6 +392,10 @@ class PurchaseCreate(OneItemModel):
     status: Literal[PurchaseStatus.PENDING, PurchaseStatus.COMPLETED] = PurchaseStatus.PENDING
 
 
+class GrantCreate(OneItemModel):
+    """A lesson or course to give a student for free."""
+
+
 class PurchaseRead(ReadModel):
     id: int
     user_id: int
@@ -405,6 +412,9 @@ class PurchaseRead(ReadModel):
     )
     refund_error: str | None = Field(
         description="Why Telegram refused that automatic refund for good (not retried: the admin decides)"
+    )
+    granted_by_id: int | None = Field(
+        default=None, description="The admin who gave the item for free (a grant); null for a sale"
     )
     created_at: datetime
     updated_at: datetime

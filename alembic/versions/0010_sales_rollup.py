@@ -1,7 +1,7 @@
 """daily sales rollup for the dashboard, filled from the existing purchases
 
 Revision ID: 0010_sales_rollup
-Revises: 0008_admin_roles_audit_log
+Revises: 0009_purchase_grants
 Create Date: 2026-12-07 05:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_sales_rollup"
-down_revision: str | None = "0008_admin_roles_audit_log"
+down_revision: str | None = "0009_purchase_grants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -108,3 +108,13 @@ router.add_api_route(
 async def refund_purchase(session: SessionDep, purchase: PurchaseDep, telegram: TelegramDep) -> PurchaseRead:
     refunded = await payment_service.refund(session, purchase, telegram=telegram)
     return PurchaseRead.model_validate(refunded)
+
+
+@router.post(
+    "/{purchase_id}/revoke",
+    summary="Revoke a grant (an item given for free): the access it gave is removed",
+    dependencies=[require_manager],
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def revoke_purchase(session: SessionDep, purchase: PurchaseDep) -> PurchaseRead:
+    return PurchaseRead.model_validate(await purchase_service.revoke(session, purchase))

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from backend.api.deps import (
     DEFAULT_LIMIT,
+    CurrentAdmin,
     IdPath,
     Limit,
     Offset,
@@ -18,7 +19,16 @@ from backend.api.deps import (
 from backend.api.errors import CONFLICT, FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import purchase_service, user_service
 from shared.constants import LANGUAGE_CODE_MAX_LENGTH, MAX_TELEGRAM_ID
-from shared.schemas import PurchaseList, SafeStr, UserCreate, UserList, UserRead, UserUpdate
+from shared.schemas import (
+    GrantCreate,
+    PurchaseList,
+    PurchaseRead,
+    SafeStr,
+    UserCreate,
+    UserList,
+    UserRead,
+    UserUpdate,
+)
 
 router = APIRouter(
     prefix="/users",
@@ -29,7 +39,11 @@ router = APIRouter(
 UserSort = Literal["created_at", "-created_at", "first_name", "-first_name", "id", "-id"]
 
 
-@router.get("/", summary="List users, newest first, with filters and paging", dependencies=[require_staff])
+@router.get(
+    "/",
+    summary="List users, newest first, with filters and paging (q: a name, @username or Telegram id)",
+    dependencies=[require_staff],
+)
 async def read_users(
     session: SessionDep,
     is_active: bool | None = None,
@@ -106,3 +120,17 @@ async def read_user_purchases(
         limit=limit,
         offset=offset,
     )
+
+
+@router.post(
+    "/{user_id}/grants",
+    summary="Give the user a lesson or course for free (a completed purchase of 0 Stars, by this admin)",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_manager],
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def grant_item(
+    session: SessionDep, user_id: IdPath, data: GrantCreate, current: CurrentAdmin
+) -> PurchaseRead:
+    purchase = await purchase_service.grant(session, user_id=user_id, data=data, admin_id=current.admin.id)
+    return PurchaseRead.model_validate(purchase)

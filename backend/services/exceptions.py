@@ -216,6 +216,11 @@ class UnmatchedPaymentAlreadyResolved(ConflictError):
         super().__init__(f"Unmatched payment {unmatched_id} is already resolved")
 
 
+class NotAGrant(ConflictError):
+    def __init__(self, purchase_id: int) -> None:
+        super().__init__(f"Purchase {purchase_id} is not a grant: only grants can be revoked")
+
+
 class RoleRequired(PermissionDenied):
     def __init__(self, roles: Iterable[str], role: str) -> None:
         needed = " or ".join(roles)

@@ -511,14 +511,15 @@ async def mark_delivered(session: AsyncSession, purchase: Purchase) -> None:
 
 
 async def undelivered(session: AsyncSession, *, limit: int = 100) -> Sequence[Purchase]:
-    """Completed purchases whose delivery never finished (for a retry after a crash), buyers loaded."""
+    """Completed purchases whose delivery never finished (for a retry after a crash), buyers loaded; and
+    grants not yet announced to their student (the job is how a grant reaches the bot)."""
     stale = utcnow() - delivery_lease()
     return (
         await session.scalars(
             select(Purchase)
             .where(
                 Purchase.status == PurchaseStatus.COMPLETED,
-                Purchase.telegram_payment_charge_id.is_not(None),
+                or_(Purchase.telegram_payment_charge_id.is_not(None), Purchase.granted_by_id.is_not(None)),
                 Purchase.refund_reason.is_(None),
                 Purchase.delivered_at.is_(None),
                 or_(Purchase.delivery_claimed_at.is_(None), Purchase.delivery_claimed_at < stale),
@@ -544,6 +545,10 @@ async def record_refund(session: AsyncSession, *, charge_id: str) -> Purchase | 
 
 async def refund(session: AsyncSession, purchase: Purchase, *, telegram: Telegram | None) -> Purchase:
     """Give the Stars back through Telegram, then mark the purchase refunded (access removed)."""
+    if purchase.granted_by_id is not None:
+        raise RefundRefused(
+            "grant", f"Purchase {purchase.id} was granted for free: there is nothing to refund; revoke it"
+        )
     if telegram is None:
         raise BotNotConfigured()
     if purchase.status is PurchaseStatus.REFUNDED:

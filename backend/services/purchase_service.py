@@ -1,10 +1,12 @@
-"""Purchases and their state machine: pending -> completed -> refunded, pending -> failed."""
+"""Purchases and their state machine: pending -> completed -> refunded, pending -> failed; and grants (an
+item given for free by an admin): completed -> revoked."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,23 +20,28 @@ from backend.services.exceptions import (
     DuplicatePaymentId,
     InvalidPurchaseTransition,
     ItemNotForSale,
+    NotAGrant,
     PurchaseNotFound,
     UserNotFound,
 )
 from shared.constants import PurchaseStatus
 from shared.database import writes
 from shared.models import Course, Lesson, Purchase, User
-from shared.schemas import PurchaseCreate
+from shared.schemas import GrantCreate, PurchaseCreate
+from shared.utils import utcnow
 
 SORT_COLUMNS = {"created_at": Purchase.created_at, "amount": Purchase.amount, "id": Purchase.id}
 NEWEST_FIRST = "-created_at"
+# payment_id of a grant: it has no payment, but the column is unique and required.
+GRANT_PAYMENT_PREFIX = "grant-"
 
 TRANSITIONS: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
     PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.FAILED}),
     # A payment that arrives after its invoice was given up on still counts: the user has paid.
     PurchaseStatus.FAILED: frozenset({PurchaseStatus.COMPLETED}),
-    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED}),
+    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED, PurchaseStatus.REVOKED}),
     PurchaseStatus.REFUNDED: frozenset(),
+    PurchaseStatus.REVOKED: frozenset(),
 }
 
 
@@ -49,6 +56,37 @@ async def get(session: AsyncSession, purchase_id: int) -> Purchase:
 async def get_by_payment_id(session: AsyncSession, payment_id: str) -> Purchase | None:
     """The purchase with this payment id, if any."""
     return await session.scalar(select(Purchase).where(Purchase.payment_id == payment_id))
+
+
+def _filters(
+    *,
+    user_id: int | None = None,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    promo_code_id: int | None = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    statuses: Sequence[PurchaseStatus] = (),
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if user_id is not None:
+        filters.append(Purchase.user_id == user_id)
+    if lesson_id is not None:
+        filters.append(Purchase.lesson_id == lesson_id)
+    if course_id is not None:
+        filters.append(Purchase.course_id == course_id)
+    if promo_code_id is not None:
+        filters.append(Purchase.promo_code_id == promo_code_id)
+    if status is not None:
+        filters.append(Purchase.status == status)
+    if statuses:
+        filters.append(Purchase.status.in_(statuses))
+    if created_from is not None:
+        filters.append(Purchase.created_at >= created_from)
+    if created_to is not None:
+        filters.append(Purchase.created_at < created_to)
+    return filters
 
 
 async def get_all(
@@ -67,29 +105,23 @@ async def get_all(
     offset: int,
     with_items: bool = False,
     check_user: bool = False,
+    with_users: bool = False,
 ) -> PageResult[Purchase]:
     """A page of purchases matching the filters (created_from inclusive, created_to exclusive).
 
     check_user: UserNotFound if no user has this user_id (looked up only for an empty page: a purchase
     row proves that its user exists).
     """
-    filters = []
-    if user_id is not None:
-        filters.append(Purchase.user_id == user_id)
-    if lesson_id is not None:
-        filters.append(Purchase.lesson_id == lesson_id)
-    if course_id is not None:
-        filters.append(Purchase.course_id == course_id)
-    if promo_code_id is not None:
-        filters.append(Purchase.promo_code_id == promo_code_id)
-    if status is not None:
-        filters.append(Purchase.status == status)
-    if statuses:
-        filters.append(Purchase.status.in_(statuses))
-    if created_from is not None:
-        filters.append(Purchase.created_at >= created_from)
-    if created_to is not None:
-        filters.append(Purchase.created_at < created_to)
+    filters = _filters(
+        user_id=user_id,
+        lesson_id=lesson_id,
+        course_id=course_id,
+        promo_code_id=promo_code_id,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+        statuses=statuses,
+    )
     page = await paginate(
         session,
         Purchase,
@@ -97,11 +129,65 @@ async def get_all(
         order_by=sort_order(sort, SORT_COLUMNS, Purchase.id),
         limit=limit,
         offset=offset,
-        options=(selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else (),
+        options=(
+            *((selectinload(Purchase.lesson), selectinload(Purchase.course)) if with_items else ()),
+            *((selectinload(Purchase.user),) if with_users else ()),
+        ),
     )
     if check_user and user_id is not None and not page.items and await session.get(User, user_id) is None:
         raise UserNotFound(user_id)
     return page
+
+
+async def iter_batches(
+    session: AsyncSession,
+    *,
+    user_id: int | None = None,
+    lesson_id: int | None = None,
+    course_id: int | None = None,
+    status: PurchaseStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    sort: str = NEWEST_FIRST,
+    batch_size: int = 500,
+) -> AsyncIterator[Sequence[Purchase]]:
+    """Every purchase matching the filters, in batches (buyer and item loaded), in the order of `sort`: for
+    an export of any length, one batch in memory at a time. Keyset paging (the last row's sort key and id),
+    not offsets: each batch costs the same, and every row comes once."""
+    filters = _filters(
+        user_id=user_id,
+        lesson_id=lesson_id,
+        course_id=course_id,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    descending = sort.startswith("-")
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    after: tuple[Any, int] | None = None
+    while True:
+        statement = (
+            select(Purchase)
+            .where(*filters)
+            .order_by(*sort_order(sort, SORT_COLUMNS, Purchase.id))
+            .limit(batch_size)
+            .options(
+                selectinload(Purchase.user), selectinload(Purchase.lesson), selectinload(Purchase.course)
+            )
+        )
+        if after is not None:
+            # A plain tuple: each value is bound with its column's type (UTC datetimes stored alike).
+            key = tuple_(column, Purchase.id)
+            statement = statement.where(key < after if descending else key > after)
+        batch = (await session.scalars(statement)).all()
+        if not batch:
+            return
+        yield batch
+        if len(batch) < batch_size:
+            return
+        after = (getattr(batch[-1], column.key), batch[-1].id)
+        # The rows already given are not kept: the identity map would otherwise grow with the export.
+        session.expunge_all()
 
 
 async def get_item_for_sale(
@@ -230,4 +316,54 @@ async def mark_refunded(session: AsyncSession, purchase: Purchase) -> Purchase:
     purchase.status = PurchaseStatus.REFUNDED
     await session.flush()
     await stats_service.count_change(session, purchase, before=before)
+    return purchase
+
+
+@writes
+async def grant(session: AsyncSession, *, user_id: int, data: GrantCreate, admin_id: int) -> Purchase:
+    """Give the user a lesson or course for free: a completed purchase of 0 Stars, granted by this admin.
+    AlreadyPurchased if they can already open it (bought, in a bought course, granted, or free)."""
+    # The buyer's row locked, as in create(): a grant and a payment of the same item cannot both pass.
+    if await session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is None:
+        raise UserNotFound(user_id)
+    item: Lesson | Course
+    if data.lesson_id is not None:
+        item = await lesson_service.get(session, data.lesson_id)
+    else:
+        assert data.course_id is not None
+        item = await course_service.get(session, data.course_id)
+    await check_not_owned(session, user_id=user_id, item=item)
+    purchase = Purchase(
+        user_id=user_id,
+        lesson_id=data.lesson_id,
+        course_id=data.course_id,
+        payment_id=f"{GRANT_PAYMENT_PREFIX}{uuid.uuid4()}",
+        amount=0,
+        status=PurchaseStatus.COMPLETED,
+        granted_by_id=admin_id,
+    )
+    session.add(purchase)
+    await session.flush()
+    await stats_service.count_change(session, purchase, before=None)
+    return purchase
+
+
+@writes
+async def revoke(session: AsyncSession, purchase: Purchase) -> Purchase:
+    """Take a grant back: it no longer gives access. NotAGrant for a sale (refund it instead);
+    InvalidPurchaseTransition when it is revoked already."""
+    if purchase.granted_by_id is None:
+        raise NotAGrant(purchase.id)
+    _check_transition(purchase, PurchaseStatus.REVOKED)
+    # Conditional on the stored status: of two admins revoking at once, one does; the other gets the 409.
+    result = await session.execute(
+        sql_update(Purchase)
+        .where(Purchase.id == purchase.id, Purchase.status == PurchaseStatus.COMPLETED)
+        .values(status=PurchaseStatus.REVOKED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(purchase)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidPurchaseTransition(purchase.id, purchase.status.value, PurchaseStatus.REVOKED.value)
+    await stats_service.count_change(session, purchase, before=PurchaseStatus.COMPLETED)
     return purchase

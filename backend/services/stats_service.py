@@ -24,7 +24,7 @@ from shared.models import Course, Lesson, PromoCode, Purchase, SalesDaily, Sales
 from shared.utils import as_utc, utcnow
 
 # The status of a revoked admin grant (still a paid-state purchase: it was granted, then taken back).
-REVOKED = "revoked"
+REVOKED = PurchaseStatus.REVOKED.value
 # Statuses of a purchase that was paid (or granted): it counts as a sale in the rollup.
 COUNTED = frozenset({PurchaseStatus.COMPLETED.value, PurchaseStatus.REFUNDED.value, REVOKED})
 FIGURES = ("sales", "grants", "revenue", "refunds", "refunded_stars", "revoked", "new_buyers")

@@ -152,6 +152,7 @@ async def deliver_answer(session: AsyncSession, ticket: SupportTicket, *, telegr
     except RecipientBlocked:
         logger.warning("User %s blocked the bot; ticket %s answer cannot be delivered", user.id, ticket.id)
         await mark_answer_undeliverable(session, ticket)
+        await user_service.mark_bot_blocked(session, user.id)
         return False
     except TelegramUnavailable as error:
         logger.warning("Ticket %s answer not delivered yet: %s", ticket.id, error)

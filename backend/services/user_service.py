@@ -1,14 +1,16 @@
 """Users: the students who reach the store through the bot."""
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services.common import PageResult, dialect_insert, paginate, sort_order, text_search
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
-from shared.constants import DEFAULT_LANGUAGE_CODE, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
+from shared.constants import DEFAULT_LANGUAGE_CODE, MAX_TELEGRAM_ID, NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 from shared.database import writes
 from shared.models import User
 from shared.schemas import LANGUAGE_CODE_PATTERN, UserCreate, UserUpdate
+from shared.utils import utcnow
 
 SORT_COLUMNS = {"created_at": User.created_at, "first_name": User.first_name, "id": User.id}
 
@@ -37,7 +39,8 @@ async def get_all(
     limit: int,
     offset: int,
 ) -> PageResult[User]:
-    """A page of users matching the filters (search looks in names and username)."""
+    """A page of users matching the filters (search looks in names and username, "@name" in the username,
+    and a number is also looked up as a Telegram id)."""
     filters = []
     if is_active is not None:
         filters.append(User.is_active == is_active)
@@ -45,8 +48,15 @@ async def get_all(
         filters.append(User.language_code == language_code)
     if telegram_id is not None:
         filters.append(User.telegram_id == telegram_id)
-    if search:
-        filters.append(text_search(search, User.first_name, User.last_name, User.username))
+    if search and search.strip():
+        term = search.strip()
+        if term.startswith("@") and len(term) > 1:
+            filters.append(text_search(term[1:], User.username))
+        else:
+            condition = text_search(term, User.first_name, User.last_name, User.username)
+            if term.isdecimal() and term.isascii() and int(term) <= MAX_TELEGRAM_ID:
+                condition = or_(condition, User.telegram_id == int(term))
+            filters.append(condition)
     return await paginate(
         session,
         User,
@@ -110,9 +120,21 @@ async def register_or_update(
             # Two updates of a new user raced; the other one registered them.
             user = await get_by_telegram_id(session, telegram_id)
             assert user is not None
-    if any(getattr(user, field) != value for field, value in profile.items()):
-        await _refresh_profile(session, user, profile)
+    if any(getattr(user, field) != value for field, value in profile.items()) or user.bot_blocked_at:
+        # Writing to the bot again means they unblocked it.
+        await _refresh_profile(session, user, {**profile, "bot_blocked_at": None})
     return user
+
+
+@writes
+async def mark_bot_blocked(session: AsyncSession, user_id: int) -> None:
+    """Record that Telegram refused a message to the user for good: they blocked the bot."""
+    await session.execute(
+        sql_update(User)
+        .where(User.id == user_id, User.bot_blocked_at.is_(None))
+        .values(bot_blocked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _language(code: str | None, current: str) -> str:
@@ -121,7 +143,7 @@ def _language(code: str | None, current: str) -> str:
 
 
 @writes
-async def _refresh_profile(session: AsyncSession, user: User, profile: dict[str, str | None]) -> None:
+async def _refresh_profile(session: AsyncSession, user: User, profile: dict[str, object]) -> None:
     for field, value in profile.items():
         setattr(user, field, value)
     await session.flush()

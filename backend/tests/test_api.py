@@ -82,6 +82,8 @@ BODY_ENDPOINTS = {
         "subject",
     ),
     ("PUT", "/api/support-tickets/{ticket_id}"): (lambda _: {"admin_response": "Done"}, "admin_response"),
+    # Last: the grant gives the user the lesson that the purchases above buy.
+    ("POST", "/api/users/{user_id}/grants"): (lambda r: {"lesson_id": r.lesson}, None),
 }
 TEXT_FIELD_ENDPOINTS = [key for key, (_, field) in BODY_ENDPOINTS.items() if field is not None]
 ADMIN_BODY_ENDPOINTS = [key for key in BODY_ENDPOINTS if not key[1].startswith("/auth/")]

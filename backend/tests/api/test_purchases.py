@@ -36,6 +36,7 @@ PURCHASE_FIELDS = {
     "status",
     "refund_reason",
     "refund_error",
+    "granted_by_id",
     "created_at",
     "updated_at",
 }

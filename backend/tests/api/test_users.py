@@ -25,6 +25,7 @@ USER_FIELDS = {
     "last_name",
     "language_code",
     "is_active",
+    "bot_blocked_at",
     "created_at",
     "updated_at",
 }

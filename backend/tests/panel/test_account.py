@@ -105,7 +105,7 @@ async def test_wrong_current_passwords_are_throttled(signed_in: httpx.AsyncClien
             "Enter at least 10 characters.",
         ),
         ({"repeat_password": "something-else"}, "repeat_password", "The two new passwords differ."),
-        ({"current_password": ""}, "current_password", "Enter at least 1 characters."),
+        ({"current_password": ""}, "current_password", "This field is required."),
     ],
 )
 async def test_invalid_password_forms(

@@ -146,7 +146,7 @@ async def test_create_free_lesson_ignores_price(signed_in, session):
         ({"price": "1.5"}, "price", "Enter a whole number."),
         ({"price": "0"}, "price", "price must be at least 1 Star unless is_free is true"),
         ({"price": ""}, "price", "price must be at least 1 Star unless is_free is true"),
-        ({"price": "99999999999"}, "price", "Enter a number of at most 1000000."),
+        ({"price": "99999999999"}, "price", "Enter a number of at most 1,000,000."),
     ],
 )
 async def test_create_lesson_bad_input_is_422_with_values_kept(signed_in, session, fields, field, message):

@@ -175,7 +175,7 @@ async def test_answer_with_the_bot_off_waits(signed_in: httpx.AsyncClient, sessi
 
 @pytest.mark.parametrize(
     ("answer", "message"),
-    [("   ", "This field is required."), ("x" * 10_001, "Enter at most 10000 characters.")],
+    [("   ", "This field is required."), ("x" * 10_001, "Enter at most 10,000 characters.")],
 )
 async def test_answer_invalid_keeps_what_was_typed(
     signed_in: httpx.AsyncClient, session: AsyncSession, answer: str, message: str

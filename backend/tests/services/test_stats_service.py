@@ -314,7 +314,7 @@ async def test_migration_backfills_the_rollup_from_existing_purchases(session):
     kept = await assert_rollup_matches(session)
 
     async with database.get_engine().begin() as connection:
-        await connection.run_sync(_migrate, "0008_admin_roles_audit_log", down=True)
+        await connection.run_sync(_migrate, "0009_purchase_grants", down=True)
         await connection.run_sync(_migrate, "head", down=False)
 
     async with session_scope() as other:

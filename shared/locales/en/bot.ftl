@@ -90,6 +90,11 @@ payment-thanks-course = ✅ Payment received, thank you! The course “{ $title 
     [one] { $count } lesson
    *[other] { $count } lessons
 } to open below and in 📂 My lessons.
+grant-gift-lesson = 🎁 You have been given this lesson for free. It stays in 📂 My lessons.
+grant-gift-course = 🎁 You have been given the course “{ $title }” for free: { $count ->
+    [one] { $count } lesson
+   *[other] { $count } lessons
+} to open below and in 📂 My lessons.
 refund-received = ↩️ { $amount } Stars were refunded to you. The access this purchase gave has been removed.
 payment-duplicate-refunded = ↩️ You already had this, so this second payment of { $amount } ⭐ goes back to you. Your access stays as it was.
 payment-unmatched = We received your payment of { $amount } ⭐ but could not match it to a lesson or course. It is recorded, and support will sort it out: you will get access or your Stars back. Questions: /support.

@@ -1,0 +1,35 @@
+# The students pages (backend/panel/pages/students.py).
+
+students-search = Search
+students-search-help = A name, @username or Telegram id.
+students-search-submit = Search
+students-col-name = Name
+students-col-username = Username
+students-col-telegram-id = Telegram id
+students-col-language = Language
+students-col-joined = Joined
+students-col-bot = Bot
+students-blocked = Blocked the bot
+students-blocked-since = since
+students-reachable = Reachable
+students-none = No students match.
+students-back = ← All students
+students-no-username = none
+students-grant-title = Give an item for free
+students-grant-help = The student gets the lesson or course as a purchase of 0 Stars, recorded in your name; the bot sends it to them.
+students-grant-item = Lesson or course
+students-grant-choose = Choose…
+students-grant-lessons = Lessons
+students-grant-courses = Courses
+students-grant-submit = Give for free
+students-grant-owned = The student already has access to this item.
+students-grant-unknown = This lesson or course does not exist any more.
+students-purchases = Purchases
+students-purchases-all = All their purchases
+students-no-purchases = No purchases yet.
+students-tickets = Support tickets
+students-ticket-status-open = open
+students-ticket-status-in_progress = in progress
+students-ticket-status-closed = closed
+students-no-tickets = No support tickets.
+flash-students-granted = The item was given for free. The bot will send it to the student.

@@ -1,0 +1,35 @@
+# Страницы учеников (backend/panel/pages/students.py).
+
+students-search = Поиск
+students-search-help = Имя, @username или Telegram id.
+students-search-submit = Найти
+students-col-name = Имя
+students-col-username = Username
+students-col-telegram-id = Telegram id
+students-col-language = Язык
+students-col-joined = С нами с
+students-col-bot = Бот
+students-blocked = Заблокировал бота
+students-blocked-since = с
+students-reachable = Доступен
+students-none = Ученики не найдены.
+students-back = ← Все ученики
+students-no-username = нет
+students-grant-title = Выдать бесплатно
+students-grant-help = Ученик получит урок или курс как покупку за 0 звёзд, записанную на ваше имя; бот пришлёт его ученику.
+students-grant-item = Урок или курс
+students-grant-choose = Выберите…
+students-grant-lessons = Уроки
+students-grant-courses = Курсы
+students-grant-submit = Выдать бесплатно
+students-grant-owned = У ученика уже есть доступ к этому.
+students-grant-unknown = Такого урока или курса больше нет.
+students-purchases = Покупки
+students-purchases-all = Все покупки ученика
+students-no-purchases = Покупок пока нет.
+students-tickets = Обращения в поддержку
+students-ticket-status-open = открыто
+students-ticket-status-in_progress = в работе
+students-ticket-status-closed = закрыто
+students-no-tickets = Обращений нет.
+flash-students-granted = Выдано бесплатно. Бот пришлёт это ученику.
