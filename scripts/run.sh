@@ -47,7 +47,8 @@ EOF
 )"
 
 echo
-echo "API docs (Swagger): http://$shown_host:$port/docs   Admin login: $admin_login"
+echo "Admin panel: http://$shown_host:$port/admin   API docs (Swagger): http://$shown_host:$port/docs"
+echo "Admin login: $admin_login"
 
 # The bot: long polling in a second process, unless the token is missing or the API takes a webhook.
 bot_mode="$("$VENV_PY" -c '

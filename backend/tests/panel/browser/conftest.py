@@ -5,17 +5,21 @@ browser download is not used. Without it these tests are skipped, unless PANEL_B
 Screenshots go to artifacts/screenshots/ (not committed).
 """
 
+import asyncio
+import contextlib
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, async_playwright
 
-from backend.tests.test_server import free_port, stop, wait_until_healthy
+from backend.tests.test_server import free_port, start, stop
+from bot.tests.bot_api_double import BotAPIDouble
+from bot.tests.conftest import BOT_ID, BOT_TOKEN
 from conftest import ADMIN_PASSWORD
 from shared.database import PROJECT_ROOT
 
@@ -38,26 +42,67 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[str]:  # noqa: ARG001
-    """The app under uvicorn on a free port, on the test run's database (and its settings)."""
+# A loaded machine (several test runs at once) can take this long just to import the app.
+STARTUP_TIMEOUT_SECONDS = 180
+
+
+@contextlib.asynccontextmanager
+async def panel_server(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> AsyncIterator[str]:
+    """The app under uvicorn on a free port, on the test run's database and settings (these changed)."""
     port = free_port()
     log = tmp_path_factory.mktemp("panel-server") / "server.log"
-    env = os.environ | {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = start(os.environ | {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", **settings}, port, log)
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, url, log)
+        # Awaited, not slept: this loop may serve the Bot API double, which the starting app asks about
+        # its bot.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"server exited with {process.returncode}:\n{log.read_text(errors='replace')}"
+                    )
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{url}/health")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not healthy after {STARTUP_TIMEOUT_SECONDS} s:\n{log.read_text()}")
+                await asyncio.sleep(0.1)
         yield url
     finally:
-        stop(process)
+        await asyncio.to_thread(stop, process)
+
+
+@pytest.fixture(scope="module")
+async def base_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    chromium_path: str,  # noqa: ARG001 (skips without Chromium)
+) -> AsyncIterator[str]:
+    """The panel's server, with the bot off."""
+    async with panel_server(tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def telegram() -> AsyncIterator[BotAPIDouble]:
+    """The Bot API double, for a module's server with the bot on (its recorded calls kept until reset)."""
+    async with BotAPIDouble(bot_id=BOT_ID) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+async def bot_base_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    chromium_path: str,  # noqa: ARG001 (skips without Chromium)
+    telegram: BotAPIDouble,
+) -> AsyncIterator[str]:
+    """The panel's server with the bot on, talking to the double (refunds and answers reach it). A module
+    uses it by overriding base_url with it."""
+    async with panel_server(
+        tmp_path_factory, TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=telegram.base_url
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

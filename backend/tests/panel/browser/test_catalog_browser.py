@@ -171,7 +171,7 @@ def _opener(
 ) -> Callable[..., Awaitable[None]]:
     async def open_page(page: Page, ids: dict[str, int]) -> None:
         await sign_in(page)
-        await expect(page.get_by_test_id("dashboard-lessons")).to_be_visible()
+        await expect(page.get_by_test_id("logout")).to_be_visible()
         await page.goto(path.format(**ids))
         if then is not None:
             await then(page)

@@ -4,18 +4,12 @@ every page's screenshot at desktop and phone width, with axe-core's check."""
 
 import asyncio
 import codecs
-import contextlib
 import csv
 import io
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 from sqlalchemy import select
@@ -25,80 +19,23 @@ from backend.services import access_service, payment_service
 from backend.tests.api import TEAM_PASSWORD, create_admin
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_ticket, create_user
 from backend.tests.panel.browser.conftest import VIEWPORTS, check_page, sign_in
-from backend.tests.test_server import free_port, stop
 from bot.tests.bot_api_double import BotAPIDouble
-from bot.tests.conftest import BOT_ID, BOT_TOKEN
 from bot.tests.test_payments import BUYER
 from shared.constants import AdminRole, PurchaseStatus
-from shared.database import PROJECT_ROOT
 from shared.models import Lesson, Purchase, UnmatchedPaymentReason
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-async def double() -> AsyncIterator[BotAPIDouble]:
-    async with BotAPIDouble(bot_id=BOT_ID) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-async def base_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    chromium_path: str,  # noqa: ARG001 (skips without Chromium)
-    double: BotAPIDouble,
-) -> AsyncIterator[str]:
-    """The app under uvicorn, on the test database, with the bot on against the double (refunds reach it)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("sales-server") / "server.log"
-    env = os.environ | {
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
-        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_API_URL": double.base_url,
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: ASYNC220 (started once per module)
-            [sys.executable, "-m", "uvicorn", "backend.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        await _wait_until_healthy(process, url, log)
-        yield url
-    finally:
-        stop(process)
-
-
-# A loaded machine (several test runs at once) can take this long just to import the app.
-STARTUP_TIMEOUT_SECONDS = 180
-
-
-async def _wait_until_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
-    """Awaited, not slept: this loop serves the double, which the starting app asks about the bot."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{_server_log(log)}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(f"{url}/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    pytest.fail(f"server not healthy after {STARTUP_TIMEOUT_SECONDS} s:\n{_server_log(log)}")
-
-
-def _server_log(log: Path) -> str:
-    return log.read_text(errors="replace")
+def base_url(bot_base_url: str) -> str:
+    return bot_base_url
 
 
 @pytest.fixture(autouse=True)
-def fresh_double(double: BotAPIDouble) -> None:
+def fresh_double(telegram: BotAPIDouble) -> None:
     """The module's double, its recorded calls forgotten (each test checks its own)."""
-    double.reset()
+    telegram.reset()
 
 
 def _accept(page: Page) -> None:
@@ -108,13 +45,13 @@ def _accept(page: Page) -> None:
     page.once("dialog", accept)
 
 
-async def _paid(session: AsyncSession, double: BotAPIDouble, charge_id: str) -> tuple[int, int, int]:
+async def _paid(session: AsyncSession, telegram: BotAPIDouble, charge_id: str) -> tuple[int, int, int]:
     """A lesson BUYER paid for through Telegram (the double's ledger has the charge): ids of the buyer,
     the lesson and the purchase."""
     buyer = await create_user(session, telegram_id=BUYER["id"], first_name=BUYER["first_name"])
     lesson = await create_lesson(session, title="Paid lesson", price=100)
     invoice = await payment_service.create_invoice(session, user_id=buyer.id, lesson_id=lesson.id)
-    double.record_star_payment(BUYER, 100, invoice.payload, charge_id)
+    telegram.record_star_payment(BUYER, 100, invoice.payload, charge_id)
     recorded = await payment_service.record_payment(
         session, user_id=buyer.id, payload=invoice.payload, total_amount=100, charge_id=charge_id
     )
@@ -167,10 +104,10 @@ async def test_grant_and_revoke(page: Page, session: AsyncSession):
 
 
 async def test_refund_a_purchase_and_the_student_loses_access(
-    page: Page, session: AsyncSession, double: BotAPIDouble
+    page: Page, session: AsyncSession, telegram: BotAPIDouble
 ):
     charge_id = f"stxB{uuid.uuid4().hex[:8]}"
-    buyer_id, lesson_id, purchase_id = await _paid(session, double, charge_id)
+    buyer_id, lesson_id, purchase_id = await _paid(session, telegram, charge_id)
     assert await _has_access(session, buyer_id, lesson_id)
     await sign_in(page)
     await page.get_by_role("link", name="Purchases").click()
@@ -179,16 +116,16 @@ async def test_refund_a_purchase_and_the_student_loses_access(
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.dismiss()))
     await page.get_by_test_id(f"refund-{purchase_id}").click()
     await expect(page.get_by_test_id(f"status-{purchase_id}")).to_have_text("completed")
-    assert double.calls_to("refundStarPayment") == []
+    assert telegram.calls_to("refundStarPayment") == []
 
     _accept(page)
     await page.get_by_test_id(f"refund-{purchase_id}").click()
 
     await expect(page.get_by_test_id("flash")).to_contain_text("refunded")
     await expect(page.get_by_test_id(f"status-{purchase_id}")).to_have_text("refunded")
-    [call] = double.calls_to("refundStarPayment")
+    [call] = telegram.calls_to("refundStarPayment")
     assert call["telegram_payment_charge_id"] == charge_id
-    assert double.star_payments[charge_id].refunded
+    assert telegram.star_payments[charge_id].refunded
     assert not await _has_access(session, buyer_id, lesson_id)
     await expect(page.get_by_test_id(f"refund-{purchase_id}")).to_have_count(0)
 
@@ -227,8 +164,8 @@ async def _sign_in_as(page: Page, role: AdminRole) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
 
 
-async def test_support_admin_cannot_refund(page: Page, session: AsyncSession, double: BotAPIDouble):
-    _, _, purchase_id = await _paid(session, double, f"stxS{uuid.uuid4().hex[:8]}")
+async def test_support_admin_cannot_refund(page: Page, session: AsyncSession, telegram: BotAPIDouble):
+    _, _, purchase_id = await _paid(session, telegram, f"stxS{uuid.uuid4().hex[:8]}")
     await _sign_in_as(page, AdminRole.SUPPORT)
     await page.get_by_role("link", name="Purchases").click()
 
@@ -241,7 +178,7 @@ async def test_support_admin_cannot_refund(page: Page, session: AsyncSession, do
         f"/admin/purchases/{purchase_id}/refund", form={"csrf_token": token or ""}, max_redirects=0
     )
     assert forged.status == 403
-    assert double.calls_to("refundStarPayment") == []
+    assert telegram.calls_to("refundStarPayment") == []
     stored = await session.scalar(select(Purchase.status).where(Purchase.id == purchase_id))
     assert stored is PurchaseStatus.COMPLETED
 
@@ -315,7 +252,7 @@ def _pages(data: dict[str, int]) -> dict[str, Callable[[Page], Awaitable[None]]]
     async def refund_refused(page: Page) -> None:
         await purchases(page)
         _accept(page)
-        # The bot's double has no such charge: Telegram's refusal is shown.
+        # The bot's telegram has no such charge: Telegram's refusal is shown.
         await page.get_by_role("button", name="Refund").first.click()
         await expect(page.get_by_test_id("refusal")).to_be_visible()
 

@@ -5,12 +5,9 @@ changing one's password and signing in with it; each page's look at both widths 
 The server of this module runs with the bot on, against the Bot API double (on this test's event loop).
 """
 
-import asyncio
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 from sqlalchemy import select
@@ -18,9 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.tests.factories import create_ticket, create_user
 from backend.tests.panel.browser.conftest import VIEWPORTS, check_page, sign_in
-from backend.tests.test_server import free_port, start, stop
 from bot.tests.bot_api_double import BotAPIDouble
-from bot.tests.conftest import BOT_ID, BOT_TOKEN
 from conftest import ADMIN_PASSWORD
 from shared import database
 from shared.constants import TicketStatus
@@ -28,50 +23,12 @@ from shared.models import Admin, SupportTicket
 
 pytestmark = pytest.mark.slow
 
-STARTUP_TIMEOUT_SECONDS = 60
 STUDENT_CHAT = 4242001
 
 
 @pytest.fixture(scope="module")
-async def telegram() -> AsyncIterator[BotAPIDouble]:
-    async with BotAPIDouble(bot_id=BOT_ID) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-async def base_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    chromium_path: str,  # noqa: ARG001 (skips without Chromium)
-    telegram: BotAPIDouble,
-) -> AsyncIterator[str]:
-    """The app under uvicorn with the bot on, talking to the double (the API's gateway, as in production)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("team-server") / "server.log"
-    env = os.environ | {
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": "WARNING",
-        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_API_URL": telegram.base_url,
-    }
-    process = start(env, port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # Waited for without blocking the loop: the server asks the double about its token at startup.
-        async with httpx.AsyncClient(timeout=2) as client:
-            for _ in range(STARTUP_TIMEOUT_SECONDS * 10):
-                if process.poll() is not None:
-                    pytest.fail(f"server exited:\n{log.read_text(errors='replace')}")
-                try:
-                    if (await client.get(f"{url}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail(f"server not healthy:\n{log.read_text(errors='replace')}")
-        yield url
-    finally:
-        await asyncio.to_thread(stop, process)
+def base_url(bot_base_url: str) -> str:
+    return bot_base_url
 
 
 def accept_dialogs(page: Page) -> None:
