@@ -487,6 +487,7 @@ async def rank(
     last_day: date,
     *,
     today: date | None = None,
+    limit: int = TOP_COUNT,
 ) -> list["TopItem"]:
     """The period's best lessons and courses (or promo codes) by net revenue, then by uses (unnamed):
     exactly the ranking of the period's day rows, read mostly from month rows (a year: ~13 rows per item
@@ -523,7 +524,7 @@ async def rank(
             .group_by(rows_of.c.dimension, rows_of.c.key_id)
             .having(uses > 0)
             .order_by(net.desc(), uses.desc(), rows_of.c.dimension, rows_of.c.key_id)
-            .limit(TOP_COUNT)
+            .limit(limit)
         )
     ).all()
     return [
