@@ -382,7 +382,10 @@ async def _random_history(session, rng: random.Random, *, purchases: int, days_b
     promos = [await create_promo_code(session) for _ in range(3)]
     users = [await create_user(session) for _ in range(6)]
     now = utcnow()
-    statuses = [PurchaseStatus.COMPLETED] * 5 + [PurchaseStatus.REFUNDED, PurchaseStatus.PENDING]
+    # Mostly completed, and every other status (refunded, pending, failed, ...) now and then.
+    statuses = [PurchaseStatus.COMPLETED] * 6 + [
+        s for s in PurchaseStatus if s is not PurchaseStatus.COMPLETED
+    ]
     for _ in range(purchases):
         created_at = now - timedelta(days=rng.randint(-20, days_back), minutes=rng.randint(0, 1439))
         await create_purchase(
