@@ -453,7 +453,7 @@ class PeriodParts:
 
 
 def period_parts(first_day: date, last_day: date, *, today: date) -> PeriodParts:
-    """The fewest rollup rows whose sum is exactly the period's: each month wholly inside it is its month
+    """Rollup rows whose sum is exactly the period's, as few as the grains allow: each month wholly inside it is its month
     row; a month the period covers in part is either its day rows in the period or its month row minus
     its day rows outside the period, whichever reads fewer days. Days after `today` count as empty there
     (a purchase counts on the day it was created), so the current month's row is read as is; the result
@@ -515,6 +515,8 @@ async def rank(
         selects.append(signed(daily, 1, days(parts.added)))
     if parts.subtracted:
         selects.append(signed(daily, -1, days(parts.subtracted)))
+    if not selects:  # an empty period (first_day after last_day)
+        return []
     rows_of = union_all(*selects).subquery()
     uses = func.sum(rows_of.c.uses)
     net = func.sum(rows_of.c.net)

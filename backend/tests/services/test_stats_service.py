@@ -461,6 +461,10 @@ def test_period_parts_of_30_days_to_7_december():
             subtracted=((date(2026, 11, 1), date(2026, 11, 7)),),
         )
     )
+    # An empty period ranks nothing.
+    assert stats_service.period_parts(date(2026, 3, 2), date(2026, 3, 1), today=date(2026, 3, 1)) == (
+        stats_service.PeriodParts(months=(), added=(), subtracted=())
+    )
     # A single day.
     assert stats_service.period_parts(date(2026, 2, 28), date(2026, 2, 28), today=date(2026, 3, 1)) == (
         stats_service.PeriodParts(months=(), added=((date(2026, 2, 28), date(2026, 2, 28)),), subtracted=())
