@@ -453,11 +453,11 @@ class PeriodParts:
 
 
 def period_parts(first_day: date, last_day: date, *, today: date) -> PeriodParts:
-    """Rollup rows whose sum is exactly the period's, as few as the grains allow: each month wholly inside it is its month
-    row; a month the period covers in part is either its day rows in the period or its month row minus
-    its day rows outside the period, whichever reads fewer days. Days after `today` count as empty there
-    (a purchase counts on the day it was created), so the current month's row is read as is; the result
-    is exact whatever `today` is: only the choice (the cost) depends on it."""
+    """Rollup rows whose sum is exactly the period's, as few as the grains allow: each month wholly inside
+    it is its month row; a month the period covers in part is either its day rows in the period or its
+    month row minus its day rows outside the period, whichever reads fewer days. Days after `today` count
+    as empty there (a purchase counts on the day it was created), so the current month's row is read as
+    is; the result is exact whatever `today` is: only the choice (the cost) depends on it."""
     months: list[date] = []
     added: list[tuple[date, date]] = []
     subtracted: list[tuple[date, date]] = []
