@@ -327,6 +327,27 @@ class SalesDaily(Base):
     new_buyers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class SalesMonthly(Base):
+    """The same rollup by UTC month, for the item dimensions only (LESSON, COURSE, PROMO_CODE): a ranking
+    over a year reads a row per item per month instead of per day. Kept by stats_service.count_change in
+    the same transaction as the day rows; month is the first day of the month."""
+
+    __tablename__ = "sales_monthly"
+
+    dimension: Mapped[SalesDimension] = mapped_column(
+        _enum_type(SalesDimension, "sales_dimension"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sales: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    grants: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revenue: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunded_stars: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    new_buyers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # always 0 (no ALL rows)
+
+
 class UnmatchedPaymentReason(enum.StrEnum):
     """Why a payment Telegram took matches no purchase."""
 

@@ -1,10 +1,13 @@
-"""The daily sales rollup: every path that changes a purchase's status keeps it equal to a recount from the
-purchases; concurrent purchases lose no increment; the migration's backfill and rebuild() agree with it."""
+"""The sales rollup (day rows, and month rows of lessons, courses and promo codes): every path that changes a
+purchase's status keeps it equal to a recount from the purchases; concurrent purchases lose no increment;
+the migrations' backfills and rebuild() agree with it; a period's ranking read mostly from month rows is
+exactly the ranking of its day rows."""
 
 import asyncio
-from datetime import date, timedelta
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from alembic import command
@@ -20,7 +23,7 @@ from backend.tests.factories import (
 from shared import database
 from shared.constants import PurchaseStatus
 from shared.database import session_scope
-from shared.models import Purchase, SalesDimension
+from shared.models import Purchase, SalesDaily, SalesDimension
 from shared.schemas import PurchaseCreate
 from shared.utils import utcnow
 
@@ -83,8 +86,12 @@ async def test_create_completed_counts_a_sale(session):
         "new_buyers": 1,
     }
     today = utcnow().date()
+    month = today.replace(day=1)
     assert stored[("lesson", today, lesson.id)]["revenue"] == 40
     assert stored[("promo_code", today, promo.id)]["sales"] == 1
+    assert stored[("lesson-month", month, lesson.id)]["revenue"] == 40
+    assert stored[("promo_code-month", month, promo.id)]["sales"] == 1
+    assert ("all-month", month, 0) not in stored
 
 
 async def test_create_pending_counts_nothing_until_completed(session):
@@ -270,7 +277,7 @@ async def test_concurrent_payments_on_the_same_day_lose_no_increment(session):
 # --------------------------------------------------------------------------------------- rebuild, backfill
 
 
-async def _mixed_history(session) -> None:
+async def _mixed_history(session) -> tuple[list, object, object]:
     lessons = [await create_lesson(session, price=50 + n) for n in range(3)]
     course = await create_course(session, lessons[:2], total_price=90)
     promo = await create_promo_code(session)
@@ -291,16 +298,35 @@ async def _mixed_history(session) -> None:
     await create_purchase(session, users[2], lessons[2], amount=0, created_at=now - timedelta(days=100))
     await create_purchase(session, users[3], lessons[2], status=PurchaseStatus.PENDING)
     await create_purchase(session, users[3], lessons[1], status=PurchaseStatus.FAILED)
+    # At the edges of a UTC month: the last minute of November, and 01:30 on 1 December at UTC+3 (November
+    # too, in UTC).
+    await create_purchase(
+        session, users[1], course, amount=70, created_at=datetime(2025, 11, 30, 23, 59, tzinfo=UTC)
+    )
+    await create_purchase(
+        session,
+        users[2],
+        lessons[0],
+        amount=40,
+        promo_code_id=promo.id,
+        created_at=datetime(2025, 12, 1, 1, 30, tzinfo=timezone(timedelta(hours=3))),
+    )
+    return lessons, course, promo
 
 
 async def test_rebuild_gives_the_same_rollup(session):
-    await _mixed_history(session)
+    lessons, course, promo = await _mixed_history(session)
     kept = await assert_rollup_matches(session)
 
     await stats_service.rebuild(session)
 
     assert await assert_rollup_matches(session) == kept
     assert len(kept) > 5
+    november = date(2025, 11, 1)
+    assert kept[("lesson-month", november, lessons[0].id)]["revenue"] == 40
+    assert kept[("course-month", november, course.id)]["revenue"] == 70
+    assert kept[("promo_code-month", november, promo.id)]["revenue"] == 40
+    assert ("lesson-month", date(2025, 12, 1), lessons[0].id) not in kept
 
 
 def _migrate(connection: Connection, revision: str, *, down: bool) -> None:
@@ -320,3 +346,126 @@ async def test_migration_backfills_the_rollup_from_existing_purchases(session):
     async with session_scope() as other:
         assert await stats_service.stored(other) == kept
         assert await other.scalar(select(Purchase.id).limit(1)) is not None
+
+
+# ------------------------------------------------------------------------------------- rankings by month
+
+
+async def _day_rows_ranking(session, dimensions, first_day: date, last_day: date) -> list:
+    """The oracle: the whole ranking of the period from its day rows alone."""
+    daily = SalesDaily
+    net = func.sum(daily.revenue - daily.refunded_stars)
+    uses = func.sum(daily.sales + daily.grants)
+    rows = (
+        await session.execute(
+            select(daily.dimension, daily.key_id, uses, net)
+            .where(daily.dimension.in_(dimensions), daily.day.between(first_day, last_day))
+            .group_by(daily.dimension, daily.key_id)
+            .having(uses > 0)
+            .order_by(net.desc(), uses.desc(), daily.dimension, daily.key_id)
+        )
+    ).all()
+    return [
+        stats_service.TopItem(kind=SalesDimension(kind).value, id=key_id, title="", sales=count, revenue=net)
+        for kind, key_id, count, net in rows
+    ]
+
+
+ITEMS = (SalesDimension.LESSON, SalesDimension.COURSE)
+PROMO_CODES = (SalesDimension.PROMO_CODE,)
+
+
+async def _random_history(session, rng: random.Random, *, purchases: int, days_back: int) -> None:
+    """Purchases of few items on random days (some future ones too), with few amounts: many ties."""
+    lessons = [await create_lesson(session) for _ in range(4)]
+    courses = [await create_course(session, lessons[:2]) for _ in range(2)]
+    promos = [await create_promo_code(session) for _ in range(3)]
+    users = [await create_user(session) for _ in range(6)]
+    now = utcnow()
+    # Mostly completed, and every other status (refunded, pending, failed, ...) now and then.
+    statuses = [PurchaseStatus.COMPLETED] * 6 + [
+        s for s in PurchaseStatus if s is not PurchaseStatus.COMPLETED
+    ]
+    for _ in range(purchases):
+        created_at = now - timedelta(days=rng.randint(-20, days_back), minutes=rng.randint(0, 1439))
+        await create_purchase(
+            session,
+            rng.choice(users),
+            rng.choice(lessons + courses),
+            status=rng.choice(statuses),
+            amount=rng.choice([0, 10, 20, 30]),
+            promo_code_id=rng.choice([None, None, *(promo.id for promo in promos)]),
+            created_at=created_at,
+        )
+
+
+async def test_ranking_from_month_rows_equals_the_ranking_of_day_rows(session):
+    rng = random.Random(20261207)
+    await _random_history(session, rng, purchases=250, days_back=500)
+    await assert_rollup_matches(session)
+    real_today = utcnow().date()
+    checked = 0
+    async with session_scope() as other:
+        for _ in range(150):
+            last_day = real_today - timedelta(days=rng.randint(-25, 480))
+            first_day = last_day - timedelta(days=rng.choice([0, 1, 6, 29, 30, 45, 89, 200, 364, 400]))
+            today = rng.choice([real_today, last_day, last_day + timedelta(days=rng.randint(0, 40))])
+            for dimensions in (ITEMS, PROMO_CODES):
+                expected = await _day_rows_ranking(other, dimensions, first_day, last_day)
+                ranked = await stats_service.rank(
+                    other, dimensions, first_day, last_day, today=today, limit=1000
+                )
+                assert ranked == expected, (first_day, last_day, today, dimensions)
+                checked += bool(expected)
+        for period in stats_service.PERIODS:
+            first_day = real_today - timedelta(days=period - 1)
+            dashboard = await stats_service.dashboard(other, period=period)
+            for ranked, dimensions in (
+                (dashboard.top_items, ITEMS),
+                (dashboard.top_promo_codes, PROMO_CODES),
+            ):
+                expected = await _day_rows_ranking(other, dimensions, first_day, real_today)
+                assert [(item.kind, item.id, item.sales, item.revenue) for item in ranked] == [
+                    (item.kind, item.id, item.sales, item.revenue)
+                    for item in expected[: stats_service.TOP_COUNT]
+                ]
+    assert checked > 150
+
+
+def _days_read(ranges, today: date) -> int:
+    return sum(max(0, (min(end, today) - start).days + 1) for start, end in ranges)
+
+
+def test_a_year_reads_thirteen_months_and_at_most_fifteen_days():
+    today = date(2026, 1, 1)
+    for _ in range(800):
+        parts = stats_service.period_parts(today - timedelta(days=364), today, today=today)
+        assert len(parts.months) <= 13
+        assert _days_read(parts.added + parts.subtracted, today) <= 15
+        today += timedelta(days=1)
+
+
+def test_period_parts_of_30_days_to_7_december():
+    parts = stats_service.period_parts(date(2026, 11, 8), date(2026, 12, 7), today=date(2026, 12, 7))
+
+    assert parts == stats_service.PeriodParts(
+        months=(date(2026, 11, 1), date(2026, 12, 1)),
+        added=(),
+        subtracted=((date(2026, 11, 1), date(2026, 11, 7)), (date(2026, 12, 8), date(2026, 12, 31))),
+    )
+    # In the past (nothing after `today` is empty): the last month's 7 days are read as day rows.
+    assert stats_service.period_parts(date(2026, 11, 8), date(2026, 12, 7), today=date(2027, 1, 1)) == (
+        stats_service.PeriodParts(
+            months=(date(2026, 11, 1),),
+            added=((date(2026, 12, 1), date(2026, 12, 7)),),
+            subtracted=((date(2026, 11, 1), date(2026, 11, 7)),),
+        )
+    )
+    # An empty period ranks nothing.
+    assert stats_service.period_parts(date(2026, 3, 2), date(2026, 3, 1), today=date(2026, 3, 1)) == (
+        stats_service.PeriodParts(months=(), added=(), subtracted=())
+    )
+    # A single day.
+    assert stats_service.period_parts(date(2026, 2, 28), date(2026, 2, 28), today=date(2026, 3, 1)) == (
+        stats_service.PeriodParts(months=(), added=((date(2026, 2, 28), date(2026, 2, 28)),), subtracted=())
+    )
