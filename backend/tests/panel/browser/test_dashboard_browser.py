@@ -61,7 +61,9 @@ async def _history(session: AsyncSession) -> None:
 
 async def _wait_drawn(page: Page, testid: str) -> None:
     """Until the canvas has more than a hundred painted pixels (fails after the default timeout)."""
-    await page.wait_for_function(f"({PAINTED})(document.querySelector('[data-testid={testid}]')) > 100")
+    # A function, not an expression: Playwright polls an expression through eval(), which the page's
+    # Content-Security-Policy refuses (the test failed whenever the chart was not drawn at the first look).
+    await page.wait_for_function(f"() => ({PAINTED})(document.querySelector('[data-testid={testid}]')) > 100")
 
 
 async def test_dashboard_chart_draws_and_period_switches(page: Page, session: AsyncSession):
