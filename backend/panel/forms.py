@@ -1,7 +1,7 @@
 """Forms of the panel: the values a browser posted, checked by the API's own schemas (shared/schemas.py),
 and their errors as a message per field, in the page's language, to show beside the fields."""
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from pydantic import ValidationError
@@ -71,3 +71,12 @@ def field_errors(request: Request, error: ValidationError) -> dict[str, str]:
         else:
             messages[field] = t("form-error-invalid")
     return messages
+
+
+# A list page's yes/no filter as its query parameter: "" (either), "true" or "false".
+YesNoFilter = Literal["", "true", "false"]
+
+
+def yes_no(value: YesNoFilter) -> bool | None:
+    """The filter's value for a service's get_all (None: not filtered)."""
+    return None if value == "" else value == "true"

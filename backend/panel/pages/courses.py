@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from backend.api.deps import IdPath, Offset, Search, SessionDep
 from backend.panel.deps import ManagerSession
-from backend.panel.forms import field_errors, posted
+from backend.panel.forms import YesNoFilter, field_errors, posted, yes_no
 from backend.panel.pages import page_router
 from backend.panel.routes import ShowPage
 from backend.panel.templating import redirect, render
@@ -29,7 +29,6 @@ router = page_router("/courses")
 LIST_PATH = "/admin/courses"
 PAGE_SIZE = 50
 CourseSort = Literal["created_at", "-created_at", "price", "-price", "title", "-title", "id", "-id"]
-ActiveFilter = Literal["", "true", "false"]
 FIELDS = ("title", "description", "total_price", "discount_price", "is_active")
 # How many lessons the "add a lesson" choice offers at once; a search narrows it.
 LESSON_CHOICES = 50
@@ -40,10 +39,6 @@ async def get_course(session: SessionDep, course_id: IdPath) -> Course:
 
 
 CourseDep = Annotated[Course, Depends(get_course)]
-
-
-def _flag(value: ActiveFilter) -> bool | None:
-    return None if value == "" else value == "true"
 
 
 def _course_url(course: Course, page: str = "") -> str:
@@ -104,12 +99,12 @@ async def read_courses(
     session: SessionDep,
     _auth: ManagerSession,
     q: Search = None,
-    is_active: ActiveFilter = "",
+    is_active: YesNoFilter = "",
     sort: CourseSort = "-created_at",
     offset: Offset = 0,
 ) -> Response:
     page = await course_service.get_all(
-        session, is_active=_flag(is_active), search=q, sort=sort, limit=PAGE_SIZE, offset=offset
+        session, is_active=yes_no(is_active), search=q, sort=sort, limit=PAGE_SIZE, offset=offset
     )
     rows = [(course, _prices(course)) for course in page.items]
     return render(

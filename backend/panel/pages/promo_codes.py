@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from backend.api.deps import IdPath, Offset, Search, SessionDep
 from backend.panel.deps import ManagerSession
-from backend.panel.forms import field_errors, posted
+from backend.panel.forms import YesNoFilter, field_errors, posted, yes_no
 from backend.panel.pages import page_router
 from backend.panel.routes import ShowPage
 from backend.panel.templating import language_of, panel_translator, redirect, render
@@ -25,7 +25,6 @@ router = page_router("/promo-codes")
 LIST_PATH = "/admin/promo-codes"
 PAGE_SIZE = 50
 PromoSort = Literal["created_at", "-created_at", "code", "-code", "id", "-id"]
-ActiveFilter = Literal["", "true", "false"]
 DISCOUNT_KINDS = ("percent", "amount")
 # <input type="datetime-local"> speaks minutes, without a zone: the form's times are UTC.
 FORM_TIME = "%Y-%m-%dT%H:%M"
@@ -169,13 +168,13 @@ async def read_promo_codes(
     session: SessionDep,
     _auth: ManagerSession,
     q: Search = None,
-    is_active: ActiveFilter = "",
+    is_active: YesNoFilter = "",
     sort: PromoSort = "-created_at",
     offset: Offset = 0,
 ) -> Response:
     page = await promo_code_service.get_all(
         session,
-        is_active=None if is_active == "" else is_active == "true",
+        is_active=yes_no(is_active),
         search=q,
         sort=sort,
         limit=PAGE_SIZE,

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from backend.api.deps import IdPath, Offset, SessionDep
 from backend.panel.deps import OwnerSession
-from backend.panel.forms import field_errors, posted
+from backend.panel.forms import YesNoFilter, field_errors, posted, yes_no
 from backend.panel.pages import page_router
 from backend.panel.routes import DASHBOARD_PATH, ShowPage
 from backend.panel.templating import language_of, panel_translator, redirect, render
@@ -26,7 +26,6 @@ router = page_router("/team")
 
 PAGE_SIZE = 50
 AdminSort = Literal["username", "-username", "created_at", "-created_at", "id", "-id"]
-ActiveFilter = Literal["", "true", "false"]
 CREATE_FIELDS = ("username", "password", "role", "language")
 PASSWORD_LIMITS = {"password_min": PASSWORD_MIN_LENGTH, "password_max": PASSWORD_MAX_LENGTH}
 
@@ -45,14 +44,14 @@ async def read_admins(
     session: SessionDep,
     auth: OwnerSession,
     role: AdminRole | Literal[""] = "",
-    active: ActiveFilter = "",
+    active: YesNoFilter = "",
     sort: AdminSort = "username",
     offset: Offset = 0,
 ) -> Response:
     page = await admin_service.get_all(
         session,
         role=role or None,
-        is_active=None if active == "" else active == "true",
+        is_active=yes_no(active),
         sort=sort,
         limit=PAGE_SIZE,
         offset=offset,
