@@ -32,6 +32,7 @@ from bot.app import running_in_api
 from shared import database
 from shared.config import get_settings
 from shared.setup_checks import check_database
+from worker import engine as job_engine
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings.warn_if_insecure()
     await prepare_database()
     # The composition root: the bot's gateway is the services' and the API's way to Telegram.
-    async with running_in_api(settings) as gateway:
+    # The composition root: the bot's gateway is the services' and the API's way to Telegram, and this
+    # process hosts the jobs (the embedded mode; with REDIS_URL it only enqueues them for the workers).
+    async with (
+        running_in_api(settings) as gateway,
+        job_engine.running(settings, bot=gateway.bot if gateway else None, host=True) as jobs,
+    ):
         app.state.telegram = gateway
+        app.state.jobs = jobs
         app.state.webhook = gateway if gateway is not None and gateway.dispatcher is not None else None
+        if app.state.webhook is not None:
+            gateway.dispatcher["jobs"] = jobs
         logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
         try:
             yield
         finally:
-            app.state.telegram = app.state.webhook = None
+            app.state.telegram = app.state.webhook = app.state.jobs = None
     await database.dispose_engine()
 
 

@@ -1,4 +1,4 @@
-"""`python -m bot`: run the bot with long polling (and its periodic jobs)."""
+"""`python -m bot`: run the bot with long polling."""
 
 import asyncio
 import logging
@@ -7,10 +7,10 @@ import sys
 from aiogram.exceptions import TelegramNetworkError
 
 from bot.app import check_token, create_bot, create_dispatcher, set_commands
-from bot.jobs import running
 from shared import database
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
+from worker import engine as job_engine
 
 logger = logging.getLogger("bot")
 
@@ -46,7 +46,10 @@ async def poll(settings: Settings) -> int:
         # A webhook left from another deployment would make getUpdates fail.
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
-        async with running(bot, settings):
+        # Jobs this process enqueues run here (embedded) or on the workers (REDIS_URL); the periodic ones
+        # are the API's.
+        async with job_engine.running(settings, bot=bot, host=False) as jobs:
+            dispatcher["jobs"] = jobs
             # One update at a time: getUpdates confirms an update only once it has been handled, so an
             # update (a payment) of a process that dies halfway is served again to the next one.
             await dispatcher.start_polling(

@@ -27,7 +27,6 @@ from backend.services.exceptions import PaymentNotRecorded
 from bot.gateway import BotGateway
 from bot.handlers import create_routers
 from bot.i18n import LANGUAGES, translator
-from bot.jobs import running
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
 from shared import database
 from shared.config import Settings
@@ -196,8 +195,8 @@ async def running_in_api(settings: Settings) -> AsyncIterator[BotGateway | None]
     """The bot's part of the API process, for its lifetime: the gateway through which the API reaches
     Telegram (refunds, ticket answers), None when the bot is off.
 
-    The API never polls. With WEBHOOK_URL it also registers the webhook, handles the updates POSTed to it
-    (the gateway has a dispatcher then) and runs the periodic jobs, which `python -m bot` runs otherwise.
+    The API never polls. With WEBHOOK_URL it also registers the webhook and handles the updates POSTed to it
+    (the gateway has a dispatcher then).
     """
     try:
         enabled = check_bot_token(settings.TELEGRAM_BOT_TOKEN.get_secret_value())
@@ -238,8 +237,7 @@ async def running_in_api(settings: Settings) -> AsyncIterator[BotGateway | None]
         )
         await set_commands(bot)
         logger.info("Telegram bot receives updates at the webhook %s", settings.WEBHOOK_URL)
-        async with running(bot, settings):
-            yield BotGateway(bot, dispatcher)
+        yield BotGateway(bot, dispatcher)
     finally:
         # The webhook stays registered: a restart or a new deployment takes the updates over.
         await bot.session.close()

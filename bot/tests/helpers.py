@@ -89,3 +89,15 @@ async def db_scalar(statement: Select[Any]) -> Any:
 async def db_scalars(statement: Select[Any]) -> list[Any]:
     async with database.session_scope() as session:
         return list((await session.scalars(statement)).all())
+
+
+async def run_jobs(bot: Any, settings: Any, *, reconcile: bool) -> None:
+    """One run of every periodic job, as the scheduler would enqueue them (each its own run)."""
+    from worker.tasks import payments, support
+
+    await payments.expire_pending(settings)
+    await payments.redeliver(bot)
+    await payments.refund_due(bot)
+    await support.send_answers(bot)
+    if reconcile:
+        await payments.reconcile(bot)

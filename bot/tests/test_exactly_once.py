@@ -19,16 +19,17 @@ from sqlalchemy import update as sql_update
 
 from backend.services import payment_service
 from backend.tests.factories import create_lesson, create_user
-from bot import jobs
 from bot.app import PollingDispatcher, create_dispatcher
 from bot.tests.bot_api_double import BotAPIDouble, BotAPIError, Call
 from bot.tests.conftest import BOT_TOKEN
+from bot.tests.helpers import run_jobs
 from bot.tests.test_payments import BUYER, OTHER, after, purchases, thanks, to, unmatched_payments
 from conftest import ADMIN_PASSWORD
 from shared.constants import PurchaseStatus
 from shared.database import PROJECT_ROOT, session_scope
 from shared.models import Purchase, UnmatchedPaymentReason
 from shared.utils import utcnow
+from worker.tasks import payments
 
 
 @pytest.fixture
@@ -133,11 +134,11 @@ async def test_failed_delivery_is_retried_by_the_job_once(telegram, bot, dispatc
     assert purchase.status is PurchaseStatus.COMPLETED
     assert purchase.delivered_at is None
     # The claim of the failed delivery holds until its lease ends; then the job takes it over.
-    await jobs.redeliver(bot)
+    await payments.redeliver(bot)
     assert deliveries(telegram, "The body") == []
     await _expire_leases()
-    await jobs.run_once(bot, bot_settings, reconcile=False)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
     assert len(deliveries(telegram, "The body")) == 1
     assert (await purchases())[0].delivered_at is not None
 
@@ -153,7 +154,7 @@ async def test_blocked_buyer_does_not_hold_up_other_deliveries(telegram, bot, bo
             )
     telegram.block(BUYER["id"])
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     assert len(deliveries(telegram, "Other body")) == 1
     # Blocked: given up (the lesson is in My lessons), not retried forever.
@@ -201,8 +202,8 @@ async def test_second_payment_refund_that_fails_is_made_by_the_job_once(
     )
     assert len(explanations(telegram)) == 1
     assert not telegram.star_payments["stxSECOND"].refunded
-    await jobs.run_once(bot, bot_settings, reconcile=False)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     refunds = telegram.calls_to("refundStarPayment")
     assert [(c["telegram_payment_charge_id"], c.ok) for c in refunds] == [
@@ -234,14 +235,14 @@ async def test_second_payment_of_a_process_that_died_is_refunded_by_the_job_once
     telegram.refunded_payment_update(BUYER, payload, amount, "stxCLAIMED")  # Telegram's ledger: refunded
     past = utcnow() - 2 * payment_service.refund_lease()
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
     assert [c["telegram_payment_charge_id"] for c in telegram.calls_to("refundStarPayment")] == [
         "stxRECORDED"
     ]
     async with session_scope() as other:
         await other.execute(sql_update(Purchase).values(refund_claimed_at=past))
-    await jobs.run_once(bot, bot_settings, reconcile=False)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     refunds = telegram.calls_to("refundStarPayment")
     # CHARGE_ALREADY_REFUNDED counts as done: no further attempt, and the purchase says so.
@@ -481,8 +482,8 @@ async def test_polling_keeps_a_payment_the_database_keeps_refusing_as_unmatched(
     assert deliveries(telegram, "The body") == []
 
     # Once the database takes it, reconciliation records it and settles the unmatched payment.
-    await jobs.run_once(bot, bot_settings, reconcile=True)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=False)
     [purchase] = await purchases()
     assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxREFUSED")
     [settled] = await unmatched_payments()

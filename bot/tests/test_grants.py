@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from backend.services import purchase_service, support_ticket_service
 from backend.tests.factories import create_course, create_lesson, create_ticket, create_user
-from bot import jobs
 from bot.gateway import BotGateway
 from bot.tests.bot_api_double import BotAPIDouble
+from bot.tests.helpers import run_jobs
 from bot.tests.test_payments import BUYER, purchases
 from shared.constants import PurchaseStatus
 from shared.database import session_scope
@@ -40,8 +40,8 @@ async def test_granted_lesson_is_delivered_once_by_the_job(
     lesson = await create_lesson(session, title="Gift lesson", text_content="The gift body")
     await _grant(session, student, lesson_id=lesson.id)
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     sent = [c for c in telegram.sent_messages(BUYER["id"]) if "The gift body" in str(c.get("text"))]
     assert len(sent) == 1
@@ -60,7 +60,7 @@ async def test_granted_course_is_announced_in_russian(
     course = await create_course(session, [lesson], title="Узлы")
     await _grant(session, student, course_id=course.id)
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     [message] = telegram.sent_messages(BUYER["id"])
     assert "Вам бесплатно открыт курс «Узлы»" in message["text"]
@@ -73,7 +73,7 @@ async def test_revoked_grant_is_not_delivered(telegram: BotAPIDouble, bot: Bot, 
     await purchase_service.revoke(session, await purchase_service.get(session, purchase_id))
     await session.commit()
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     assert telegram.sent_messages(BUYER["id"]) == []
     [purchase] = await purchases()
@@ -88,7 +88,7 @@ async def test_blocked_student_is_marked_then_unmarked_when_writing_again(
     await _grant(session, student, lesson_id=lesson.id)
     telegram.block(BUYER["id"])
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     assert (await _user(BUYER["id"])).bot_blocked_at is not None
     [purchase] = await purchases()

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from backend.services import access_service, payment_service
 from backend.tests.factories import create_lesson, create_user
-from bot import gateway, jobs
+from bot import gateway
 from bot.tests.bot_api_double import BotAPIDouble
+from bot.tests.helpers import run_jobs
 from bot.tests.test_exactly_once import bot_process_env
 from bot.tests.test_payments import BUYER, OTHER, purchases
 from shared.constants import PurchaseStatus
@@ -85,7 +86,7 @@ async def test_reconcile_records_missed_charge_and_job_delivers_it(telegram, bot
     # Someone who never talked to this bot instance's database, paying a forwarded invoice.
     telegram.record_star_payment(OTHER, 100, payload, "stxSTRANGER")
 
-    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
 
     stored = {p.telegram_payment_charge_id: p for p in await purchases()}
     assert set(stored) == {"stxMISSED", "stxSTRANGER"}
@@ -94,7 +95,7 @@ async def test_reconcile_records_missed_charge_and_job_delivers_it(telegram, bot
     assert await has_access(buyer.id, lesson.id)
     assert await has_access(stored["stxSTRANGER"].user_id, lesson.id)
     # The job delivers what it recorded, once to each payer.
-    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
     delivered = [c for c in telegram.sent_messages() if str(c.get("text")).endswith("\n\nMissed body")]
     assert sorted(str(c["chat_id"]) for c in delivered) == [str(BUYER["id"]), str(OTHER["id"])]
 
@@ -144,8 +145,8 @@ async def test_reconcile_goes_on_after_a_charge_for_an_unknown_lesson(telegram, 
     telegram.record_star_payment(BUYER, 100, "v1:2000000009:l2000000009", "stxGONE")
     telegram.record_star_payment(BUYER, 100, payload, "stxMISSED")
 
-    await jobs.run_once(bot, bot_settings, reconcile=True)
-    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
 
     [purchase] = await purchases()
     assert (purchase.status, purchase.telegram_payment_charge_id) == (PurchaseStatus.COMPLETED, "stxMISSED")
@@ -167,9 +168,9 @@ async def test_reconcile_records_a_missed_second_payment_and_the_job_refunds_it(
     telegram.record_star_payment(BUYER, 100, payload, "stxONE")
     telegram.record_star_payment(BUYER, 100, payload, "stxTWO")
 
-    await jobs.run_once(bot, bot_settings, reconcile=True)
-    await jobs.run_once(bot, bot_settings, reconcile=True)
-    await jobs.run_once(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
+    await run_jobs(bot, bot_settings, reconcile=True)
 
     stored = {p.telegram_payment_charge_id: p for p in await purchases()}
     assert (stored["stxONE"].status, stored["stxTWO"].status) == (

@@ -7,9 +7,8 @@ from sqlalchemy import select
 
 from backend.main import app
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_ticket, create_user
-from bot import jobs
 from bot.tests.bot_api_double import user
-from bot.tests.helpers import buttons, db_scalar, db_scalars, press, send, settle
+from bot.tests.helpers import buttons, db_scalar, db_scalars, press, run_jobs, send, settle
 from conftest import ADMIN_PASSWORD
 from shared.constants import PurchaseStatus, TicketStatus
 from shared.models import SupportTicket
@@ -218,8 +217,8 @@ async def test_undeliverable_answer_is_not_retried_and_does_not_hold_up_others(
     # Tickets answered while the bot was down wait for the job, after the refused one in id order.
     waiting = [await create_ticket(session, other_author, admin_response=f"Answer {i}") for i in range(3)]
 
-    await jobs.run_once(bot, bot_settings, reconcile=False)
-    await jobs.run_once(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
+    await run_jobs(bot, bot_settings, reconcile=False)
 
     to_blocked = [c for c in telegram.calls_to("sendMessage") if str(c["chat_id"]) == "112"]
     assert len(to_blocked) == 1  # the API's one try, not one per round of the job
