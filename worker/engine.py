@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiogram import Bot
@@ -159,9 +159,11 @@ def _run_guarded(job: Job, locks: Locks, running: set[asyncio.Task[Any]]) -> Cal
 class Engine:
     """A broker with the jobs bound to it, the state they read, and the runs of this process."""
 
-    def __init__(self, settings: Settings, *, bot: Bot | None) -> None:
-        import worker.tasks  # noqa: F401  (registers the jobs)
+    def __init__(self, settings: Settings, *, bot: Bot | None, jobs: Mapping[str, Job] | None = None) -> None:
+        if jobs is None:
+            import worker.tasks  # noqa: F401  (registers the jobs)
 
+            jobs = JOBS
         self.settings = settings
         self.redis: Redis | None = None
         self.broker: AsyncBroker
@@ -187,7 +189,7 @@ class Engine:
             self.locks,
             self.redis,
         )
-        for job in JOBS.values():
+        for job in jobs.values():
             interval = job.every(settings) if job.every is not None else None
             labels: dict[str, Any] = {"schedule": [{"interval": interval}]} if interval else {}
             self.broker.register_task(
