@@ -20,6 +20,7 @@ from backend.api import (
     limits,
     promo_codes,
     purchases,
+    request_ids,
     support_tickets,
     telegram,
     unmatched_payments,
@@ -29,7 +30,7 @@ from backend.panel import app as panel
 from backend.services import auth_service
 from backend.setup_errors import SetupErrorsInOneLine
 from bot.app import running_in_api
-from shared import database
+from shared import database, logs
 from shared.config import get_settings
 from shared.setup_checks import check_database
 from worker import engine as job_engine
@@ -52,9 +53,7 @@ async def prepare_database() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logs.configure(settings)
     settings.warn_if_insecure()
     await prepare_database()
     # The composition root: the bot's gateway is the services' and the API's way to Telegram.
@@ -118,6 +117,7 @@ def create_app() -> FastAPI:
         )
     # A setup mistake found at startup (shared/setup_checks.py) fails it with one line, not a traceback.
     app.add_middleware(SetupErrorsInOneLine)
+    app.add_middleware(request_ids.RequestIds)
     if settings.trusted_proxies:
         # Outermost: login throttling counts per client, so a forged X-Forwarded-For must not name one.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -7,7 +7,7 @@ import sys
 from aiogram.exceptions import TelegramNetworkError
 
 from bot.app import check_token, create_bot, create_dispatcher, set_commands
-from shared import database
+from shared import database, logs
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
 from worker import engine as job_engine
@@ -17,7 +17,7 @@ logger = logging.getLogger("bot")
 
 async def main() -> int:
     settings = get_settings()
-    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     try:
         return await poll(settings)
     except SetupError as error:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     LOG_LEVEL: str = "INFO"
+    # text: one readable line per record; json: one JSON object per line (for log collectors).
+    LOG_FORMAT: Literal["text", "json"] = "text"
     SQL_ECHO: bool = False
 
     @field_validator("DATABASE_URL")

@@ -15,7 +15,7 @@ from redis.exceptions import LockError
 from taskiq.api import run_receiver_task
 
 from bot.app import check_token, create_bot
-from shared import database
+from shared import database, logs
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
 from worker.engine import KEY_PREFIX, LOCK_TTL_SECONDS, Engine
@@ -31,7 +31,7 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("role", nargs="?", choices=["worker", "scheduler"], default="worker")
     role = parser.parse_args(argv).role
     settings = get_settings()
-    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     if not settings.REDIS_URL:
         logger.error("REDIS_URL is not set: the API process runs the jobs itself; no worker is needed")
         return 2
