@@ -61,18 +61,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # process hosts the jobs (the embedded mode; with REDIS_URL it only enqueues them for the workers).
     async with (
         running_in_api(settings) as gateway,
-        job_engine.running(settings, bot=gateway.bot if gateway else None, host=True) as jobs,
+        job_engine.running(settings, bot=gateway.bot if gateway else None, host=True) as engine,
     ):
         app.state.telegram = gateway
-        app.state.jobs = jobs
+        app.state.jobs = engine.jobs
+        # Readiness asks it (None: no Redis configured).
+        app.state.redis = engine.redis
         app.state.webhook = gateway if gateway is not None and gateway.dispatcher is not None else None
         if app.state.webhook is not None:
-            gateway.dispatcher["jobs"] = jobs
+            gateway.dispatcher["jobs"] = engine.jobs
         logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
         try:
             yield
         finally:
-            app.state.telegram = app.state.webhook = app.state.jobs = None
+            app.state.telegram = app.state.webhook = app.state.jobs = app.state.redis = None
     await database.dispose_engine()
 
 

@@ -48,8 +48,8 @@ async def poll(settings: Settings) -> int:
         await set_commands(bot)
         # Jobs this process enqueues run here (embedded) or on the workers (REDIS_URL); the periodic ones
         # are the API's.
-        async with job_engine.running(settings, bot=bot, host=False) as jobs:
-            dispatcher["jobs"] = jobs
+        async with job_engine.running(settings, bot=bot, host=False) as engine:
+            dispatcher["jobs"] = engine.jobs
             # One update at a time: getUpdates confirms an update only once it has been handled, so an
             # update (a payment) of a process that dies halfway is served again to the next one.
             await dispatcher.start_polling(

@@ -220,8 +220,8 @@ class Engine:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIterator[Jobs]:
-    """The job queue of an API or bot process, for its lifetime.
+async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIterator[Engine]:
+    """The job engine of an API or bot process, for its lifetime (its `jobs` enqueue).
 
     host: this process is the embedded mode's host of the jobs: it runs the periodic ones (only when the bot
     is on: they reach Telegram). With REDIS_URL the process only enqueues, whatever `host` says.
@@ -232,7 +232,7 @@ async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIt
     if engine.embedded and host and bot is not None:
         scheduler = asyncio.create_task(engine.run_scheduler(), name="job-scheduler")
     try:
-        yield engine.jobs
+        yield engine
     finally:
         if scheduler is not None:
             scheduler.cancel()
