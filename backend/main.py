@@ -18,6 +18,7 @@ from backend.api import (
     health,
     lessons,
     limits,
+    metrics,
     promo_codes,
     purchases,
     request_ids,
@@ -119,6 +120,7 @@ def create_app() -> FastAPI:
         )
     # A setup mistake found at startup (shared/setup_checks.py) fails it with one line, not a traceback.
     app.add_middleware(SetupErrorsInOneLine)
+    app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(request_ids.RequestIds)
     if settings.trusted_proxies:
         # Outermost: login throttling counts per client, so a forged X-Forwarded-For must not name one.
@@ -131,6 +133,8 @@ def create_app() -> FastAPI:
     docs.install(app)
     # After the API's error handlers: the panel's wrap them, so that only /admin answers with pages.
     panel.install(app)
+    if settings.METRICS_ENABLED:
+        app.mount("/metrics", metrics.metrics_app())
 
     return app
 

@@ -7,7 +7,7 @@ import sys
 from aiogram.exceptions import TelegramNetworkError
 
 from bot.app import check_token, create_bot, create_dispatcher, set_commands
-from shared import database, logs
+from shared import database, logs, metrics
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
 from worker import engine as job_engine
@@ -46,6 +46,8 @@ async def poll(settings: Settings) -> int:
         # A webhook left from another deployment would make getUpdates fail.
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
+        if settings.METRICS_PORT:
+            metrics.serve(settings.METRICS_PORT)
         # Jobs this process enqueues run here (embedded) or on the workers (REDIS_URL); the periodic ones
         # are the API's.
         async with job_engine.running(settings, bot=bot, host=False) as engine:

@@ -10,7 +10,7 @@ from aiogram.types import User as TelegramUser
 
 from backend.services import user_service
 from bot.i18n import translator
-from shared import logs
+from shared import logs, metrics
 from shared.database import session_scope
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -22,6 +22,8 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
+        if isinstance(event, Update):
+            metrics.bot_updates.labels(event.event_type).inc()
         update = logs.update_id.set(event.update_id if isinstance(event, Update) else None)
         user = logs.telegram_user_id.set(sender.id if sender else None)
         try:

@@ -20,13 +20,13 @@ from typing import Any, Protocol
 
 from aiogram import Bot
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, ResponseError
 from taskiq import AsyncBroker, InMemoryBroker, TaskiqDepends, TaskiqScheduler, TaskiqState
 from taskiq.api import run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
-from shared import database
+from shared import database, metrics
 from shared.config import Settings
 from worker.registry import JOBS, Job
 
@@ -141,6 +141,7 @@ def _run_guarded(job: Job, locks: Locks, running: set[asyncio.Task[Any]]) -> Cal
         task = asyncio.current_task()
         if task is not None:
             running.add(task)
+        metrics.jobs_running.inc()
         try:
             if job.every is None:
                 return await job.function(*args, **kwargs)
@@ -150,10 +151,15 @@ def _run_guarded(job: Job, locks: Locks, running: set[asyncio.Task[Any]]) -> Cal
                     return None
                 return await job.function(*args, **kwargs)
         finally:
+            metrics.jobs_running.dec()
             if task is not None:
                 running.discard(task)
 
     return run
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Engine:
@@ -212,6 +218,19 @@ class Engine:
         await self.broker.shutdown()
         if self.redis is not None:
             await self.redis.aclose()
+
+    async def queue_depth(self) -> int:
+        """Jobs waiting: in Redis, not yet handed to a worker or not yet acknowledged; embedded, running."""
+        if self.redis is None:
+            return len(self.running)
+        try:
+            groups = await self.redis.xinfo_groups(QUEUE)
+        except ResponseError:  # no stream yet: nothing was ever enqueued
+            return 0
+        for group in groups:
+            if _text(group["name"]) == CONSUMER_GROUP:
+                return int(group.get("lag") or 0) + int(group["pending"])
+        return 0
 
     async def run_scheduler(self) -> None:
         """Enqueue the periodic jobs when due, for as long as this runs."""

@@ -208,3 +208,16 @@ def test_worker_without_redis_says_the_api_runs_the_jobs() -> None:
     )
     assert result.returncode == 2
     assert "REDIS_URL is not set: the API process runs the jobs itself" in result.stderr
+
+
+async def test_queue_depth_counts_waiting_jobs_in_redis(redis_settings: Settings) -> None:
+    engine = Engine(redis_settings, bot=None, jobs=Recorder().jobs())
+    await engine.startup()
+    try:
+        assert await engine.queue_depth() == 0
+        await engine.jobs.kick("test.record", value=1)
+        await engine.jobs.kick("test.record", value=2)
+        # Nothing runs them: both wait.
+        assert await engine.queue_depth() == 2
+    finally:
+        await engine.shutdown()
