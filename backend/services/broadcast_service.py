@@ -178,16 +178,9 @@ async def get_all(
     )
 
 
-async def progress(
-    session: AsyncSession, broadcast: Broadcast, *, settings: Settings | None = None
-) -> BroadcastProgress:
-    """Where the broadcast stands now (its row read again: its counters say it, whatever its size), and the
-    seconds left while it is sending or paused."""
-    await session.refresh(broadcast)
-    return _progress(broadcast, settings=settings)
-
-
-def _progress(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastProgress:
+def progress(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastProgress:
+    """Where the broadcast stands (its counters: one row read, whatever its size), and the seconds left
+    while it is sending or paused."""
     pending = max(broadcast.total - broadcast.sent - broadcast.failed - broadcast.blocked, 0)
     eta = None
     if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.PAUSED):
@@ -199,7 +192,7 @@ def _progress(broadcast: Broadcast, *, settings: Settings | None = None) -> Broa
 
 def describe(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastRead:
     """The broadcast as the API and the panel show it: progress, time left, planned duration and cost."""
-    now = _progress(broadcast, settings=settings)
+    now = progress(broadcast, settings=settings)
     planned = plan(broadcast.total, paid=broadcast.paid, settings=settings)
     return BroadcastRead.model_validate(
         {
