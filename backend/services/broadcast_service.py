@@ -52,7 +52,7 @@ from shared.constants import (
     PurchaseStatus,
     RecipientStatus,
 )
-from shared.database import writes
+from shared.database import begin_write, writes
 from shared.models import Broadcast, BroadcastRecipient, Course, CourseLesson, Lesson, Purchase, User
 from shared.schemas import (
     BroadcastAudience,
@@ -473,10 +473,10 @@ async def status_of(session: AsyncSession, broadcast_id: int) -> BroadcastStatus
     return await session.scalar(select(Broadcast.status).where(Broadcast.id == broadcast_id))
 
 
-@writes
 async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: int = AUDIENCE_BATCH) -> bool:
     """Create the recipients of the next `batch` students of the audience (by user id, after the broadcast's
-    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice."""
+    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice. The reads come
+    before the writer's transaction, which holds only the INSERT (SQLite has one writer at a time)."""
     if broadcast.recipients_ready:
         return True
     audience = BroadcastAudience.model_validate(broadcast.audience)
@@ -485,27 +485,25 @@ async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: 
     last_id = await session.scalar(select(func.max(batch_ids.c.id)))
     if last_id is None:
         # All there: the total is what was created (the audience may have changed since it was counted).
-        broadcast.total = (
-            await session.scalar(
-                select(func.count())
-                .select_from(BroadcastRecipient)
-                .where(BroadcastRecipient.broadcast_id == broadcast.id)
-            )
-            or 0
+        created = await session.scalar(
+            select(func.count())
+            .select_from(BroadcastRecipient)
+            .where(BroadcastRecipient.broadcast_id == broadcast.id)
         )
+        await begin_write(session)
+        broadcast.total = created or 0
         broadcast.recipients_ready = True
         await session.flush()
         return True
-    rows = select(
-        literal(broadcast.id, Integer).label("broadcast_id"),
-        User.id,
-        User.telegram_id,
-    ).where(*conditions, User.id <= last_id)
+    rows = select(literal(broadcast.id, Integer).label("broadcast_id"), User.id, User.telegram_id).where(
+        *conditions, User.id <= last_id
+    )
     statement = (
         dialect_insert(session)(BroadcastRecipient)
         .from_select(["broadcast_id", "user_id", "telegram_id"], rows)
         .on_conflict_do_nothing(index_elements=["broadcast_id", "user_id"])
     )
+    await begin_write(session)
     await session.execute(statement)
     broadcast.audience_cursor = last_id
     await session.flush()
