@@ -67,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 # Recipients created per transaction: a few milliseconds of SQLite's writer lock each.
 AUDIENCE_BATCH = 2000
-# A sender renews its heartbeat every third of this; one silent longer is dead, and another takes over.
-SENDER_LEASE_SECONDS = 10
 # A recipient whose send failed (not a block, not a 429) is tried this many times in all, with backoff.
 MAX_ATTEMPTS = 3
 RETRY_BASE_SECONDS = 2
@@ -405,8 +403,13 @@ def new_sender_id() -> str:
     return uuid.uuid4().hex
 
 
+def sender_lease_seconds() -> int:
+    """A sender renews its heartbeat every third of this; one silent longer is dead, another takes over."""
+    return get_settings().BROADCAST_SENDER_LEASE_SECONDS
+
+
 def _lease_cutoff(now: datetime) -> datetime:
-    return now - timedelta(seconds=SENDER_LEASE_SECONDS)
+    return now - timedelta(seconds=sender_lease_seconds())
 
 
 @writes
