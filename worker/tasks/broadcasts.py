@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from aiogram import Bot
@@ -45,6 +46,7 @@ from bot import broadcasts
 from shared.config import Settings
 from shared.constants import BroadcastStatus
 from shared.database import session_scope
+from shared.models import Broadcast
 from shared.utils import utcnow
 from worker.engine import Jobs, job_queue, job_settings, telegram_bot
 from worker.rate_limit import RateLimiter, create_rate_limiter
@@ -174,7 +176,7 @@ class _Result:
 class _Sender:
     def __init__(
         self,
-        broadcast: Any,
+        broadcast: Broadcast,
         *,
         bot: Bot,
         settings: Settings,
@@ -186,7 +188,7 @@ class _Sender:
         self.bot = bot
         self.limiter = limiter
         self.lost = lost
-        self.message: BroadcastMessage = broadcast_service.message_of(broadcast, media_dir=None)
+        self.message: BroadcastMessage = broadcast_service.message_of(broadcast)
         self.batch_size = max(
             1, int(broadcast_service.rate(paid=broadcast.paid, settings=settings) * BATCH_SECONDS)
         )
@@ -308,7 +310,7 @@ class _Sender:
         )
 
 
-def _seconds_until(when: Any) -> float:
+def _seconds_until(when: datetime | None) -> float:
     if when is None:
         return IDLE_POLL_SECONDS
     return min(max((when - utcnow()).total_seconds(), 0.01), IDLE_POLL_SECONDS)
