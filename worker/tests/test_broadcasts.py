@@ -413,3 +413,24 @@ async def test_over_telegrams_limit_nothing_goes_before_retry_after(
     delivered = [call["chat_id"] for call in telegram.calls_to("sendMessage") if call.ok]
     assert sorted(delivered) == sorted(p.telegram_id for p in people)
     assert (await stored(broadcast_id)).sent == 12
+
+
+async def test_video_with_a_stale_file_id_is_uploaded_again(session, bot, settings, limiter, telegram):
+    people = await students(session, 3)
+    media = Path(get_settings().MEDIA_DIR) / "broadcasts" / "test-video.mp4"
+    media.parent.mkdir(parents=True, exist_ok=True)
+    media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    broadcast_id = await started({"text": "Watch"}, media=media, kind=BroadcastMediaKind.VIDEO)
+    async with database.session_scope() as s:
+        await broadcast_service.set_media_file_id(s, broadcast_id, "BAACAgvideo-from-another-bot")
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    calls = telegram.calls_to("sendVideo")
+    assert calls[0].status == 400
+    uploads = [call for call in calls if call.file("video") is not None]
+    assert len(uploads) == 1
+    delivered = [call["chat_id"] for call in calls if call.ok]
+    assert delivered == [person.telegram_id for person in people]
+    assert (await stored(broadcast_id)).media_file_id == uploads[0].result["video"]["file_id"]
+    assert all(row.attempts == 0 for row in await recipient_rows(broadcast_id))
