@@ -2,10 +2,12 @@
 retries, pause/resume/cancel, media uploaded once, paid broadcasts, a dead sender's takeover, the jobs."""
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
@@ -22,7 +24,7 @@ from shared.models import Broadcast, BroadcastRecipient, User
 from shared.schemas import BroadcastCreate
 from shared.utils import utcnow
 from worker import engine as job_engine
-from worker.rate_limit import LocalRateLimiter
+from worker.rate_limit import LocalRateLimiter, RedisRateLimiter
 from worker.tasks import broadcasts
 
 # The Bot API double and the bot talking to it (bot/tests/conftest.py).
@@ -434,3 +436,23 @@ async def test_video_with_a_stale_file_id_is_uploaded_again(session, bot, settin
     assert delivered == [person.telegram_id for person in people]
     assert (await stored(broadcast_id)).media_file_id == uploads[0].result["video"]["file_id"]
     assert all(row.attempts == 0 for row in await recipient_rows(broadcast_id))
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="set TEST_REDIS_URL to run the Redis tests")
+async def test_send_through_the_redis_rate_limiter(session, bot, settings, telegram):
+    people = await students(session, 6)
+    telegram.limit_rate(RATE)
+    broadcast_id = await started({"text": "Hello"})
+    redis = Redis.from_url(os.environ["TEST_REDIS_URL"])
+    limiter = broadcasts.limiter_for(settings, paid=False, redis=redis)
+    assert isinstance(limiter, RedisRateLimiter)
+    await limiter.clear()
+    try:
+        while await broadcasts.run_sender(broadcast_id, bot=bot, settings=settings, redis=redis):
+            pass
+    finally:
+        await limiter.clear()
+        await redis.aclose()
+
+    assert telegram.rate_limited == []
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]
