@@ -26,19 +26,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services.common import PageResult, dialect_insert, paginate
 from backend.services.exceptions import (
+    BotNotConfigured,
     BroadcastNotFound,
     BroadcastStateConflict,
     CourseNotFound,
     LessonNotFound,
     RuleViolation,
+    TelegramNotLinked,
 )
-from backend.services.telegram import BroadcastMessage
+from backend.services.telegram import BroadcastMessage, Telegram
 from shared.config import Settings, get_settings
 from shared.constants import (
     BROADCAST_CAPTION_MAX_LENGTH,
@@ -50,7 +52,7 @@ from shared.constants import (
     PurchaseStatus,
     RecipientStatus,
 )
-from shared.database import writes
+from shared.database import begin_write, writes
 from shared.models import Broadcast, BroadcastRecipient, Course, CourseLesson, Lesson, Purchase, User
 from shared.schemas import (
     BroadcastAudience,
@@ -65,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 # Recipients created per transaction: a few milliseconds of SQLite's writer lock each.
 AUDIENCE_BATCH = 2000
-# A sender renews its heartbeat every third of this; one silent longer is dead, and another takes over.
-SENDER_LEASE_SECONDS = 10
 # A recipient whose send failed (not a block, not a 429) is tried this many times in all, with backoff.
 MAX_ATTEMPTS = 3
 RETRY_BASE_SECONDS = 2
@@ -177,7 +177,7 @@ async def get_all(
 
 
 def progress(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastProgress:
-    """Where the broadcast stands (from its counters: one row, whatever its size), and the seconds left
+    """Where the broadcast stands (its counters: one row read, whatever its size), and the seconds left
     while it is sending or paused."""
     pending = max(broadcast.total - broadcast.sent - broadcast.failed - broadcast.blocked, 0)
     eta = None
@@ -262,7 +262,8 @@ async def _check_references(
             raise CourseNotFound(course_id)
 
 
-def _check_editable(broadcast: Broadcast, action: str) -> None:
+def check_editable(broadcast: Broadcast, action: str) -> None:
+    """BroadcastStateConflict unless the broadcast is a draft or scheduled (only those change)."""
     if broadcast.status not in EDITABLE:
         raise BroadcastStateConflict(broadcast.id, broadcast.status.value, action)
 
@@ -297,7 +298,7 @@ async def create(session: AsyncSession, data: BroadcastCreate, *, admin_id: int 
 async def update(session: AsyncSession, broadcast: Broadcast, data: BroadcastUpdate) -> Broadcast:
     """Change a draft or scheduled broadcast (BroadcastStateConflict otherwise); scheduled_at null makes it
     a draft again."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     changes = data.model_dump(exclude_unset=True)
     await _check_references(session, data.audience, data.buttons or [])
     if "text" in changes and broadcast.media_kind is not None:
@@ -322,7 +323,7 @@ async def set_media(
 ) -> str | None:
     """Give a draft or scheduled broadcast a photo or video (a file under MEDIA_DIR); the path of the file
     it replaces, for the caller to remove. Its text becomes a caption: RuleViolation over 1024 characters."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     _check_caption(broadcast.text)
     old = broadcast.media_path
     broadcast.media_kind, broadcast.media_path, broadcast.media_file_id = kind, path, None
@@ -333,7 +334,7 @@ async def set_media(
 @writes
 async def clear_media(session: AsyncSession, broadcast: Broadcast) -> str | None:
     """Take a draft's or scheduled broadcast's photo or video off; the removed file's path."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     old = broadcast.media_path
     broadcast.media_kind = broadcast.media_path = broadcast.media_file_id = None
     await session.flush()
@@ -343,7 +344,7 @@ async def clear_media(session: AsyncSession, broadcast: Broadcast) -> str | None
 @writes
 async def start(session: AsyncSession, broadcast: Broadcast) -> Broadcast:
     """Start sending a draft or scheduled broadcast now (the caller kicks the sending job)."""
-    _check_editable(broadcast, "started")
+    check_editable(broadcast, "started")
     audience = BroadcastAudience.model_validate(broadcast.audience)
     broadcast.total = await count_audience(session, audience)
     broadcast.status = BroadcastStatus.SENDING
@@ -385,6 +386,16 @@ async def cancel(session: AsyncSession, broadcast: Broadcast) -> Broadcast:
     return broadcast
 
 
+async def send_test(broadcast: Broadcast, *, telegram: Telegram | None, chat_id: int | None) -> int:
+    """Send the broadcast to one admin's own Telegram chat, to see it as students will; its message id.
+    BotNotConfigured when the bot is off, TelegramNotLinked when the admin has no linked chat."""
+    if telegram is None:
+        raise BotNotConfigured()
+    if chat_id is None:
+        raise TelegramNotLinked()
+    return await telegram.send_broadcast(chat_id=chat_id, broadcast=message_of(broadcast))
+
+
 # The sender (worker/tasks/broadcasts.py) ----------------------------------------------------------------
 
 
@@ -392,8 +403,13 @@ def new_sender_id() -> str:
     return uuid.uuid4().hex
 
 
+def sender_lease_seconds() -> int:
+    """A sender renews its heartbeat every third of this; one silent longer is dead, another takes over."""
+    return get_settings().BROADCAST_SENDER_LEASE_SECONDS
+
+
 def _lease_cutoff(now: datetime) -> datetime:
-    return now - timedelta(seconds=SENDER_LEASE_SECONDS)
+    return now - timedelta(seconds=sender_lease_seconds())
 
 
 @writes
@@ -460,42 +476,37 @@ async def status_of(session: AsyncSession, broadcast_id: int) -> BroadcastStatus
     return await session.scalar(select(Broadcast.status).where(Broadcast.id == broadcast_id))
 
 
-@writes
 async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: int = AUDIENCE_BATCH) -> bool:
     """Create the recipients of the next `batch` students of the audience (by user id, after the broadcast's
-    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice."""
+    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice. The reads come
+    before the writer's transaction, which holds only the INSERT (SQLite has one writer at a time)."""
     if broadcast.recipients_ready:
         return True
     audience = BroadcastAudience.model_validate(broadcast.audience)
     conditions = [*audience_filter(audience), User.id > broadcast.audience_cursor]
-    last_id = await session.scalar(
-        select(func.max(User.id)).select_from(
-            select(User.id).where(*conditions).order_by(User.id).limit(batch).subquery()
-        )
-    )
+    batch_ids = select(User.id).where(*conditions).order_by(User.id).limit(batch).subquery()
+    last_id = await session.scalar(select(func.max(batch_ids.c.id)))
     if last_id is None:
         # All there: the total is what was created (the audience may have changed since it was counted).
-        broadcast.total = (
-            await session.scalar(
-                select(func.count())
-                .select_from(BroadcastRecipient)
-                .where(BroadcastRecipient.broadcast_id == broadcast.id)
-            )
-            or 0
+        created = await session.scalar(
+            select(func.count())
+            .select_from(BroadcastRecipient)
+            .where(BroadcastRecipient.broadcast_id == broadcast.id)
         )
+        await begin_write(session)
+        broadcast.total = created or 0
         broadcast.recipients_ready = True
         await session.flush()
         return True
-    rows = select(
-        literal(broadcast.id, Integer).label("broadcast_id"),
-        User.id,
-        User.telegram_id,
-    ).where(*conditions, User.id <= last_id)
+    rows = select(literal(broadcast.id, Integer).label("broadcast_id"), User.id, User.telegram_id).where(
+        *conditions, User.id <= last_id
+    )
     statement = (
         dialect_insert(session)(BroadcastRecipient)
         .from_select(["broadcast_id", "user_id", "telegram_id"], rows)
         .on_conflict_do_nothing(index_elements=["broadcast_id", "user_id"])
     )
+    await begin_write(session)
     await session.execute(statement)
     broadcast.audience_cursor = last_id
     await session.flush()
@@ -595,11 +606,19 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
     requeued = [o for o in outcomes if o.kind == "requeue"]
     retried = [o for o in outcomes if o.kind == "retry" and o.recipient.attempts + 1 < MAX_ATTEMPTS]
     failed = [o for o in outcomes if o.kind == "retry" and o.recipient.attempts + 1 >= MAX_ATTEMPTS]
-    for outcome in sent:
+    by_id = table.c.id == bindparam("recipient_id")
+    if sent:
+        # One statement for the batch (executemany): a paid broadcast records 200 at a time.
         await session.execute(
             table.update()
-            .where(table.c.id == outcome.recipient.id)
-            .values(status=RecipientStatus.SENT.value, message_id=outcome.message_id, sent_at=now, error=None)
+            .where(by_id)
+            .values(
+                status=RecipientStatus.SENT.value,
+                message_id=bindparam("sent_message_id"),
+                sent_at=now,
+                error=None,
+            ),
+            [{"recipient_id": o.recipient.id, "sent_message_id": o.message_id} for o in sent],
         )
     if blocked:
         await session.execute(
@@ -619,27 +638,43 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
             .where(table.c.id.in_([o.recipient.id for o in requeued]))
             .values(status=RecipientStatus.PENDING.value)
         )
-    for outcome in retried:
-        attempts = outcome.recipient.attempts + 1
+    if retried:
         await session.execute(
             table.update()
-            .where(table.c.id == outcome.recipient.id)
+            .where(by_id)
             .values(
                 status=RecipientStatus.PENDING.value,
-                attempts=attempts,
-                next_attempt_at=now + timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (attempts - 1)),
-                error=_error(outcome.error),
-            )
+                attempts=bindparam("new_attempts"),
+                next_attempt_at=bindparam("retry_at"),
+                error=bindparam("new_error"),
+            ),
+            [
+                {
+                    "recipient_id": o.recipient.id,
+                    "new_attempts": o.recipient.attempts + 1,
+                    "retry_at": now + timedelta(seconds=RETRY_BASE_SECONDS * 2**o.recipient.attempts),
+                    "new_error": _error(o.error),
+                }
+                for o in retried
+            ],
         )
-    for outcome in failed:
+    if failed:
         await session.execute(
             table.update()
-            .where(table.c.id == outcome.recipient.id)
+            .where(by_id)
             .values(
                 status=RecipientStatus.FAILED.value,
-                attempts=outcome.recipient.attempts + 1,
-                error=_error(outcome.error),
-            )
+                attempts=bindparam("new_attempts"),
+                error=bindparam("new_error"),
+            ),
+            [
+                {
+                    "recipient_id": o.recipient.id,
+                    "new_attempts": o.recipient.attempts + 1,
+                    "new_error": _error(o.error),
+                }
+                for o in failed
+            ],
         )
     await session.execute(
         sql_update(Broadcast)
@@ -655,8 +690,8 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
 
 
 @writes
-async def set_media_file_id(session: AsyncSession, broadcast_id: int, file_id: str) -> None:
-    """Keep Telegram's id of the broadcast's uploaded media: the other recipients are sent it by id."""
+async def set_media_file_id(session: AsyncSession, broadcast_id: int, file_id: str | None) -> None:
+    """Keep (or forget) Telegram's id of the broadcast's uploaded media: the others are sent it by id."""
     await session.execute(
         sql_update(Broadcast)
         .where(Broadcast.id == broadcast_id)
