@@ -180,6 +180,7 @@ def assert_sent_to_everyone(
 
 
 async def assert_recorded_as_sent(broadcast_id: int, students: int) -> None:
+    """The broadcast is done, each of its `students` recipients recorded as sent once."""
     broadcast = await broadcast_row(broadcast_id)
     assert broadcast.status is BroadcastStatus.DONE
     assert (broadcast.total, broadcast.sent, broadcast.failed, broadcast.blocked) == (
@@ -325,7 +326,8 @@ async def reading_jobs(redis: Redis, process: Process) -> bool:
 async def test_redis_workers_share_one_rate(
     telegram: BotAPIDouble, processes: Callable[..., Awaitable[Process]], redis: Redis
 ) -> None:
-    students = await make_students(STUDENTS)
+    # Two broadcasts sharing 30 a second: 2 × 200 messages take 14 s.
+    students = await make_students(200)
     # Long enough that a worker paused for a few seconds below keeps its broadcast.
     running = await workers(processes, telegram, lease_seconds=30)
     first_text, second_text = "Redis: first news", "Redis: second news"
@@ -355,11 +357,12 @@ async def test_redis_workers_share_one_rate(
         logs=running.values(),
     )
 
-    assert senders(telegram, second_text).keys() == {other}
-    assert senders(telegram, first_text).keys() == {first_sender}
+    # Each worker sent its own broadcast (a run that ends after RUN_SECONDS may hand one to the other).
+    assert sends(telegram, second_text)[0].client == other
+    assert senders(telegram, first_text)[first_sender] >= 10
     for text, broadcast_id in ((first_text, first_id), (second_text, second_id)):
         assert assert_sent_to_everyone(telegram, text, students, crashed_senders=0) == 0
-        await assert_recorded_as_sent(broadcast_id, STUDENTS)
+        await assert_recorded_as_sent(broadcast_id, len(students))
     # Both sent at once for seconds, each at its slots of the one rate in Redis.
     assert _overlap(telegram, first_text, second_text) > 2.0
     assert_within_telegram_limits(telegram)
