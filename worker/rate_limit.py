@@ -8,7 +8,8 @@ A sender calls `acquire()` before each request; it returns at the sender's slot.
 `(1 + SPACING_GUARD) / per_second` apart, so a sliding one-second window at the receiver never counts more
 than `per_second`, even when a request is delayed on its way by up to the guard. A 429 makes the sender call
 `pause(retry_after)`: no slot is given out before it has passed, in any process, and a sender already
-waiting for a slot inside the pause gets a new one after it.
+waiting for a slot inside the pause gets a new one after it. A sender that wakes up more than the guard
+after its slot (a stalled process) takes a new one too, instead of sending in a later sender's slot.
 """
 
 import asyncio
@@ -28,8 +29,11 @@ KEY_PREFIX = "lesson-store:rate:"
 # Telegram counts requests as they arrive; one that took a few more milliseconds on its way than the one
 # a second before it (a busy event loop, the network) must still land outside that one's window.
 SPACING_GUARD = 0.03
+# So a sender that missed its slot by more than the guard (its process stalled) must not use it.
+LATE_LIMIT_SECONDS = SPACING_GUARD
 # The limiter's keys outlive its last slot or pause by this long, then Redis drops them.
 IDLE_TTL_MS = 60_000
+LATE_LIMIT_US = int(LATE_LIMIT_SECONDS * 1e6)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -71,9 +75,9 @@ class LocalRateLimiter:
             if slot > now:
                 await self._sleep(slot - now)
                 continue
-            if self._paused_until <= slot:
+            if self._paused_until <= slot and now - slot <= LATE_LIMIT_SECONDS:
                 return slot
-            # A 429 came while this sender waited: its slot fell inside the pause.
+            # A 429 came while this sender waited (its slot fell inside the pause), or it woke up too late.
             slot = self._take()
 
     def _take(self) -> float:
@@ -87,8 +91,9 @@ class LocalRateLimiter:
 
 # KEYS[1]: the limiter's hash: "next" (the next free slot) and "paused" (no slot before it), in
 # microseconds of the Redis server's clock. ARGV[1]: microseconds between slots; ARGV[2]: the slot the
-# caller holds (0: none). Returns {slot, now}: the caller may send once now >= slot, else waits and asks
-# again with that slot (kept unless a pause came meanwhile).
+# caller holds (0: none); ARGV[3]: the keys' idle TTL (ms); ARGV[4]: how late a held slot may be used (µs).
+# Returns {slot, now}: the caller may send once now >= slot, else waits and asks again with that slot (kept
+# unless a pause came meanwhile or the caller came back too late for it).
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -96,7 +101,7 @@ local state = redis.call('HMGET', KEYS[1], 'next', 'paused')
 local next_slot = tonumber(state[1]) or 0
 local paused = tonumber(state[2]) or 0
 local held = tonumber(ARGV[2])
-if held > 0 and paused <= held then
+if held > 0 and paused <= held and now - held <= tonumber(ARGV[4]) then
   return {held, now}
 end
 local slot = math.max(now, next_slot, paused)
@@ -135,7 +140,9 @@ class RedisRateLimiter:
     async def acquire(self) -> float:
         held = 0
         while True:
-            slot, now = await self._acquire(keys=[self.key], args=[self.interval_us, held, IDLE_TTL_MS])
+            slot, now = await self._acquire(
+                keys=[self.key], args=[self.interval_us, held, IDLE_TTL_MS, LATE_LIMIT_US]
+            )
             slot, now = int(slot), int(now)
             if slot <= now:
                 return slot / 1e6

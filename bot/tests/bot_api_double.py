@@ -299,6 +299,8 @@ class Call:
     received: float = dataclasses.field(default_factory=time.monotonic)
     """When the request arrived (:attr:`BotAPIDouble.clock`, ``time.monotonic`` by default): the clock of
     :meth:`BotAPIDouble.limit_rate`."""
+    client: str | None = None
+    """The client's name when it called through :meth:`BotAPIDouble.client_url`."""
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -780,6 +782,8 @@ class BotAPIDouble:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_route("*", "/bot{token}/test/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        app.router.add_route("*", "/client/{client}/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/client/{client}/file/bot{token}/{path:.+}", self._handle_file)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown_path)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -801,6 +805,13 @@ class BotAPIDouble:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``: the value for ``TELEGRAM_API_URL``."""
         return f"http://{self.host}:{self.port}"
+
+    def client_url(self, client: str) -> str:
+        """A ``TELEGRAM_API_URL`` of one's own for a client (e.g. one of several worker processes): the
+        double answers it like :attr:`base_url` and records ``client`` in :attr:`Call.client`."""
+        if not re.fullmatch(r"[\w.-]+", client):
+            raise ValueError(f"a client name is letters, digits, '.', '_' or '-', not {client!r}")
+        return f"{self.base_url}/client/{client}"
 
     # ---------------------------------------------------------------- recorded calls
 
@@ -1345,6 +1356,7 @@ class BotAPIDouble:
             http_method=request.method,
             content_type=request.content_type if request.body_exists else "",
             received=self.clock(),
+            client=request.match_info.get("client"),
         )
         try:
             call.params, call.files = await self._read_params(request)

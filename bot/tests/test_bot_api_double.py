@@ -1010,3 +1010,19 @@ async def test_reset_lifts_the_rate_limit(api: BotAPIDouble, bot: Bot) -> None:
 def test_limit_rate_rejects_zero(api: BotAPIDouble) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         api.limit_rate(0)
+
+
+async def test_client_url_records_the_client(api: BotAPIDouble) -> None:
+    for name in ("worker-1", "worker-2"):
+        client = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.client_url(name))))
+        try:
+            await client.send_message(1, f"from {name}")
+        finally:
+            await client.session.close()
+
+    assert [(call.client, call["text"]) for call in api.sent_messages()] == [
+        ("worker-1", "from worker-1"),
+        ("worker-2", "from worker-2"),
+    ]
+    with pytest.raises(ValueError, match="client name"):
+        api.client_url("a/b")

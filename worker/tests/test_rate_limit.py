@@ -5,6 +5,7 @@ Redis server's for the Redis one), never on wall-clock tolerances that a loaded 
 """
 
 import asyncio
+import heapq
 import itertools
 import os
 import uuid
@@ -17,6 +18,7 @@ from shared.config import get_settings
 from worker.rate_limit import (
     IDLE_TTL_MS,
     KEY_PREFIX,
+    LATE_LIMIT_SECONDS,
     LocalRateLimiter,
     RedisRateLimiter,
     create_rate_limiter,
@@ -28,17 +30,26 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
 class FakeTime:
-    """A clock that moves only when a sleeper sleeps: slot times are exact, and tests take no time."""
+    """Virtual time: it moves only to the earliest sleeper's wake-up time, once every other task has run;
+    slot times are exact, and tests take no time."""
 
     def __init__(self) -> None:
         self.now = 1000.0
+        self._sleepers: list[tuple[float, int]] = []
+        self._order = itertools.count()
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
+        wake = (self.now + max(seconds, 0.0), next(self._order))
+        heapq.heappush(self._sleepers, wake)
+        while True:
+            await asyncio.sleep(0)  # every other ready task runs (and maybe sleeps) first
+            if self._sleepers[0] == wake:
+                break
+        heapq.heappop(self._sleepers)
+        self.now = max(self.now, wake[0])
 
 
 def local_limiter(per_second: int) -> tuple[LocalRateLimiter, FakeTime]:
@@ -233,3 +244,38 @@ async def test_redis_keys_expire_when_idle(redis: Redis, key: str) -> None:
     await limiter.pause(2)
     ttl = await redis.pttl(f"{KEY_PREFIX}{key}")
     assert IDLE_TTL_MS < ttl <= IDLE_TTL_MS + 2_500
+
+
+async def test_local_late_sender_takes_a_new_slot() -> None:
+    fake = FakeTime()
+    overslept = False
+
+    async def sleep(seconds: float) -> None:
+        # The process stalls once, 0.1 s past the sender's slot.
+        nonlocal overslept
+        await fake.sleep(seconds if overslept else seconds + 0.1)
+        overslept = True
+
+    limiter = LocalRateLimiter(10, clock=fake.clock, sleep=sleep)
+    first = await limiter.acquire()
+    second = await limiter.acquire()
+
+    # Its slot (first + interval) had passed by more than the guard: it got the next one instead.
+    assert second == pytest.approx(first + 2 * limiter.interval)
+    assert fake.now - second <= LATE_LIMIT_SECONDS
+
+
+@needs_redis
+async def test_redis_late_sender_takes_a_new_slot(redis: Redis, key: str) -> None:
+    overslept = False
+
+    async def sleep(seconds: float) -> None:
+        nonlocal overslept
+        await asyncio.sleep(seconds if overslept else seconds + 0.1)
+        overslept = True
+
+    limiter = RedisRateLimiter(redis, 10, key=key, sleep=sleep)
+    first = await limiter.acquire()
+    second = await limiter.acquire()
+
+    assert second >= first + 2 * limiter.interval_us / 1e6 - 1e-6
