@@ -66,6 +66,9 @@ BATCH_SECONDS = 0.2
 REFUSALS_BEFORE_FAILING = 3
 # The longest wait for a retry that is not due yet, between looks at the broadcast's status.
 IDLE_POLL_SECONDS = 0.5
+# While a batch is out, its status is looked at this often: a pause or a cancel stops the sends still
+# waiting for their slot (a 429 may hold them for long), so that it takes effect within a second.
+STATUS_POLL_SECONDS = 0.5
 
 
 def limiter_for(settings: Settings, *, paid: bool, redis: Any = None) -> RateLimiter:
@@ -194,6 +197,8 @@ class _Sender:
         )
         self.sent_before = broadcast.sent
         self.refusals = 0
+        # Set when the broadcast stops sending (paused, cancelled) while a batch is out.
+        self.halted = asyncio.Event()
 
     async def run(self, run_seconds: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -246,7 +251,13 @@ class _Sender:
                 await self._keep_file_id(first.media_file_id)
             else:
                 rest, results = [], results + [_Result(Outcome(r, "requeue")) for r in rest]
-        results += await asyncio.gather(*(self._send_one(recipient) for recipient in rest))
+        watcher = asyncio.create_task(self._watch_status(), name=f"broadcast-{self.broadcast_id}-status")
+        try:
+            results += await asyncio.gather(*(self._send_one(recipient) for recipient in rest))
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         failure = self._judge(results)
         if any(result.stale_file_id for result in results):
             await self._keep_file_id(None)
@@ -278,8 +289,33 @@ class _Sender:
         async with session_scope() as session:
             await broadcast_service.set_media_file_id(session, self.broadcast_id, file_id)
 
+    async def _watch_status(self) -> None:
+        while not self.halted.is_set():
+            await asyncio.sleep(STATUS_POLL_SECONDS)
+            async with session_scope() as session:
+                status = await broadcast_service.status_of(session, self.broadcast_id)
+            if status is not BroadcastStatus.SENDING:
+                self.halted.set()
+
+    async def _slot(self) -> bool:
+        """Wait for this send's slot; False when the broadcast stopped sending meanwhile."""
+        if self.halted.is_set():
+            return False
+        slot = asyncio.ensure_future(self.limiter.acquire())
+        halted = asyncio.ensure_future(self.halted.wait())
+        await asyncio.wait({slot, halted}, return_when=asyncio.FIRST_COMPLETED)
+        halted.cancel()
+        if slot.done() and not self.halted.is_set():
+            slot.result()  # a limiter that failed (Redis unreachable) fails the batch
+            return True
+        slot.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slot
+        return False
+
     async def _send_one(self, recipient: Claimed) -> _Result:
-        await self.limiter.acquire()
+        if not await self._slot():
+            return _Result(Outcome(recipient, "requeue"))
         message = self.message
         try:
             sent = await broadcasts.send(self.bot, recipient.telegram_id, message)

@@ -236,6 +236,26 @@ async def test_pause_and_cancel_take_effect_within_a_second(
     assert len(telegram.calls_to("sendMessage")) == sent
 
 
+async def test_pause_takes_effect_within_a_second_during_a_long_429(
+    session, bot, settings, limiter, telegram
+):
+    await students(session, 10)
+    broadcast_id = await started({"text": "Hello"})
+    telegram.fail("sendMessage", error_code=429, retry_after=30, times=1)
+    sender = asyncio.create_task(run(broadcast_id, bot, settings, limiter))
+    await telegram.wait_for("sendMessage")
+
+    changed_at = await _change(broadcast_id, broadcast_service.pause)
+    async with asyncio.timeout(1.5):
+        assert await sender is False
+
+    assert asyncio.get_running_loop().time() - changed_at < 1.5
+    assert len(telegram.calls_to("sendMessage")) == 1
+    rows = await recipient_rows(broadcast_id)
+    assert {row.status for row in rows} == {RecipientStatus.PENDING}
+    assert all(row.attempts == 0 for row in rows)
+
+
 async def test_resume_sends_to_the_rest_only(session, bot, settings, limiter, telegram):
     people = await students(session, 12)
     broadcast_id = await started({"text": "Hello"})
