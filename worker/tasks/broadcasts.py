@@ -4,10 +4,10 @@ resume those whose sender died (`broadcasts.tick`, every 2 s).
 A run of `broadcasts.send` becomes the broadcast's only sender (a lease on its row, renewed by a
 heartbeat), creates its recipients if that is not done yet (in batches, resumable), then repeatedly:
 re-reads the broadcast's status (a pause or a cancel takes effect before the next batch, and stops the
-sends of a batch still waiting for their slot: within a second),
-claims a small batch of due pending recipients (about 0.2 s of sends; status sending, committed), sends them
-concurrently, each at its slot of the rate limiter shared by every sender, and records every outcome and the
-broadcast's counters in one transaction. After about 20 s it lets go and enqueues itself again: jobs stay
+sends of a batch still waiting for their slot: within a second), claims a small batch of due pending
+recipients (about 0.2 s of sends; status sending, committed), sends them concurrently, each at its slot of
+the rate limiter shared by every sender, and records every outcome and the broadcast's counters in one
+transaction. After about 20 s it lets go and enqueues itself again: jobs stay
 short, and another worker can take over.
 
 **The duplicate bound.** A recipient is marked sent in the transaction after its message went out, so a
