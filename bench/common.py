@@ -168,8 +168,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def app_server(name: str, database_url: str, log_dir: Path) -> Iterator[Server]:
-    """The real app on this database, healthy and logged in as the admin (Server.token)."""
+def app_server(
+    name: str, database_url: str, log_dir: Path, *, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The real app on this database, healthy and logged in as the admin (Server.token); env: more
+    settings (e.g. the bot's token and TELEGRAM_API_URL)."""
     port = free_port()
     log_path = log_dir / f"{name}.log"
     command = [
@@ -183,10 +186,12 @@ def app_server(name: str, database_url: str, log_dir: Path) -> Iterator[Server]:
         str(port),
     ]
     command += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
-    env = {**os.environ, **server_env(database_url)}
-    env.pop("PYTHONASYNCIODEBUG", None)
+    environment = {**os.environ, **server_env(database_url), **(env or {})}
+    environment.pop("PYTHONASYNCIODEBUG", None)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
     server = Server(name, port, process, log_path)
     try:
         _wait_healthy(server)
