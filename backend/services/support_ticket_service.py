@@ -188,11 +188,12 @@ async def add_student_message(
 async def add_answer(
     session: AsyncSession, ticket: SupportTicket, *, text: str, admin_id: int | None = None
 ) -> SupportMessage:
-    """An admin's answer: the ticket becomes answered; the message waits to be sent (messages_to_deliver)."""
+    """An admin's answer: the ticket becomes answered (a closed one stays closed: a late note, which the
+    student may answer to reopen it); the message waits to be sent (messages_to_deliver)."""
     message = SupportMessage(author=SupportMessageAuthor.ADMIN, admin_id=admin_id, text=text, attachments=[])
     _append(ticket, message)
     session.add(message)
-    _touch(ticket, TicketStatus.ANSWERED)
+    _touch(ticket, TicketStatus.CLOSED if ticket.status is TicketStatus.CLOSED else TicketStatus.ANSWERED)
     await session.flush()
     return message
 
