@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from backend.main import app
+from backend.services.jobs import NOTIFY_ADMINS
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_ticket, create_user
 from bot.tests.bot_api_double import user
 from bot.tests.helpers import (
@@ -496,3 +497,31 @@ async def test_new_ticket_from_a_photo_with_a_caption(telegram):
     [first] = await _messages(ticket.id)
     assert first.attachments == [{"kind": "photo", "file_id": "AgAD-large", "file_name": None}]
     assert f"#{ticket.id}" in created["text"]
+
+
+class RecordedJobs:
+    """The job queue as the handlers see it (backend.services.jobs.JobQueue), keeping what was kicked: the
+    admins' notification job is not part of this work (it is the admin-linking work's)."""
+
+    def __init__(self) -> None:
+        self.kicked: list[tuple[str, dict]] = []
+
+    async def kick(self, name: str, **kwargs: object) -> None:
+        self.kicked.append((name, kwargs))
+
+
+@pytest.mark.usefixtures("polling_bot")
+async def test_student_messages_kick_the_admins_notification(telegram, dispatcher):
+    jobs = RecordedJobs()
+    dispatcher["jobs"] = jobs
+    person = user(130)
+    await send(telegram, person, "/support")
+    await send(telegram, person, "First question")
+    await send(telegram, person, "And a detail")
+
+    [ticket] = await db_scalars(select(SupportTicket))
+    first, detail = await _messages(ticket.id)
+    assert jobs.kicked == [
+        (NOTIFY_ADMINS, {"support_message_id": first.id}),
+        (NOTIFY_ADMINS, {"support_message_id": detail.id}),
+    ]
