@@ -32,7 +32,6 @@ support-messages = Conversation
 support-messages-live = New messages appear here by themselves.
 support-from-student = { $name } wrote
 support-our-answer = Our answer
-support-answer-by = Answer by { $name }
 support-attachment-photo = Photo
 support-attachment-document = Document
 support-attachment-hint = Telegram file id: { $id }
