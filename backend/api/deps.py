@@ -117,6 +117,15 @@ def get_telegram(request: Request) -> Telegram | None:
 
 TelegramDep = Annotated[Telegram | None, Depends(get_telegram)]
 
+
+def get_jobs(request: Request) -> JobQueue | None:
+    """The job queue wired at startup (backend.main's lifespan); None without it (tests without the
+    lifespan)."""
+    return getattr(request.app.state, "jobs", None)
+
+
+JobsDep = Annotated[JobQueue | None, Depends(get_jobs)]
+
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]

@@ -33,6 +33,7 @@ from shared.models import (
     Lesson,
     PromoCode,
     Purchase,
+    SupportMessage,
     SupportTicket,
     UnmatchedPayment,
     User,
@@ -49,6 +50,7 @@ AUDITED: tuple[type[Base], ...] = (
     User,
     Admin,
     SupportTicket,
+    SupportMessage,
     UnmatchedPayment,
     Broadcast,
 )

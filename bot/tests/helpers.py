@@ -2,6 +2,7 @@
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 from sqlalchemy import Select
@@ -80,6 +81,14 @@ async def settle(seconds: float = 0.3) -> None:
     await asyncio.sleep(seconds)
 
 
+async def wait_until(condition: Any, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (a deadline)
+    """Wait until the async `condition` holds (a job's write, say), polling; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
 async def db_scalar(statement: Select[Any]) -> Any:
     """One value read in a session of its own (the bot commits in its own sessions)."""
     async with database.session_scope() as session:
@@ -98,6 +107,6 @@ async def run_jobs(bot: Any, settings: Any, *, reconcile: bool) -> None:
     await payments.expire_pending(settings)
     await payments.redeliver(bot)
     await payments.refund_due(bot)
-    await support.send_answers(bot)
+    await support.send_messages(bot)
     if reconcile:
         await payments.reconcile(bot)
