@@ -423,6 +423,13 @@ class Admin(TimestampMixin, Base):
     # When the admin (or an owner) last set the password in the app; from then on ADMIN_PASSWORD no longer
     # overrides it at startup (it only bootstraps the account).
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The admin's own Telegram account, linked through a one-time deep link (admin_telegram_service).
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # Opted in to hear about new support tickets and messages in Telegram.
+    notify_support: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SHA-256 of the pending link token (the token itself is shown once, in the deep link) and its expiry.
+    telegram_link_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    telegram_link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list["AuthSession"]] = relationship(back_populates="admin")
 

@@ -266,3 +266,14 @@ class VideoTooLarge(VideoRefused):
 
 class NotAVideo(VideoRefused):
     """Not a video the bot can send: the declared type is not video/*, or the file is not MP4/MOV/WebM/MKV."""
+
+
+# Admins' Telegram accounts (backend/services/admin_telegram_service.py).
+class InvalidLinkToken(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__("The link is unknown, already used or expired: create a new one in the panel")
+
+
+class TelegramNotLinked(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("Link your Telegram account first")
