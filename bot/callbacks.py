@@ -49,3 +49,15 @@ class CourseCb(CallbackData, prefix="c"):
 
 class PaySupportCb(CallbackData, prefix="ps"):
     purchase_id: int
+
+
+class TicketAction(StrEnum):
+    REPLY = "reply"
+    CLOSE = "close"
+
+
+class TicketCb(CallbackData, prefix="tk"):
+    """The buttons under an admin's answer: reply to the ticket (reopening it if closed), or close it."""
+
+    id: int
+    action: TicketAction

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.services import payment_service
 from backend.services.exceptions import InvalidUpdate, RecipientBlocked, RefundRefused, TelegramUnavailable
 from backend.services.payment_service import LedgerPayment, ReconciliationReport
+from bot import keyboards
 from bot.formatting import split_message
 from bot.i18n import translator
 
@@ -85,18 +86,23 @@ class BotGateway:
 
     async def send_ticket_answer(
         self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
-    ) -> None:
+    ) -> int:
         t = translator(language_code)
         # An answer may be longer than one message (10,000 characters against Telegram's 4,096): it goes in
-        # parts. A retry after a failed later part sends the earlier ones again (delivery is at least once).
+        # parts, the buttons under the last. A retry after a failed later part sends the earlier ones again
+        # (delivery is at least once).
         parts = split_message(t.plain("support-answer", id=ticket_id, answer=answer), [])
         try:
-            for text, _entities in parts:
-                await self.bot.send_message(telegram_user_id, text, parse_mode=None)
+            for number, (text, _entities) in enumerate(parts, start=1):
+                markup = keyboards.ticket_answer(t, ticket_id) if number == len(parts) else None
+                sent = await self.bot.send_message(
+                    telegram_user_id, text, parse_mode=None, reply_markup=markup
+                )
         except TelegramForbiddenError as error:
             raise RecipientBlocked() from error
         except TelegramAPIError as error:
             raise TelegramUnavailable(error.message) from error
+        return sent.message_id
 
     async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
         assert self.dispatcher is not None, "updates come to the webhook only in webhook mode"

@@ -21,6 +21,8 @@ from bot.callbacks import (
     MenuAction,
     MenuCb,
     PaySupportCb,
+    TicketAction,
+    TicketCb,
 )
 from bot.i18n import LANGUAGES, Translator
 from shared.models import Course, Lesson, Purchase
@@ -159,3 +161,20 @@ def paysupport_purchases(t: Translator, purchases: Sequence[tuple[Purchase, str]
         for purchase, title in purchases
     ]
     return _markup(*_column([*buttons, _menu_button(t)]))
+
+
+def ticket_answer(t: Translator, ticket_id: int) -> InlineKeyboardMarkup:
+    return _markup(
+        [
+            (t.plain("support-reply-button"), TicketCb(id=ticket_id, action=TicketAction.REPLY)),
+            (t.plain("support-close-button"), TicketCb(id=ticket_id, action=TicketAction.CLOSE)),
+        ]
+    )
+
+
+def ticket_open(t: Translator, ticket_id: int) -> InlineKeyboardMarkup:
+    """Under the reminder that a ticket is open: close it (to start another with /support)."""
+    return _markup(
+        [(t.plain("support-close-button"), TicketCb(id=ticket_id, action=TicketAction.CLOSE))],
+        [_menu_button(t)],
+    )

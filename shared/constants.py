@@ -46,9 +46,24 @@ class PurchaseStatus(enum.StrEnum):
 
 
 class TicketStatus(enum.StrEnum):
+    """open: the student's turn is answered next; answered: an admin answered last; closed: done (the student
+    may reopen it)."""
+
     OPEN = "open"
-    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
     CLOSED = "closed"
+
+
+class SupportMessageAuthor(enum.StrEnum):
+    STUDENT = "student"
+    ADMIN = "admin"
+
+
+class AttachmentKind(enum.StrEnum):
+    """What a student attached to a support message (kept as Telegram file ids)."""
+
+    PHOTO = "photo"
+    DOCUMENT = "document"
 
 
 class AdminRole(enum.StrEnum):

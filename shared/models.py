@@ -41,6 +41,7 @@ from shared.constants import (
     AdminRole,
     AuditAction,
     PurchaseStatus,
+    SupportMessageAuthor,
     TicketStatus,
 )
 from shared.utils import as_utc, utcnow
@@ -382,6 +383,9 @@ class UnmatchedPayment(TimestampMixin, Base):
 
 
 class SupportTicket(TimestampMixin, Base):
+    """A conversation between a student and the admins: its messages are SupportMessage rows; `message` keeps
+    the opening message's text for lists and search. updated_at moves with every message (last activity)."""
+
     __tablename__ = "support_tickets"
     __table_args__ = (Index("ix_support_tickets_status_created_at", "status", "created_at"), NEVER_REUSE_IDS)
 
@@ -392,17 +396,64 @@ class SupportTicket(TimestampMixin, Base):
     status: Mapped[TicketStatus] = mapped_column(
         _enum_type(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
     )
-    admin_response: Mapped[str | None] = mapped_column(Text)
     purchase_id: Mapped[int | None] = mapped_column(
         ForeignKey("purchases.id", ondelete="SET NULL"), index=True
     )
-    # When the admin's answer reached the user in the bot; NULL while it is still to be sent.
-    response_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # When Telegram refused the answer for good (the user blocked the bot): it is not retried, so that such
-    # answers cannot pile up ahead of the deliverable ones. A new answer clears it.
-    response_undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="support_tickets")
+    messages: Mapped[list["SupportMessage"]] = relationship(
+        back_populates="ticket",
+        order_by="SupportMessage.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    # The API's answer fields from before tickets were conversations: the latest admin message (the
+    # messages must be loaded, as support_ticket_service.get and get_all do).
+    @property
+    def last_answer(self) -> "SupportMessage | None":
+        return next((m for m in reversed(self.messages) if m.author is SupportMessageAuthor.ADMIN), None)
+
+    @property
+    def admin_response(self) -> str | None:
+        answer = self.last_answer
+        return answer.text if answer else None
+
+    @property
+    def response_sent_at(self) -> datetime | None:
+        answer = self.last_answer
+        return answer.delivered_at if answer else None
+
+    @property
+    def response_undeliverable_at(self) -> datetime | None:
+        answer = self.last_answer
+        return answer.undeliverable_at if answer else None
+
+
+class SupportMessage(Base):
+    """One message of a ticket: the student's (from the bot, with Telegram file ids of what they attached)
+    or an admin's answer (sent to the student by the job support.send_messages)."""
+
+    __tablename__ = "support_messages"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_tickets.id", ondelete="CASCADE"), index=True)
+    author: Mapped[SupportMessageAuthor] = mapped_column(
+        _enum_type(SupportMessageAuthor, "support_message_author")
+    )
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("admins.id", ondelete="SET NULL"), index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    # [{"kind": "photo"|"document", "file_id": ..., "file_name": ...}]: Telegram keeps the files.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # An admin message: when it reached the student, or when Telegram refused it for good (they blocked the
+    # bot; not retried). Both NULL: still to be sent.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    ticket: Mapped[SupportTicket] = relationship(back_populates="messages")
 
 
 class Admin(TimestampMixin, Base):

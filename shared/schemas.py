@@ -39,8 +39,10 @@ from shared.constants import (
     USERNAME_MAX_LENGTH,
     AdminLanguage,
     AdminRole,
+    AttachmentKind,
     AuditAction,
     PurchaseStatus,
+    SupportMessageAuthor,
     TicketStatus,
 )
 from shared.models import UnmatchedPaymentReason
@@ -104,7 +106,6 @@ PromoCodeText = Annotated[
 ]
 Subject = text(min_length=1, max_length=SUBJECT_MAX_LENGTH)
 Message = text(min_length=1, max_length=MESSAGE_MAX_LENGTH)
-AdminResponse = text(max_length=MESSAGE_MAX_LENGTH)
 Resolution = text(min_length=1, max_length=MESSAGE_MAX_LENGTH)
 
 Stars = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_STARS)]
@@ -529,28 +530,62 @@ class SupportTicketCreate(InputModel):
 
 
 class SupportTicketUpdate(UpdateModel):
-    nullable_fields = frozenset({"admin_response"})
-
     subject: Subject | None = None
-    message: Message | None = None
+    message: Message | None = Field(default=None, description="The text of the ticket's opening message")
     status: TicketStatus | None = None
-    admin_response: AdminResponse | None = None
+    admin_response: Message | None = Field(
+        default=None,
+        description="Kept from before tickets were conversations: adds an admin message, as POST "
+        "/api/support-tickets/{id}/messages does (and the ticket becomes answered unless a status is given)",
+    )
 
 
 class SupportTicketRead(ReadModel):
     id: int
     user_id: int
     subject: str
-    message: str
+    message: str = Field(description="The text of the opening message (the conversation: GET .../messages)")
     status: TicketStatus
-    admin_response: str | None
+    admin_response: str | None = Field(description="The latest admin message's text, if any")
     purchase_id: int | None
-    response_sent_at: datetime | None = Field(description="When the answer reached the user in the bot")
+    response_sent_at: datetime | None = Field(description="When the latest admin message reached the user")
     response_undeliverable_at: datetime | None = Field(
-        description="When Telegram refused the answer for good (the user blocked the bot); not retried"
+        description="When Telegram refused the latest admin message for good (the user blocked the bot); "
+        "not retried"
     )
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(description="The last activity: changes with every message")
+
+
+class SupportAttachment(BaseModel):
+    """A file a student attached in the bot, kept by Telegram (its file id)."""
+
+    kind: AttachmentKind
+    file_id: str
+    file_name: str | None = None
+
+
+class SupportMessageCreate(InputModel):
+    text: Message
+
+
+class SupportMessageRead(ReadModel):
+    id: int
+    ticket_id: int
+    author: SupportMessageAuthor
+    admin_id: int | None
+    text: str
+    attachments: list[SupportAttachment]
+    created_at: datetime
+    delivered_at: datetime | None = Field(description="When an admin message reached the student in the bot")
+    undeliverable_at: datetime | None = Field(
+        description="When Telegram refused an admin message for good (the student blocked the bot)"
+    )
+    telegram_message_id: int | None
+
+
+class SupportMessageList(BaseModel):
+    items: list[SupportMessageRead]
 
 
 SupportTicketList = Page[SupportTicketRead]

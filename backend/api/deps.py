@@ -20,6 +20,7 @@ from backend.services import (
     user_service,
 )
 from backend.services.exceptions import InvalidToken
+from backend.services.jobs import JobQueue
 from backend.services.telegram import Telegram
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH, AdminRole
 from shared.database import session_scope
@@ -113,6 +114,15 @@ def get_telegram(request: Request) -> Telegram | None:
 
 
 TelegramDep = Annotated[Telegram | None, Depends(get_telegram)]
+
+
+def get_jobs(request: Request) -> JobQueue | None:
+    """The job queue wired at startup (backend.main's lifespan); None without it (tests without the
+    lifespan)."""
+    return getattr(request.app.state, "jobs", None)
+
+
+JobsDep = Annotated[JobQueue | None, Depends(get_jobs)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]

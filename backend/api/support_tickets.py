@@ -6,7 +6,9 @@ from fastapi import APIRouter, status
 
 from backend.api.deps import (
     DEFAULT_LIMIT,
+    CurrentAdmin,
     IdFilter,
+    JobsDep,
     Limit,
     Offset,
     Search,
@@ -17,8 +19,19 @@ from backend.api.deps import (
 )
 from backend.api.errors import FORBIDDEN, NOT_FOUND, RULE_VIOLATION, UNAUTHORIZED
 from backend.services import support_ticket_service
+from backend.services.jobs import SEND_SUPPORT_MESSAGE, JobQueue
+from backend.services.telegram import Telegram
 from shared.constants import TicketStatus
-from shared.schemas import SupportTicketCreate, SupportTicketList, SupportTicketRead, SupportTicketUpdate
+from shared.models import SupportMessage
+from shared.schemas import (
+    SupportMessageCreate,
+    SupportMessageList,
+    SupportMessageRead,
+    SupportTicketCreate,
+    SupportTicketList,
+    SupportTicketRead,
+    SupportTicketUpdate,
+)
 
 router = APIRouter(
     prefix="/support-tickets",
@@ -64,19 +77,70 @@ async def read_ticket(ticket: TicketDep) -> SupportTicketRead:
     return SupportTicketRead.model_validate(ticket)
 
 
+async def send_soon(message: SupportMessage, *, telegram: Telegram | None, jobs: JobQueue | None) -> None:
+    """Have an admin message sent to the student at once (a job of its own); the periodic sweep
+    (support.send_messages) sends it anyway if this does not run or Telegram does not take it. With the bot
+    off there is nothing to send with: the sweep sends it once the bot is on."""
+    if telegram is not None and jobs is not None:
+        await jobs.kick(SEND_SUPPORT_MESSAGE, support_message_id=message.id)
+
+
 @router.put(
     "/{ticket_id}",
-    summary="Update a ticket: change its status or answer it (the answer is sent to the user in the bot)",
+    summary="Update a ticket: its subject, opening message or status; `admin_response` adds an admin message "
+    "(as POST /messages does), which is sent to the user in the bot",
     responses={**NOT_FOUND},
 )
 async def update_ticket(
-    session: SessionDep, ticket: TicketDep, data: SupportTicketUpdate, telegram: TelegramDep
+    session: SessionDep,
+    ticket: TicketDep,
+    data: SupportTicketUpdate,
+    current: CurrentAdmin,
+    telegram: TelegramDep,
+    jobs: JobsDep,
 ) -> SupportTicketRead:
-    ticket = await support_ticket_service.update(session, ticket, data=data)
-    if telegram is not None and ticket.admin_response and "admin_response" in data.model_fields_set:
-        # Sent now when Telegram lets us; an answer that did not get through is retried by the bot's jobs.
-        await support_ticket_service.deliver_answer(session, ticket, telegram=telegram)
+    changes = data.model_dump(exclude_unset=True)
+    answer = changes.pop("admin_response", None)
+    message = None
+    if answer:
+        message = await support_ticket_service.add_answer(
+            session, ticket, text=answer, admin_id=current.admin_id
+        )
+    ticket = await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(**changes))
+    if message is not None:
+        await send_soon(message, telegram=telegram, jobs=jobs)
     return SupportTicketRead.model_validate(ticket)
+
+
+@router.get(
+    "/{ticket_id}/messages",
+    summary="The conversation of a ticket, oldest message first",
+    responses={**NOT_FOUND},
+)
+async def read_ticket_messages(session: SessionDep, ticket: TicketDep) -> SupportMessageList:
+    messages = await support_ticket_service.messages(session, ticket)
+    return SupportMessageList(items=[SupportMessageRead.model_validate(m) for m in messages])
+
+
+@router.post(
+    "/{ticket_id}/messages",
+    summary="Answer a ticket: an admin message, sent to the student in the bot (the ticket becomes answered)",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND},
+)
+async def create_ticket_message(
+    session: SessionDep,
+    ticket: TicketDep,
+    data: SupportMessageCreate,
+    current: CurrentAdmin,
+    telegram: TelegramDep,
+    jobs: JobsDep,
+) -> SupportMessageRead:
+    message = await support_ticket_service.add_answer(
+        session, ticket, text=data.text, admin_id=current.admin_id
+    )
+    await send_soon(message, telegram=telegram, jobs=jobs)
+    return SupportMessageRead.model_validate(message)
 
 
 @router.delete(

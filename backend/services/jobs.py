@@ -6,7 +6,12 @@ The names of the jobs that the edges enqueue are here too; worker.tasks register
 
 from typing import Any, Protocol
 
+# Support: the sweep that sends every admin message still to be sent (periodic), the send of one message
+# (kicked right after an admin answers), and the admins' notification of a student's message (worker.tasks of
+# the admin-linking work; kicked with support_message_id).
 SEND_SUPPORT_MESSAGES = "support.send_messages"
+SEND_SUPPORT_MESSAGE = "support.send_message"
+NOTIFY_ADMINS = "support.notify_admins"
 
 
 class JobQueue(Protocol):

@@ -16,9 +16,10 @@ class Telegram(Protocol):
 
     async def send_ticket_answer(
         self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
-    ) -> None:
-        """Send an admin's answer to a ticket's author in their language: RecipientBlocked when they blocked
-        the bot, TelegramUnavailable when it did not get through for another reason."""
+    ) -> int:
+        """Send an admin's answer to a ticket's author in their language, with buttons to reply and to close
+        the ticket; the id of the (last) message sent. RecipientBlocked when they blocked the bot,
+        TelegramUnavailable when it did not get through for another reason."""
 
     async def get_star_balance(self) -> int:
         """The bot's current balance in Stars (getMyStarBalance): TelegramUnavailable when it cannot be

@@ -1,13 +1,23 @@
 """Factory helpers: rows written straight through the ORM, with sensible defaults."""
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import stats_service
-from shared.constants import PurchaseStatus, TicketStatus
-from shared.models import Course, CourseLesson, Lesson, PromoCode, Purchase, SupportTicket, User
+from shared.constants import PurchaseStatus, SupportMessageAuthor, TicketStatus
+from shared.models import (
+    Course,
+    CourseLesson,
+    Lesson,
+    PromoCode,
+    Purchase,
+    SupportMessage,
+    SupportTicket,
+    User,
+)
 
 _sequence = itertools.count(1)
 
@@ -74,11 +84,41 @@ async def create_purchase(
     return purchase
 
 
-async def create_ticket(session: AsyncSession, user: User, **fields: Any) -> SupportTicket:
+async def create_ticket(
+    session: AsyncSession,
+    user: User,
+    *,
+    admin_response: str | None = None,
+    response_sent_at: datetime | None = None,
+    response_undeliverable_at: datetime | None = None,
+    **fields: Any,
+) -> SupportTicket:
+    """A ticket with its opening message and, given admin_response, an admin's answer (delivered or refused
+    as the response_* times say)."""
     values: dict[str, Any] = {
         "user_id": user.id,
         "subject": "Help",
         "message": "It does not open",
         "status": TicketStatus.OPEN,
     }
-    return await _save(session, SupportTicket(**(values | fields)))
+    ticket = SupportTicket(**(values | fields))
+    messages = [SupportMessage(author=SupportMessageAuthor.STUDENT, text=ticket.message, attachments=[])]
+    if admin_response is not None:
+        messages.append(
+            SupportMessage(
+                author=SupportMessageAuthor.ADMIN,
+                text=admin_response,
+                attachments=[],
+                delivered_at=response_sent_at,
+                undeliverable_at=response_undeliverable_at,
+            )
+        )
+    ticket.messages = messages
+    return await _save(session, ticket)
+
+
+async def create_support_message(
+    session: AsyncSession, ticket: SupportTicket, *, author: SupportMessageAuthor, **fields: Any
+) -> SupportMessage:
+    values: dict[str, Any] = {"ticket_id": ticket.id, "author": author, "text": "More", "attachments": []}
+    return await _save(session, SupportMessage(**(values | fields)))

@@ -25,7 +25,7 @@ from backend.tests.factories import (
     create_user,
 )
 from shared import database
-from shared.constants import MAX_TELEGRAM_ID, PurchaseStatus, TicketStatus
+from shared.constants import MAX_TELEGRAM_ID, PurchaseStatus, SupportMessageAuthor, TicketStatus
 from shared.models import (
     Admin,
     AuthSession,
@@ -162,14 +162,18 @@ async def test_create_purchase_reads_back(session):
 
 async def test_create_support_ticket_reads_back(session):
     user = await create_user(session)
-    ticket = await create_ticket(session, user, admin_response="On it", status=TicketStatus.IN_PROGRESS)
+    ticket = await create_ticket(session, user, admin_response="On it", status=TicketStatus.ANSWERED)
     session.expunge_all()
 
-    loaded = await session.get(SupportTicket, ticket.id)
+    loaded = await session.get(SupportTicket, ticket.id, options=[selectinload(SupportTicket.messages)])
 
     assert loaded is not None
     assert (loaded.user_id, loaded.subject, loaded.message) == (user.id, "Help", "It does not open")
-    assert (loaded.status, loaded.admin_response) == (TicketStatus.IN_PROGRESS, "On it")
+    assert (loaded.status, loaded.admin_response) == (TicketStatus.ANSWERED, "On it")
+    assert [(m.author, m.text) for m in loaded.messages] == [
+        (SupportMessageAuthor.STUDENT, "It does not open"),
+        (SupportMessageAuthor.ADMIN, "On it"),
+    ]
 
 
 async def test_create_admin_session_and_throttle_read_back(session):
@@ -423,7 +427,8 @@ async def test_create_course_lesson_negative_position_refused(session):
     [
         ("purchases", "completed", True),
         ("purchases", "stolen", False),
-        ("support_tickets", "in_progress", True),
+        ("support_tickets", "answered", True),
+        ("support_tickets", "answered", False),
         ("support_tickets", "lost", False),
     ],
 )
@@ -581,7 +586,7 @@ async def test_update_user_refreshes_updated_at(session):
 async def test_create_purchase_status_stored_as_value(session):
     user, lesson = await create_user(session), await create_lesson(session)
     purchase = await create_purchase(session, user, lesson, status=PurchaseStatus.REFUNDED)
-    ticket = await create_ticket(session, user, status=TicketStatus.IN_PROGRESS)
+    ticket = await create_ticket(session, user, status=TicketStatus.ANSWERED)
 
     raw_status = await session.scalar(
         text("SELECT status FROM purchases WHERE id = :id"), {"id": purchase.id}
@@ -592,7 +597,7 @@ async def test_create_purchase_status_stored_as_value(session):
     session.expunge_all()
     loaded = await session.get(Purchase, purchase.id)
 
-    assert (raw_status, raw_ticket) == ("refunded", "in_progress")
+    assert (raw_status, raw_ticket) == ("refunded", "answered")
     assert loaded is not None
     assert loaded.status is PurchaseStatus.REFUNDED
 

@@ -98,6 +98,6 @@ async def run_jobs(bot: Any, settings: Any, *, reconcile: bool) -> None:
     await payments.expire_pending(settings)
     await payments.redeliver(bot)
     await payments.refund_due(bot)
-    await support.send_answers(bot)
+    await support.send_messages(bot)
     if reconcile:
         await payments.reconcile(bot)

@@ -159,7 +159,7 @@ async def test_admin_answer_reaches_the_user(telegram, api, session):
     assert sent["text"] == f"Answer to your request #{ticket.id}:\n\nReinstall the app <please>"
     assert sent.ok
     assert body["response_sent_at"] is not None
-    assert body["status"] == "in_progress"
+    assert body["status"] == "answered"
     stored = await db_scalar(select(SupportTicket).where(SupportTicket.id == ticket.id))
     assert stored.response_sent_at is not None
 

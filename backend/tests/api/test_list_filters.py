@@ -207,7 +207,7 @@ TICKETS = Listing(
         expect("t3 t4", user_id=Ref("bob")),
         expect("", user_id=Ref("cid")),
         expect("t1 t4", status="open"),
-        expect("t3", status="in_progress"),
+        expect("t3", status="answered"),
         expect("t2", status="closed"),
         expect("t1 t3", q="PAYMENT"),  # a subject, and a message
         expect("t2", q="screen"),
@@ -391,7 +391,7 @@ async def support_tickets(session) -> dict[str, Any]:
             session, ann, subject="Video", message="Black screen", status=TicketStatus.CLOSED
         ),
         "t3": await create_ticket(
-            session, bob, subject="Question", message="Payment methods?", status=TicketStatus.IN_PROGRESS
+            session, bob, subject="Question", message="Payment methods?", status=TicketStatus.ANSWERED
         ),
         "t4": await create_ticket(session, bob, subject="Access", message="Where is my lesson?"),
     }

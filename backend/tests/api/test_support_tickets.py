@@ -12,9 +12,9 @@ from backend.tests.api import (
     fresh,
     ids,
 )
-from backend.tests.factories import create_ticket, create_user
-from shared.constants import TicketStatus
-from shared.models import SupportTicket
+from backend.tests.factories import create_support_message, create_ticket, create_user
+from shared.constants import SupportMessageAuthor, TicketStatus
+from shared.models import SupportMessage, SupportTicket
 from shared.utils import utcnow
 
 TICKET_FIELDS = {
@@ -137,7 +137,7 @@ async def tickets(session) -> dict:
             bob,
             subject="Question",
             message="payment methods?",
-            status=TicketStatus.IN_PROGRESS,
+            status=TicketStatus.ANSWERED,
             created_at=now - timedelta(hours=1),
         ),
     }
@@ -162,7 +162,7 @@ async def test_read_tickets_newest_first(client, admin_headers, tickets):
     [
         ({"status": "open"}, ["t1"]),
         ({"status": "closed"}, ["t2"]),
-        ({"status": "in_progress"}, ["t3"]),
+        ({"status": "answered"}, ["t3"]),
         ({"user_id": "ann"}, ["t2", "t1"]),
         ({"user_id": "bob", "status": "open"}, []),
         ({"q": "PAYMENT"}, ["t3", "t1"]),
@@ -204,15 +204,20 @@ async def test_read_tickets_invalid_query(client, admin_headers, params, loc):
 # Update --------------------------------------------------------------------------------------------------
 
 
-async def test_update_ticket_answer_moves_to_in_progress(client, admin_headers, session):
+async def test_update_ticket_answer_adds_an_admin_message(client, admin_headers, session):
     ticket = await create_ticket(session, await create_user(session))
     response = await client.put(
         f"/api/support-tickets/{ticket.id}", json={"admin_response": "Try again now"}, headers=admin_headers
     )
     assert response.status_code == 200, response.text
-    assert (response.json()["admin_response"], response.json()["status"]) == ("Try again now", "in_progress")
-    stored = await fresh(session, SupportTicket, ticket.id)
-    assert (stored.admin_response, stored.status) == ("Try again now", TicketStatus.IN_PROGRESS)
+    assert (response.json()["admin_response"], response.json()["status"]) == ("Try again now", "answered")
+    assert response.json()["response_sent_at"] is None
+    messages = await client.get(f"/api/support-tickets/{ticket.id}/messages", headers=admin_headers)
+    assert [(m["author"], m["text"]) for m in messages.json()["items"]] == [
+        ("student", "It does not open"),
+        ("admin", "Try again now"),
+    ]
+    assert (await fresh(session, SupportTicket, ticket.id)).status is TicketStatus.ANSWERED
 
 
 async def test_update_ticket_answer_and_close(client, admin_headers, session):
@@ -226,7 +231,7 @@ async def test_update_ticket_answer_and_close(client, admin_headers, session):
 
 
 async def test_update_ticket_close(client, admin_headers, session):
-    ticket = await create_ticket(session, await create_user(session), status=TicketStatus.IN_PROGRESS)
+    ticket = await create_ticket(session, await create_user(session), status=TicketStatus.ANSWERED)
     response = await client.put(
         f"/api/support-tickets/{ticket.id}", json={"status": "closed"}, headers=admin_headers
     )
@@ -242,21 +247,21 @@ async def test_update_ticket_answer_on_closed_keeps_status(client, admin_headers
     assert response.json()["status"] == "closed"
 
 
-async def test_update_ticket_empty_answer_keeps_status(client, admin_headers, session):
+async def test_update_ticket_empty_answer_refused(client, admin_headers, session):
     ticket = await create_ticket(session, await create_user(session))
     response = await client.put(
-        f"/api/support-tickets/{ticket.id}", json={"admin_response": ""}, headers=admin_headers
+        f"/api/support-tickets/{ticket.id}", json={"admin_response": "  "}, headers=admin_headers
     )
-    assert (response.json()["admin_response"], response.json()["status"]) == ("", "open")
+    assert_invalid(response, "body", "admin_response")
+    assert await count(session, SupportMessage) == 1
 
 
-async def test_update_ticket_clear_answer(client, admin_headers, session):
+async def test_update_ticket_null_answer_refused(client, admin_headers, session):
     ticket = await create_ticket(session, await create_user(session), admin_response="Old answer")
     response = await client.put(
         f"/api/support-tickets/{ticket.id}", json={"admin_response": None}, headers=admin_headers
     )
-    assert response.json()["admin_response"] is None
-    assert (await fresh(session, SupportTicket, ticket.id)).admin_response is None
+    assert_rule_violation(response, "admin_response may not be null")
 
 
 async def test_update_ticket_reopen(client, admin_headers, session):
@@ -317,3 +322,92 @@ async def test_delete_ticket(client, admin_headers, session):
 async def test_delete_ticket_not_found(client, admin_headers):
     response = await client.delete("/api/support-tickets/999999", headers=admin_headers)
     assert response.status_code == 404
+
+
+# Messages ------------------------------------------------------------------------------------------------
+
+MESSAGE_FIELDS = {
+    "id",
+    "ticket_id",
+    "author",
+    "admin_id",
+    "text",
+    "attachments",
+    "created_at",
+    "delivered_at",
+    "undeliverable_at",
+    "telegram_message_id",
+}
+
+
+async def test_create_ticket_message_answers_the_ticket(client, admin_headers, session):
+    ticket = await create_ticket(session, await create_user(session))
+
+    response = await client.post(
+        f"/api/support-tickets/{ticket.id}/messages",
+        json={"text": " Reinstall the app "},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == MESSAGE_FIELDS
+    assert (body["ticket_id"], body["author"], body["text"], body["attachments"]) == (
+        ticket.id,
+        "admin",
+        "Reinstall the app",
+        [],
+    )
+    assert body["admin_id"] is not None
+    assert (body["delivered_at"], body["undeliverable_at"]) == (None, None)
+    assert (await fresh(session, SupportTicket, ticket.id)).status is TicketStatus.ANSWERED
+
+
+async def test_read_ticket_messages_with_attachments(client, admin_headers, session):
+    ticket = await create_ticket(session, await create_user(session), admin_response="Send a screenshot")
+    await create_support_message(
+        session,
+        ticket,
+        author=SupportMessageAuthor.STUDENT,
+        text="Here",
+        attachments=[{"kind": "photo", "file_id": "AgAD-1", "file_name": None}],
+    )
+
+    response = await client.get(f"/api/support-tickets/{ticket.id}/messages", headers=admin_headers)
+
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [(m["author"], m["text"]) for m in items] == [
+        ("student", "It does not open"),
+        ("admin", "Send a screenshot"),
+        ("student", "Here"),
+    ]
+    assert items[2]["attachments"] == [{"kind": "photo", "file_id": "AgAD-1", "file_name": None}]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"), [({"text": ""}, "text"), ({"text": "x" * 10_001}, "text"), ({}, "text")]
+)
+async def test_create_ticket_message_invalid(client, admin_headers, session, payload, field):
+    ticket = await create_ticket(session, await create_user(session))
+    response = await client.post(
+        f"/api/support-tickets/{ticket.id}/messages", json=payload, headers=admin_headers
+    )
+    assert_invalid(response, "body", field)
+    assert await count(session, SupportMessage) == 1
+
+
+async def test_ticket_messages_of_an_unknown_ticket(client, admin_headers):
+    read = await client.get("/api/support-tickets/999999/messages", headers=admin_headers)
+    write = await client.post(
+        "/api/support-tickets/999999/messages", json={"text": "Hi"}, headers=admin_headers
+    )
+    assert (read.status_code, write.status_code) == (404, 404)
+    assert write.json() == {"detail": "Support ticket 999999 not found"}
+
+
+async def test_delete_ticket_deletes_its_messages(client, admin_headers, session):
+    ticket = await create_ticket(session, await create_user(session), admin_response="Answer")
+    response = await client.delete(f"/api/support-tickets/{ticket.id}", headers=admin_headers)
+    assert response.status_code == 204
+    assert await count(session, SupportMessage) == 0

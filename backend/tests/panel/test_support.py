@@ -59,7 +59,7 @@ async def test_list_shows_open_tickets_newest_first(signed_in: httpx.AsyncClient
 async def test_list_by_status_search_and_paging(signed_in: httpx.AsyncClient, session: AsyncSession):
     author = await create_user(session)
     await create_ticket(session, author, subject="Refund please", status=TicketStatus.CLOSED)
-    await create_ticket(session, author, subject="Video broken", status=TicketStatus.IN_PROGRESS)
+    await create_ticket(session, author, subject="Video broken", status=TicketStatus.ANSWERED)
     await session.commit()
 
     closed = await signed_in.get("/admin/support", params={"status": "closed"})
@@ -125,7 +125,7 @@ async def test_answer_reaches_the_student(
     assert sent["text"] == f"Answer to your request #{ticket.id}:\n\nReinstall the app <please>"
     saved = await stored(session, ticket.id)
     assert saved.admin_response == "Reinstall the app <please>"
-    assert saved.status is TicketStatus.IN_PROGRESS
+    assert saved.status is TicketStatus.ANSWERED
     assert saved.response_sent_at is not None
     shown = await signed_in.get(response.headers["location"])
     assert "The answer was delivered to the student." in shown.text

@@ -1,31 +1,62 @@
 """Support tickets (backend/services/support_ticket_service.py)."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from backend.services import support_ticket_service
-from backend.services.exceptions import TicketNotFound, UserNotFound
+from backend.services.exceptions import RecipientBlocked, TelegramUnavailable, TicketNotFound, UserNotFound
 from backend.tests.factories import create_ticket, create_user
-from shared.constants import TicketStatus
-from shared.models import SupportTicket
-from shared.schemas import SupportTicketCreate, SupportTicketUpdate
+from shared.constants import AttachmentKind, SupportMessageAuthor, TicketStatus
+from shared.models import Admin, SupportMessage, SupportTicket, User
+from shared.schemas import SupportAttachment, SupportTicketCreate, SupportTicketUpdate
+from shared.utils import utcnow
 
 
 async def stored(session, ticket_id: int) -> SupportTicket:
-    statement = select(SupportTicket).where(SupportTicket.id == ticket_id)
+    statement = (
+        select(SupportTicket)
+        .where(SupportTicket.id == ticket_id)
+        .options(selectinload(SupportTicket.messages))
+    )
     return (await session.scalars(statement.execution_options(populate_existing=True))).one()
 
 
-async def test_create_ticket_opens_it(session):
+def conversation(ticket: SupportTicket) -> list[tuple[SupportMessageAuthor, str]]:
+    return [(m.author, m.text) for m in ticket.messages]
+
+
+class FakeTelegram:
+    """Telegram as the services see it (the Telegram protocol), answering as told."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.sent: list[dict] = []
+
+    async def send_ticket_answer(self, **fields) -> int:
+        self.sent.append(fields)
+        if self.error is not None:
+            raise self.error
+        return 4242
+
+
+async def test_create_ticket_opens_it_with_its_first_message(session):
     user = await create_user(session)
+    photo = SupportAttachment(kind=AttachmentKind.PHOTO, file_id="AgAD-photo")
 
     ticket = await support_ticket_service.create(
-        session, data=SupportTicketCreate(user_id=user.id, subject=" Payment ", message="Stars gone")
+        session,
+        data=SupportTicketCreate(user_id=user.id, subject=" Payment ", message="Stars gone"),
+        attachments=[photo],
     )
 
     loaded = await stored(session, ticket.id)
     assert (loaded.user_id, loaded.subject, loaded.message) == (user.id, "Payment", "Stars gone")
     assert (loaded.status, loaded.admin_response) == (TicketStatus.OPEN, None)
+    assert conversation(loaded) == [(SupportMessageAuthor.STUDENT, "Stars gone")]
+    assert loaded.messages[0].attachments == [{"kind": "photo", "file_id": "AgAD-photo", "file_name": None}]
 
 
 async def test_create_ticket_unknown_user(session):
@@ -45,40 +76,110 @@ async def test_get_ticket(session):
         await support_ticket_service.get(session, 999)
 
 
-async def test_update_ticket_answer_moves_open_to_in_progress(session):
+async def test_get_ticket(session):
     ticket = await create_ticket(session, await create_user(session))
 
-    await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(admin_response="Refunded"))
+    assert (await support_ticket_service.get(session, ticket.id)).id == ticket.id
+    with pytest.raises(TicketNotFound, match="Support ticket 999 not found"):
+        await support_ticket_service.get(session, 999)
+
+
+async def test_add_answer_makes_the_ticket_answered(session):
+    admin = await session.scalar(select(Admin).limit(1))  # the configured admin, made at startup
+    ticket = await create_ticket(session, await create_user(session))
+
+    message = await support_ticket_service.add_answer(session, ticket, text="Refunded", admin_id=admin.id)
+    await session.commit()
 
     loaded = await stored(session, ticket.id)
-    assert (loaded.status, loaded.admin_response) == (TicketStatus.IN_PROGRESS, "Refunded")
+    assert loaded.status is TicketStatus.ANSWERED
+    assert conversation(loaded) == [
+        (SupportMessageAuthor.STUDENT, "It does not open"),
+        (SupportMessageAuthor.ADMIN, "Refunded"),
+    ]
+    assert (message.admin_id, message.delivered_at, message.undeliverable_at) == (admin.id, None, None)
+    assert loaded.admin_response == "Refunded"
 
 
-async def test_update_ticket_answer_with_explicit_status(session):
-    ticket = await create_ticket(session, await create_user(session))
+@pytest.mark.parametrize("status", [TicketStatus.OPEN, TicketStatus.ANSWERED, TicketStatus.CLOSED])
+async def test_add_student_message_opens_the_ticket(session, status):
+    ticket = await create_ticket(session, await create_user(session), admin_response="Hi", status=status)
+    before = ticket.updated_at
+    document = SupportAttachment(kind=AttachmentKind.DOCUMENT, file_id="BQAD-doc", file_name="receipt.pdf")
+
+    await support_ticket_service.add_student_message(
+        session, ticket, text="Still broken", attachments=[document]
+    )
+    await session.commit()
+
+    loaded = await stored(session, ticket.id)
+    assert loaded.status is TicketStatus.OPEN
+    assert conversation(loaded)[-1] == (SupportMessageAuthor.STUDENT, "Still broken")
+    assert loaded.messages[-1].attachments == [
+        {"kind": "document", "file_id": "BQAD-doc", "file_name": "receipt.pdf"}
+    ]
+    assert loaded.updated_at >= before
+
+
+async def test_close_and_reopen_ticket(session):
+    ticket = await create_ticket(session, await create_user(session), status=TicketStatus.ANSWERED)
+
+    await support_ticket_service.close(session, ticket)
+    assert (await stored(session, ticket.id)).status is TicketStatus.CLOSED
+    await support_ticket_service.reopen(session, ticket)
+    assert (await stored(session, ticket.id)).status is TicketStatus.OPEN
+
+
+async def test_active_ticket_is_the_latest_open_or_answered_one(session):
+    user, other = await create_user(session), await create_user(session)
+    await create_ticket(session, user, status=TicketStatus.OPEN)
+    answered = await create_ticket(session, user, status=TicketStatus.ANSWERED)
+    await create_ticket(session, user, status=TicketStatus.CLOSED)
+    await create_ticket(session, other, status=TicketStatus.CLOSED)
+
+    assert (await support_ticket_service.active_ticket(session, user.id)).id == answered.id
+    assert await support_ticket_service.active_ticket(session, other.id) is None
+
+
+async def test_get_of_user_refuses_another_users_ticket(session):
+    owner, stranger = await create_user(session), await create_user(session)
+    ticket = await create_ticket(session, owner)
+
+    assert (await support_ticket_service.get_of_user(session, ticket.id, owner.id)).id == ticket.id
+    with pytest.raises(TicketNotFound):
+        await support_ticket_service.get_of_user(session, ticket.id, stranger.id)
+
+
+async def test_update_with_admin_response_adds_an_admin_message(session):
+    ticket = await support_ticket_service.get(
+        session, (await create_ticket(session, await create_user(session))).id
+    )
 
     await support_ticket_service.update(
         session, ticket, data=SupportTicketUpdate(admin_response="Done", status=TicketStatus.CLOSED)
     )
-
-    assert (await stored(session, ticket.id)).status is TicketStatus.CLOSED
-
-
-async def test_update_ticket_answer_keeps_closed_status(session):
-    ticket = await create_ticket(session, await create_user(session), status=TicketStatus.CLOSED)
-
-    await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(admin_response="Late note"))
-
-    assert (await stored(session, ticket.id)).status is TicketStatus.CLOSED
-
-
-async def test_update_ticket_empty_answer_keeps_open(session):
-    ticket = await create_ticket(session, await create_user(session))
-
-    await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(admin_response=None))
+    await session.commit()
 
     loaded = await stored(session, ticket.id)
-    assert (loaded.status, loaded.admin_response) == (TicketStatus.OPEN, None)
+    assert loaded.status is TicketStatus.CLOSED
+    assert conversation(loaded)[-1] == (SupportMessageAuthor.ADMIN, "Done")
+
+
+async def test_messages_in_order(session):
+    ticket = await create_ticket(session, await create_user(session), admin_response="First answer")
+    await support_ticket_service.add_student_message(session, ticket, text="Thanks, and one more thing")
+    await session.commit()
+
+    messages = await support_ticket_service.messages(session, ticket)
+
+    assert [(m.author, m.text) for m in messages] == [
+        (SupportMessageAuthor.STUDENT, "It does not open"),
+        (SupportMessageAuthor.ADMIN, "First answer"),
+        (SupportMessageAuthor.STUDENT, "Thanks, and one more thing"),
+    ]
+    assert [
+        m.text for m in await support_ticket_service.messages(session, ticket, after_id=messages[1].id)
+    ] == ["Thanks, and one more thing"]
 
 
 async def test_update_ticket_status_only(session):
@@ -134,23 +235,72 @@ async def test_delete_ticket(session):
     assert remaining == [kept.id]
 
 
-async def test_answers_to_send_leaves_out_sent_and_undeliverable_ones(session):
+async def test_messages_to_deliver_leaves_out_sent_undeliverable_and_student_ones(session):
     user = await create_user(session)
     to_send = await create_ticket(session, user, admin_response="Try again")
-    sent = await create_ticket(session, user, admin_response="Done")
-    refused = await create_ticket(session, user, admin_response="Hello?")
-    await create_ticket(session, user)  # not answered
-    await support_ticket_service.mark_answer_sent(session, sent)
-    await support_ticket_service.mark_answer_undeliverable(session, refused)
+    await create_ticket(session, user, admin_response="Done", response_sent_at=utcnow())
+    await create_ticket(session, user, admin_response="Hello?", response_undeliverable_at=utcnow())
 
-    assert [t.id for t in await support_ticket_service.answers_to_send(session)] == [to_send.id]
+    waiting = await support_ticket_service.messages_to_deliver(session)
+
+    assert [(m.ticket_id, m.text) for m in waiting] == [(to_send.id, "Try again")]
+    later = utcnow() + timedelta(minutes=1)
+    assert len(await support_ticket_service.messages_to_deliver(session, created_before=later)) == 1
+    assert (
+        await support_ticket_service.messages_to_deliver(
+            session, created_before=utcnow() - timedelta(minutes=1)
+        )
+        == []
+    )
 
 
-async def test_a_new_answer_is_to_be_sent_again(session):
-    ticket = await create_ticket(session, await create_user(session), admin_response="Hello?")
-    await support_ticket_service.mark_answer_undeliverable(session, ticket)
+async def test_deliver_marks_the_message_delivered(session):
+    user = await create_user(session, language_code="ru")
+    ticket = await create_ticket(session, user, admin_response="Answer")
+    [message] = await support_ticket_service.messages_to_deliver(session)
+    telegram = FakeTelegram()
 
-    await support_ticket_service.update(session, ticket, data=SupportTicketUpdate(admin_response="Again"))
+    assert await support_ticket_service.deliver(session, message, telegram=telegram) is True
+    # A second run (the sweep after the kicked job) finds it done and sends nothing.
+    assert await support_ticket_service.deliver(session, message, telegram=telegram) is True
+    await session.commit()
 
-    assert ticket.response_undeliverable_at is None
-    assert [t.id for t in await support_ticket_service.answers_to_send(session)] == [ticket.id]
+    assert telegram.sent == [
+        {
+            "telegram_user_id": user.telegram_id,
+            "language_code": "ru",
+            "ticket_id": ticket.id,
+            "answer": "Answer",
+        }
+    ]
+    loaded = await session.get(SupportMessage, message.id, populate_existing=True)
+    assert loaded.delivered_at is not None
+    assert loaded.telegram_message_id == 4242
+
+
+async def test_deliver_to_a_blocked_student_marks_it_undeliverable(session):
+    user = await create_user(session)
+    await create_ticket(session, user, admin_response="Hello?")
+    [message] = await support_ticket_service.messages_to_deliver(session)
+
+    delivered = await support_ticket_service.deliver(
+        session, message, telegram=FakeTelegram(RecipientBlocked())
+    )
+    await session.commit()
+
+    assert delivered is False
+    assert message.undeliverable_at is not None and message.delivered_at is None
+    assert (await session.get(User, user.id, populate_existing=True)).bot_blocked_at is not None
+    assert await support_ticket_service.messages_to_deliver(session) == []
+
+
+async def test_deliver_when_telegram_is_unreachable_leaves_it_for_later(session):
+    await create_ticket(session, await create_user(session), admin_response="Hello?")
+    [message] = await support_ticket_service.messages_to_deliver(session)
+
+    delivered = await support_ticket_service.deliver(
+        session, message, telegram=FakeTelegram(TelegramUnavailable("timeout"))
+    )
+
+    assert delivered is False
+    assert [m.id for m in await support_ticket_service.messages_to_deliver(session)] == [message.id]

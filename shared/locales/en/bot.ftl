@@ -100,7 +100,16 @@ payment-duplicate-refunded = ↩️ You already had this, so this second payment
 payment-unmatched = We received your payment of { $amount } ⭐ but could not match it to a lesson or course. It is recorded, and support will sort it out: you will get access or your Stars back. Questions: /support.
 payment-wrong-currency = This payment was not made in Telegram Stars, so it opens nothing. It is recorded, and support will sort it out. Questions: /support.
 
-support-text-only = Please write your question as a text message.
+support-text-only = Please write your question as text, a photo or a document.
+support-open-ticket = Your request #{ NUMBER($id, useGrouping: 0) } is open: just write here (text, photos or documents) and it goes into it. To start a new request, close this one.
+support-added = Added to your request #{ NUMBER($id, useGrouping: 0) }. We will answer in this chat.
+support-reply-ask = Write your message for request #{ NUMBER($id, useGrouping: 0) }: text, a photo or a document.
+support-closed = Request #{ NUMBER($id, useGrouping: 0) } is closed. Thank you! If you need more help, write /support.
+# Plain text.
+support-ticket-gone = This request no longer exists. Write /support to start a new one.
+# Plain text (buttons).
+support-reply-button = ↩️ Reply
+support-close-button = ✅ Close the request
 support-ask = Write your question in one message and we will answer here.
 support-created = Thank you! Your request #{ NUMBER($id, useGrouping: 0) } has been received. We will answer in this chat.
 support-subject-payment = Payment question about purchase #{ NUMBER($id, useGrouping: 0) }

@@ -101,7 +101,14 @@ payment-duplicate-refunded = ↩️ Это у вас уже есть, поэто
 payment-unmatched = Мы получили вашу оплату ({ $amount } ⭐), но не смогли сопоставить её с уроком или курсом. Платёж записан, и поддержка во всём разберётся: вы получите доступ или звёзды обратно. Вопросы — /support.
 payment-wrong-currency = Эта оплата прошла не в Telegram Stars, поэтому ничего не открывает. Платёж записан, и поддержка во всём разберётся. Вопросы — /support.
 
-support-text-only = Пожалуйста, напишите вопрос текстовым сообщением.
+support-text-only = Пожалуйста, напишите вопрос текстом, фото или документом.
+support-open-ticket = Обращение №{ NUMBER($id, useGrouping: 0) } открыто: просто пишите сюда (текст, фото или документы) — всё попадёт в него. Чтобы начать новое обращение, закройте это.
+support-added = Добавлено в обращение №{ NUMBER($id, useGrouping: 0) }. Ответим в этом чате.
+support-reply-ask = Напишите сообщение для обращения №{ NUMBER($id, useGrouping: 0) }: текст, фото или документ.
+support-closed = Обращение №{ NUMBER($id, useGrouping: 0) } закрыто. Спасибо! Если понадобится помощь, напишите /support.
+support-ticket-gone = Этого обращения больше нет. Напишите /support, чтобы начать новое.
+support-reply-button = ↩️ Ответить
+support-close-button = ✅ Закрыть обращение
 support-ask = Напишите вопрос одним сообщением — мы ответим здесь.
 support-created = Спасибо! Обращение №{ NUMBER($id, useGrouping: 0) } принято. Ответим в этом чате.
 support-subject-payment = Вопрос об оплате покупки №{ NUMBER($id, useGrouping: 0) }

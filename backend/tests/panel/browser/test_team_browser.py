@@ -179,7 +179,7 @@ async def _ticket_id() -> int:
             session, student, subject="Где мой урок?", message="Оплатил вчера,\nно урока нет в библиотеке."
         )
         ticket_id = ticket.id
-        await create_ticket(session, student, subject="Second question", status=TicketStatus.IN_PROGRESS)
+        await create_ticket(session, student, subject="Second question", status=TicketStatus.ANSWERED)
         return ticket_id
 
 
