@@ -456,6 +456,21 @@ class SupportMessage(Base):
     ticket: Mapped[SupportTicket] = relationship(back_populates="messages")
 
 
+class SupportNotification(Base):
+    """An admin notified in Telegram of a student's support message: written before the message is sent, so
+    that a job run again (at least once) never notifies them twice."""
+
+    __tablename__ = "support_notifications"
+
+    support_message_id: Mapped[int] = mapped_column(
+        ForeignKey("support_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Admin(TimestampMixin, Base):
     """A person who manages the store through the API and the admin panel."""
 

@@ -5,11 +5,15 @@ The panel creates a token and shows it once, in the link `https://t.me/<bot>?sta
 SHA-256 is stored, with an expiry. The bot's /start takes it from the admin's Telegram account, which proves
 that the person signed in to the panel holds that account. A token works once. A Telegram account belongs
 to one admin at most: linking it to another moves it there.
+
+Admins who linked their account and opted in are told there of the students' support messages (the job
+support.notify_admins); support_notifications records who was told of what.
 """
 
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,9 +21,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import audit_service
+from backend.services.common import dialect_insert
 from backend.services.exceptions import InvalidLinkToken, TelegramNotLinked
+from shared.constants import AdminRole
 from shared.database import writes
-from shared.models import Admin
+from shared.models import Admin, SupportNotification
 from shared.utils import utcnow
 
 logger = logging.getLogger(__name__)
@@ -29,6 +35,8 @@ LINK_TOKEN_TTL = timedelta(minutes=10)
 START_PREFIX = "admin-"
 TOKEN_PATTERN = r"[A-Za-z0-9_-]{20,58}"  # noqa: S105 (a pattern, not a secret)
 _TOKEN_BYTES = 24  # 32 characters in base64url
+# The roles that answer support tickets, and so hear about them.
+SUPPORT_ROLES = (AdminRole.OWNER, AdminRole.MANAGER, AdminRole.SUPPORT)
 
 
 @dataclass(frozen=True)
@@ -120,3 +128,32 @@ async def set_notify_support(session: AsyncSession, admin: Admin, *, enabled: bo
     admin.notify_support = enabled
     await session.flush()
     return admin
+
+
+async def support_notification_recipients(session: AsyncSession) -> Sequence[Admin]:
+    """The active admins who answer tickets, linked their Telegram account and opted in to hear of them."""
+    statement = (
+        select(Admin)
+        .where(
+            Admin.is_active,
+            Admin.notify_support,
+            Admin.telegram_id.is_not(None),
+            Admin.role.in_(SUPPORT_ROLES),
+        )
+        .order_by(Admin.id)
+    )
+    return (await session.scalars(statement)).all()
+
+
+@writes
+async def claim_support_notification(
+    session: AsyncSession, *, admin_id: int, support_message_id: int
+) -> bool:
+    """Record that the admin is being told of the support message; False if they already were (or are)."""
+    statement = (
+        dialect_insert(session)(SupportNotification)
+        .values(admin_id=admin_id, support_message_id=support_message_id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["support_message_id", "admin_id"])
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -135,4 +135,5 @@ admin-link-invalid = This link is unknown, already used or expired. Create a new
 admin-notify-support =
     💬 <b>{ $name }</b> wrote in ticket #{ NUMBER($ticket, useGrouping: 0) } “{ $subject }”:
     { $text }
+admin-notify-attachment = (a photo or a file)
 admin-notify-open = Open in the panel

@@ -133,4 +133,5 @@ admin-link-invalid = Ссылка неизвестна, уже использо�
 admin-notify-support =
     💬 <b>{ $name }</b> написал(а) в обращении №{ NUMBER($ticket, useGrouping: 0) } «{ $subject }»:
     { $text }
+admin-notify-attachment = (фото или файл)
 admin-notify-open = Открыть в панели
