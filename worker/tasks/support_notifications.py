@@ -48,7 +48,7 @@ def _notification(
         url = f"{panel_base_url}/admin/support/{ticket.id}"
         button = InlineKeyboardButton(text=t.plain("admin-notify-open"), url=url)
         markup = InlineKeyboardMarkup(inline_keyboard=[[button]])
-    body = t("admin-notify-support", name=name, ticket=ticket.id, subject=ticket.subject, text=text)
+    body = t("admin-notify-support", name=name, id=ticket.id, subject=ticket.subject, text=text)
     return body, markup
 
 

@@ -133,7 +133,7 @@ command-privacy = Privacy
 admin-link-done = Done: this Telegram account is now linked to the admin <b>{ $username }</b>. To hear about new support messages here, turn the notifications on in the panel's account page.
 admin-link-invalid = This link is unknown, already used or expired. Create a new one on your account page in the panel.
 admin-notify-support =
-    💬 <b>{ $name }</b> wrote in ticket #{ NUMBER($ticket, useGrouping: 0) } “{ $subject }”:
+    💬 <b>{ $name }</b> wrote in ticket #{ NUMBER($id, useGrouping: 0) } “{ $subject }”:
     { $text }
 admin-notify-attachment = (a photo or a file)
 admin-notify-open = Open in the panel

@@ -131,7 +131,7 @@ command-privacy = Конфиденциальность
 admin-link-done = Готово: этот аккаунт Telegram привязан к администратору <b>{ $username }</b>. Чтобы получать здесь уведомления о новых сообщениях в поддержку, включите их на странице учётной записи в панели.
 admin-link-invalid = Ссылка неизвестна, уже использована или устарела. Создайте новую на странице учётной записи в панели.
 admin-notify-support =
-    💬 <b>{ $name }</b> написал(а) в обращении №{ NUMBER($ticket, useGrouping: 0) } «{ $subject }»:
+    💬 <b>{ $name }</b> написал(а) в обращении №{ NUMBER($id, useGrouping: 0) } «{ $subject }»:
     { $text }
 admin-notify-attachment = (фото или файл)
 admin-notify-open = Открыть в панели
