@@ -1,14 +1,19 @@
 """The job support.notify_admins: the admins who asked for it hear of a student's support message in
 Telegram (against the Bot API double), once."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
 from backend.tests.factories import create_support_message, create_ticket, create_user
+from bot.app import create_dispatcher
+from bot.tests.bot_api_double import user
 from bot.tests.conftest import bot, bot_settings, telegram  # noqa: F401 (fixtures)
-from bot.tests.helpers import buttons
+from bot.tests.helpers import buttons, send
 from shared.constants import AdminLanguage, AdminRole, SupportMessageAuthor
 from shared.models import Admin, SupportMessage, SupportNotification
+from worker import engine
 from worker.registry import JOBS
 from worker.tasks.support_notifications import notify_admins
 
@@ -172,3 +177,31 @@ async def test_admin_messages_and_unknown_ones_notify_nobody(telegram, bot, sett
     assert await notify_admins(answer.id, bot, settings) == 0
     assert await notify_admins(answer.id + 1000, bot, settings) == 0
     assert telegram.calls_to("sendMessage") == []
+
+
+async def test_a_students_message_in_the_bot_notifies_the_admins(telegram, bot, bot_settings, session):  # noqa: F811
+    """End to end: the bot enqueues the job on the embedded engine, which tells the admin."""
+    await add_admin(session, "sue", telegram_id=9001, notify_support=True)
+    dispatcher = create_dispatcher(bot_settings)
+    async with engine.running(bot_settings, bot=bot, host=False) as jobs:
+        dispatcher["jobs"] = jobs
+        polling = asyncio.create_task(
+            dispatcher.start_polling(
+                bot,
+                polling_timeout=1,
+                handle_signals=False,
+                close_bot_session=False,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+            )
+        )
+        try:
+            await send(telegram, user(501, "Ann"), "/support")
+            await send(telegram, user(501, "Ann"), "The video does not play")
+
+            [told] = await telegram.wait_for("sendMessage", lambda call: call["chat_id"] == 9001)
+        finally:
+            await dispatcher.stop_polling()
+            await asyncio.wait_for(polling, timeout=10)
+
+    assert told["text"].startswith("💬 <b>Ann</b> wrote in ticket #")
+    assert told["text"].endswith("“The video does not play”:\nThe video does not play")
