@@ -1,5 +1,6 @@
 """Admins' own Telegram accounts (backend/services/admin_telegram_service.py)."""
 
+import asyncio
 import hashlib
 from datetime import timedelta
 
@@ -8,6 +9,7 @@ from sqlalchemy import select
 
 from backend.services import admin_telegram_service, audit_service
 from backend.services.exceptions import InvalidLinkToken, TelegramNotLinked
+from shared import database
 from shared.constants import AdminRole
 from shared.models import Admin, AuditLog
 from shared.utils import utcnow
@@ -174,3 +176,24 @@ async def test_set_notify_support_without_a_linked_account(session):
 
     with pytest.raises(TelegramNotLinked):
         await admin_telegram_service.set_notify_support(session, admin, enabled=True)
+
+
+async def test_one_token_used_twice_at_once_links_one_account():
+    async with database.session_scope() as session:
+        admin = await add_admin(session)
+        token = (await admin_telegram_service.create_link_token(session, admin)).token
+
+    async def use(telegram_id: int) -> bool:
+        try:
+            async with database.session_scope() as session:
+                await admin_telegram_service.link(session, token=token, telegram_id=telegram_id)
+        except InvalidLinkToken:
+            return False
+        return True
+
+    results = await asyncio.gather(use(5551), use(5552))
+
+    assert sorted(results) == [False, True]
+    async with database.session_scope() as session:
+        stored = await session.scalar(select(Admin).where(Admin.username == "ann"))
+        assert stored.telegram_id == (5551 if results[0] else 5552)
