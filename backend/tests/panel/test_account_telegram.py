@@ -184,3 +184,19 @@ async def test_every_role_links_their_telegram(signed_in_as, role: AdminRole):
 
     assert response.status_code == 200
     assert LINK.search(response.text) is not None
+
+
+async def test_link_without_the_bots_address_shows_the_start_command(
+    signed_in: httpx.AsyncClient, telegram: BotAPIDouble
+):
+    telegram.fail("getMe", error_code=500, times=None)
+
+    response = await link_page(signed_in)
+
+    assert response.status_code == 200
+    assert LINK.search(response.text) is None
+    command = re.search(
+        r'data-testid="telegram-start-command">/start admin-([A-Za-z0-9_-]+)</code>', response.text
+    )
+    assert command is not None, response.text
+    assert "Send the bot this command" in response.text
