@@ -32,6 +32,7 @@ from shared.models import (
     Lesson,
     PromoCode,
     Purchase,
+    SupportMessage,
     SupportTicket,
     UnmatchedPayment,
     User,
@@ -48,6 +49,7 @@ AUDITED: tuple[type[Base], ...] = (
     User,
     Admin,
     SupportTicket,
+    SupportMessage,
     UnmatchedPayment,
 )
 # Bookkeeping that every write touches: it says nothing the record's own time does not.

@@ -428,7 +428,7 @@ async def test_create_course_lesson_negative_position_refused(session):
         ("purchases", "completed", True),
         ("purchases", "stolen", False),
         ("support_tickets", "answered", True),
-        ("support_tickets", "answered", False),
+        ("support_tickets", "in_progress", False),
         ("support_tickets", "lost", False),
     ],
 )

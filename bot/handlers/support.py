@@ -172,7 +172,9 @@ async def receive_reply(
     await _add(message, session, ticket, t, jobs)
 
 
-async def active_ticket_of(session: AsyncSession, user: User | None = None) -> dict[str, Any] | bool:
+async def active_ticket_of(
+    _message: Message, session: AsyncSession, user: User | None = None
+) -> dict[str, Any] | bool:
     """Filter: the sender has an open or answered ticket (handed to the handler as `ticket`)."""
     if user is None:
         return False

@@ -2,6 +2,7 @@
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 from sqlalchemy import Select
@@ -78,6 +79,14 @@ async def press(
 async def settle(seconds: float = 0.3) -> None:
     """Give the bot time to send anything more (to assert that it did not)."""
     await asyncio.sleep(seconds)
+
+
+async def wait_until(condition: Any, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (a deadline)
+    """Wait until the async `condition` holds (a job's write, say), polling; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
 
 
 async def db_scalar(statement: Select[Any]) -> Any:

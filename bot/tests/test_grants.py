@@ -103,10 +103,11 @@ async def test_blocked_student_is_marked_then_unmarked_when_writing_again(
 
 async def test_ticket_answer_to_a_blocked_student_marks_them(telegram: BotAPIDouble, bot: Bot, session):
     author = await create_user(session, telegram_id=BUYER["id"])
-    ticket = await create_ticket(session, author, admin_response="Here is your answer")
+    await create_ticket(session, author, admin_response="Here is your answer")
     telegram.block(BUYER["id"])
 
-    delivered = await support_ticket_service.deliver_answer(session, ticket, telegram=BotGateway(bot))
+    [answer] = await support_ticket_service.messages_to_deliver(session)
+    delivered = await support_ticket_service.deliver(session, answer, telegram=BotGateway(bot))
     await session.commit()
 
     assert not delivered

@@ -1,21 +1,32 @@
 """The panel's support pages: tickets by status, a ticket, answering (delivered by the bot), closing."""
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from backend.main import app
-from backend.tests.factories import create_ticket, create_user
+from backend.tests.factories import (
+    create_lesson,
+    create_purchase,
+    create_support_message,
+    create_ticket,
+    create_user,
+)
 from backend.tests.panel.conftest import csrf_of
 from bot.app import create_bot
 from bot.gateway import BotGateway
 from bot.tests.bot_api_double import BotAPIDouble
 from bot.tests.conftest import BOT_ID, BOT_TOKEN, settings_env
-from shared.constants import AdminRole, TicketStatus
-from shared.models import AuditLog, SupportTicket
+from bot.tests.helpers import wait_until
+from shared.constants import AdminRole, SupportMessageAuthor, TicketStatus
+from shared.models import AuditLog, Purchase, SupportTicket
+from shared.utils import utcnow
+from worker import engine as job_engine
 
 
 @pytest.fixture
@@ -26,15 +37,21 @@ async def telegram() -> AsyncIterator[BotAPIDouble]:
             bot = create_bot(settings)
             app.state.telegram = BotGateway(bot)
             try:
-                yield api
+                async with job_engine.running(settings, bot=bot, host=False) as jobs:
+                    app.state.jobs = jobs
+                    yield api
             finally:
-                app.state.telegram = None
+                app.state.telegram = app.state.jobs = None
                 await bot.session.close()
 
 
 async def stored(session: AsyncSession, ticket_id: int) -> SupportTicket:
     session.expire_all()
-    ticket = await session.scalar(select(SupportTicket).where(SupportTicket.id == ticket_id))
+    ticket = await session.scalar(
+        select(SupportTicket)
+        .where(SupportTicket.id == ticket_id)
+        .options(selectinload(SupportTicket.messages))
+    )
     assert ticket is not None
     return ticket
 
@@ -106,6 +123,11 @@ async def test_missing_ticket_is_404(signed_in: httpx.AsyncClient, path: str):
     assert "Page not found" in response.text
 
 
+async def answer_delivered(session: AsyncSession, ticket_id: int) -> bool:
+    saved = await stored(session, ticket_id)
+    return saved.response_sent_at is not None or saved.response_undeliverable_at is not None
+
+
 async def test_answer_reaches_the_student(
     signed_in: httpx.AsyncClient, session: AsyncSession, telegram: BotAPIDouble
 ):
@@ -116,23 +138,29 @@ async def test_answer_reaches_the_student(
 
     response = await signed_in.post(
         f"/admin/support/{ticket.id}/answer",
-        data={"admin_response": "Reinstall the app <please>", "csrf_token": csrf_of(page.text)},
+        data={"text": "Reinstall the app <please>", "csrf_token": csrf_of(page.text)},
     )
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/admin/support/{ticket.id}"
-    [sent] = telegram.sent_messages(5550001)
-    assert sent["text"] == f"Answer to your request #{ticket.id}:\n\nReinstall the app <please>"
-    saved = await stored(session, ticket.id)
-    assert saved.admin_response == "Reinstall the app <please>"
-    assert saved.status is TicketStatus.ANSWERED
-    assert saved.response_sent_at is not None
     shown = await signed_in.get(response.headers["location"])
-    assert "The answer was delivered to the student." in shown.text
-    assert "Reinstall the app &lt;please&gt;" in shown.text
-    assert "Delivered" in shown.text
+    assert "The answer is saved and on its way to the student." in shown.text
+    # The job kicked for the answer sends it at once, with the buttons to reply and to close.
+    [sent] = await telegram.wait_for("sendMessage", lambda c: str(c["chat_id"]) == "5550001")
+    assert sent["text"] == f"Answer to your request #{ticket.id}:\n\nReinstall the app <please>"
+    assert [b["text"] for row in sent["reply_markup"]["inline_keyboard"] for b in row] == [
+        "↩️ Reply",
+        "✅ Close the request",
+    ]
+    await wait_until(lambda: answer_delivered(session, ticket.id))
+    saved = await stored(session, ticket.id)
+    assert (saved.admin_response, saved.status) == ("Reinstall the app <please>", TicketStatus.ANSWERED)
+    assert saved.messages[-1].telegram_message_id is not None
+    conversation = await signed_in.get(f"/admin/support/{ticket.id}/messages")
+    assert "Reinstall the app &lt;please&gt;" in conversation.text
+    assert "Delivered" in conversation.text
     # Recorded in the audit log under the signed-in admin.
-    entries = (await session.scalars(select(AuditLog).where(AuditLog.entity == "support_tickets"))).all()
+    entries = (await session.scalars(select(AuditLog).where(AuditLog.entity == "support_messages"))).all()
     assert {entry.admin_username for entry in entries} == {"admin"}
 
 
@@ -145,16 +173,16 @@ async def test_answer_to_a_student_who_blocked_the_bot(
     telegram.block(5550002)
     page = await signed_in.get(f"/admin/support/{ticket.id}")
 
-    response = await signed_in.post(
-        f"/admin/support/{ticket.id}/answer",
-        data={"admin_response": "Hello?", "csrf_token": csrf_of(page.text)},
-        follow_redirects=True,
+    await signed_in.post(
+        f"/admin/support/{ticket.id}/answer", data={"text": "Hello?", "csrf_token": csrf_of(page.text)}
     )
 
-    assert "the student blocked the bot" in response.text
+    await wait_until(lambda: answer_delivered(session, ticket.id))
     saved = await stored(session, ticket.id)
     assert saved.response_undeliverable_at is not None
     assert saved.response_sent_at is None
+    shown = await signed_in.get(f"/admin/support/{ticket.id}")
+    assert "Not delivered: the student blocked the bot" in shown.text
 
 
 async def test_answer_with_the_bot_off_waits(signed_in: httpx.AsyncClient, session: AsyncSession):
@@ -164,13 +192,97 @@ async def test_answer_with_the_bot_off_waits(signed_in: httpx.AsyncClient, sessi
 
     response = await signed_in.post(
         f"/admin/support/{ticket.id}/answer",
-        data={"admin_response": "Soon", "close": "true", "csrf_token": csrf_of(page.text)},
+        data={"text": "Soon", "close": "true", "csrf_token": csrf_of(page.text)},
         follow_redirects=True,
     )
 
     assert "the bot sends it as soon as it can reach Telegram" in response.text
+    assert "Waiting to be sent" in response.text
     saved = await stored(session, ticket.id)
     assert (saved.admin_response, saved.status, saved.response_sent_at) == ("Soon", TicketStatus.CLOSED, None)
+
+
+async def test_conversation_shows_every_message_with_attachments(
+    signed_in: httpx.AsyncClient, session: AsyncSession
+):
+    author = await create_user(session, first_name="Ann")
+    ticket = await create_ticket(
+        session, author, message="The video is black", admin_response="Which device?"
+    )
+    await create_support_message(
+        session,
+        ticket,
+        author=SupportMessageAuthor.STUDENT,
+        text="This one",
+        attachments=[
+            {"kind": "photo", "file_id": "AgAD-shot", "file_name": None},
+            {"kind": "document", "file_id": "BQAD-log", "file_name": "log.txt"},
+        ],
+    )
+
+    page = await signed_in.get(f"/admin/support/{ticket.id}")
+    partial = await signed_in.get(f"/admin/support/{ticket.id}/messages", headers={"HX-Request": "true"})
+
+    assert page.status_code == partial.status_code == 200
+    for html in (page.text, partial.text):
+        assert html.index("The video is black") < html.index("Which device?") < html.index("This one")
+        assert "log.txt" in html
+        assert "AgAD-shot" in html
+        assert ">Photo<" in html
+        assert ">Document<" in html
+    # The page polls the conversation; the partial is the conversation alone (it polls on, being swapped in).
+    assert f'hx-get="/admin/support/{ticket.id}/messages"' in page.text
+    assert 'hx-trigger="every 3s"' in partial.text
+    assert "<html" not in partial.text
+    assert "support-answer" not in partial.text
+    assert 'name="text"' not in partial.text
+
+
+async def test_ticket_page_shows_its_purchase_with_the_refund_button(
+    signed_in: httpx.AsyncClient, session: AsyncSession
+):
+    author = await create_user(session)
+    purchase = await create_purchase(
+        session, author, await create_lesson(session, title="Chords"), telegram_payment_charge_id="charge-1"
+    )
+    ticket = await create_ticket(session, author, purchase_id=purchase.id)
+
+    page = await signed_in.get(f"/admin/support/{ticket.id}")
+
+    assert f"#{purchase.id}" in page.text
+    assert "Chords" in page.text
+    assert f'action="/admin/purchases/{purchase.id}/refund"' in page.text
+    assert f'name="next" value="/admin/support/{ticket.id}"' in page.text
+
+
+async def test_support_role_sees_the_purchase_without_the_refund_button(signed_in_as, session: AsyncSession):
+    author = await create_user(session)
+    purchase = await create_purchase(
+        session, author, await create_lesson(session), telegram_payment_charge_id="c-2"
+    )
+    ticket = await create_ticket(session, author, purchase_id=purchase.id)
+    client = await signed_in_as(AdminRole.SUPPORT)
+
+    page = await client.get(f"/admin/support/{ticket.id}")
+
+    assert 'data-testid="ticket-purchase"' in page.text
+    assert "/refund" not in page.text
+    assert await session.get(Purchase, purchase.id) is not None
+
+
+async def test_list_shows_status_and_last_activity_first(signed_in: httpx.AsyncClient, session: AsyncSession):
+    author = await create_user(session)
+    busy = await create_ticket(session, author, subject="Busy one", status=TicketStatus.ANSWERED)
+    quiet = await create_ticket(session, author, subject="Quiet one")
+    # The older ticket had the latest message.
+    quiet.updated_at, busy.updated_at = utcnow() - timedelta(hours=2), utcnow() - timedelta(minutes=1)
+    await session.commit()
+
+    page = await signed_in.get("/admin/support", params={"status": "all"})
+
+    assert page.text.index("Busy one") < page.text.index("Quiet one")
+    assert "Answered" in page.text
+    assert "Last activity" in page.text
 
 
 @pytest.mark.parametrize(
@@ -186,7 +298,7 @@ async def test_answer_invalid_keeps_what_was_typed(
 
     response = await signed_in.post(
         f"/admin/support/{ticket.id}/answer",
-        data={"admin_response": answer, "csrf_token": csrf_of(page.text)},
+        data={"text": answer, "csrf_token": csrf_of(page.text)},
     )
 
     assert response.status_code == 422
@@ -264,9 +376,9 @@ async def test_manager_is_refused_every_support_route(signed_in_as, session: Asy
     await session.commit()
     client = await signed_in_as(AdminRole.MANAGER)
     token = csrf_of((await client.get("/admin")).text)
-    for path in ("/admin/support", f"/admin/support/{ticket.id}"):
+    for path in ("/admin/support", f"/admin/support/{ticket.id}", f"/admin/support/{ticket.id}/messages"):
         assert (await client.get(path)).status_code == 403
-    for action, data in (("answer", {"admin_response": "Hi"}), ("status", {"status": "closed"})):
+    for action, data in (("answer", {"text": "Hi"}), ("status", {"status": "closed"})):
         response = await client.post(
             f"/admin/support/{ticket.id}/{action}", data={**data, "csrf_token": token}
         )
