@@ -1,4 +1,5 @@
-# The lesson store API and the Telegram bot: one image; the bot runs it as `python -m bot`.
+# The lesson store API, the Telegram bot and the job workers: one image; the bot runs it as `python -m bot`,
+# a worker as `python -m worker` (only with REDIS_URL).
 #
 #   docker build -t lesson-store .
 #   docker run -p 8000:8000 -v lessons-data:/data \
@@ -32,6 +33,7 @@ COPY alembic/ alembic/
 COPY shared/ shared/
 COPY backend/ backend/
 COPY bot/ bot/
+COPY worker/ worker/
 # The project itself, in place (-e): the migrations (alembic/) are read beside the packages, not from a wheel.
 RUN pip install --no-cache-dir --no-deps -e .
 

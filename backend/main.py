@@ -18,8 +18,10 @@ from backend.api import (
     health,
     lessons,
     limits,
+    metrics,
     promo_codes,
     purchases,
+    request_ids,
     support_tickets,
     telegram,
     unmatched_payments,
@@ -29,7 +31,7 @@ from backend.panel import app as panel
 from backend.services import auth_service
 from backend.setup_errors import SetupErrorsInOneLine
 from bot.app import running_in_api
-from shared import database
+from shared import database, logs
 from shared.config import get_settings
 from shared.setup_checks import check_database
 from worker import engine as job_engine
@@ -52,9 +54,7 @@ async def prepare_database() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logs.configure(settings)
     settings.warn_if_insecure()
     await prepare_database()
     # The composition root: the bot's gateway is the services' and the API's way to Telegram.
@@ -62,18 +62,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # process hosts the jobs (the embedded mode; with REDIS_URL it only enqueues them for the workers).
     async with (
         running_in_api(settings) as gateway,
-        job_engine.running(settings, bot=gateway.bot if gateway else None, host=True) as jobs,
+        job_engine.running(settings, bot=gateway.bot if gateway else None, host=True) as engine,
     ):
         app.state.telegram = gateway
-        app.state.jobs = jobs
+        app.state.jobs = engine.jobs
+        # Readiness asks it (None: no Redis configured).
+        app.state.redis = engine.redis
         app.state.webhook = gateway if gateway is not None and gateway.dispatcher is not None else None
         if app.state.webhook is not None:
-            gateway.dispatcher["jobs"] = jobs
+            gateway.dispatcher["jobs"] = engine.jobs
         logger.info("Lesson store API ready (environment: %s)", settings.ENVIRONMENT.value)
         try:
             yield
         finally:
-            app.state.telegram = app.state.webhook = app.state.jobs = None
+            app.state.telegram = app.state.webhook = app.state.jobs = app.state.redis = None
     await database.dispose_engine()
 
 
@@ -118,6 +120,8 @@ def create_app() -> FastAPI:
         )
     # A setup mistake found at startup (shared/setup_checks.py) fails it with one line, not a traceback.
     app.add_middleware(SetupErrorsInOneLine)
+    app.add_middleware(metrics.RequestMetrics)
+    app.add_middleware(request_ids.RequestIds)
     if settings.trusted_proxies:
         # Outermost: login throttling counts per client, so a forged X-Forwarded-For must not name one.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
@@ -129,6 +133,8 @@ def create_app() -> FastAPI:
     docs.install(app)
     # After the API's error handlers: the panel's wrap them, so that only /admin answers with pages.
     panel.install(app)
+    if settings.METRICS_ENABLED:
+        app.mount("/metrics", metrics.metrics_app())
 
     return app
 

@@ -7,7 +7,7 @@ import sys
 from aiogram.exceptions import TelegramNetworkError
 
 from bot.app import check_token, create_bot, create_dispatcher, set_commands
-from shared import database
+from shared import database, logs, metrics
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
 from worker import engine as job_engine
@@ -17,7 +17,7 @@ logger = logging.getLogger("bot")
 
 async def main() -> int:
     settings = get_settings()
-    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     try:
         return await poll(settings)
     except SetupError as error:
@@ -46,10 +46,12 @@ async def poll(settings: Settings) -> int:
         # A webhook left from another deployment would make getUpdates fail.
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot)
+        if settings.METRICS_PORT:
+            metrics.serve(settings.METRICS_PORT)
         # Jobs this process enqueues run here (embedded) or on the workers (REDIS_URL); the periodic ones
         # are the API's.
-        async with job_engine.running(settings, bot=bot, host=False) as jobs:
-            dispatcher["jobs"] = jobs
+        async with job_engine.running(settings, bot=bot, host=False) as engine:
+            dispatcher["jobs"] = engine.jobs
             # One update at a time: getUpdates confirms an update only once it has been handled, so an
             # update (a payment) of a process that dies halfway is served again to the next one.
             await dispatcher.start_polling(

@@ -15,7 +15,17 @@ from aiogram.client.session.base import Response
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
@@ -28,7 +38,7 @@ from bot.gateway import BotGateway
 from bot.handlers import create_routers
 from bot.i18n import LANGUAGES, translator
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
-from shared import database
+from shared import database, metrics
 from shared.config import Settings
 from shared.models import Purchase, UnmatchedPayment
 from shared.setup_checks import SetupError, check_bot_token
@@ -69,10 +79,49 @@ class CommitBeforeTelegram(BaseRequestMiddleware):
         return await make_request(bot, method)
 
 
+class CountRefusals(BaseRequestMiddleware):
+    """Counts the calls Telegram refused, by error code (a 429 is a rate limit hit, a 403 a blocked chat)."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter:
+            metrics.telegram_errors.labels("429").inc()
+            raise
+        except TelegramForbiddenError:
+            metrics.telegram_errors.labels("403").inc()
+            raise
+        except TelegramNetworkError:
+            metrics.telegram_errors.labels("network").inc()
+            raise
+        except TelegramAPIError as error:
+            metrics.telegram_errors.labels(_error_code(error)).inc()
+            raise
+
+
+def _error_code(error: TelegramAPIError) -> str:
+    for code, kind in (
+        (400, TelegramBadRequest),
+        (401, TelegramUnauthorizedError),
+        (404, TelegramNotFound),
+        (409, TelegramConflictError),
+        (500, TelegramServerError),
+    ):
+        if isinstance(error, kind):
+            return str(code)
+    return "other"
+
+
 def create_bot(settings: Settings) -> Bot:
     _response_models()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL.rstrip("/")))
     session.middleware(CommitBeforeTelegram())
+    session.middleware(CountRefusals())
     return Bot(
         settings.TELEGRAM_BOT_TOKEN.get_secret_value(),
         session=session,

@@ -16,6 +16,7 @@ from backend.services import course_service, lesson_service, payment_service, us
 from bot import keyboards
 from bot.formatting import parse_html, split_message
 from bot.i18n import Translator
+from shared import metrics
 from shared.config import get_settings
 from shared.database import session_scope
 from shared.models import Lesson, Purchase
@@ -131,10 +132,15 @@ async def deliver_paid(
     keeper = asyncio.create_task(_keep_claim(purchase.id, stop), name=f"delivery-lease-{purchase.id}")
     try:
         await deliver_purchase(bot, session, chat_id, purchase, t)
+        metrics.deliveries.labels("delivered").inc()
     except TelegramForbiddenError:
         # Blocked by the user: retrying would fail the same way, and the purchase is in My lessons.
         logger.info("Purchase %s not delivered: chat %s blocked the bot", purchase.id, chat_id)
+        metrics.deliveries.labels("blocked").inc()
         await user_service.mark_bot_blocked(session, purchase.user_id)
+    except Exception:
+        metrics.deliveries.labels("failed").inc()
+        raise
     finally:
         # Stopped, not cancelled: a renewal in progress finishes its transaction first.
         stop.set()

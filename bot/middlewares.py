@@ -1,26 +1,38 @@
-"""Outer middlewares: one database session per update, the user registered, texts in their language."""
+"""Outer middlewares: one database session per update (and its ids in the log lines), the user registered,
+texts in their language."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from backend.services import user_service
 from bot.i18n import translator
+from shared import logs, metrics
 from shared.database import session_scope
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Gives each update its own session, closed when the update is handled."""
+    """Gives each update its own session, closed when the update is handled, and names the update and its
+    sender in the log lines written meanwhile."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with session_scope() as session:
-            data["session"] = session
-            return await handler(event, data)
+        sender: TelegramUser | None = data.get("event_from_user")
+        if isinstance(event, Update):
+            metrics.bot_updates.labels(event.event_type).inc()
+        update = logs.update_id.set(event.update_id if isinstance(event, Update) else None)
+        user = logs.telegram_user_id.set(sender.id if sender else None)
+        try:
+            async with session_scope() as session:
+                data["session"] = session
+                return await handler(event, data)
+        finally:
+            logs.update_id.reset(update)
+            logs.telegram_user_id.reset(user)
 
 
 class UserMiddleware(BaseMiddleware):

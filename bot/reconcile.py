@@ -1,13 +1,12 @@
 """`python -m bot.reconcile`: compare Telegram's Stars ledger with our purchases once, and report."""
 
 import asyncio
-import logging
 import sys
 
 from backend.services import payment_service
 from bot import gateway
 from bot.app import check_token, create_bot
-from shared import database
+from shared import database, logs
 from shared.config import Settings, get_settings
 from shared.constants import MAX_PAGE_SIZE
 from shared.setup_checks import SetupError, check_bot_token, check_database
@@ -15,7 +14,7 @@ from shared.setup_checks import SetupError, check_bot_token, check_database
 
 async def main() -> int:
     settings = get_settings()
-    logging.basicConfig(level=settings.LOG_LEVEL, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     try:
         return await reconcile(settings)
     except SetupError as error:

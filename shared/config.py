@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
     LOG_LEVEL: str = "INFO"
+    # text: one readable line per record; json: one JSON object per line (for log collectors).
+    LOG_FORMAT: Literal["text", "json"] = "text"
+    # Prometheus metrics: the API serves them at /metrics when enabled; `python -m bot` and
+    # `python -m worker` serve theirs on METRICS_PORT when it is set.
+    METRICS_ENABLED: bool = False
+    METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
     SQL_ECHO: bool = False
 
     @field_validator("DATABASE_URL")
@@ -75,6 +81,11 @@ class Settings(BaseSettings):
     @field_validator("WEBHOOK_URL", mode="before")
     @classmethod
     def _empty_webhook_url_means_polling(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("METRICS_PORT", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
         return value or None
 
     @field_validator("MEDIA_CHAT_ID", mode="before")

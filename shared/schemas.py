@@ -176,8 +176,13 @@ class ErrorResponse(BaseModel):
 
 
 class HealthRead(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessRead(BaseModel):
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unavailable"]
+    redis: Literal["ok", "unavailable", "not_configured"]
 
 
 # Users ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from redis.exceptions import LockError
 from taskiq.api import run_receiver_task
 
 from bot.app import check_token, create_bot
-from shared import database
+from shared import database, logs, metrics
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
 from worker.engine import KEY_PREFIX, LOCK_TTL_SECONDS, Engine
@@ -24,6 +24,7 @@ logger = logging.getLogger("worker")
 
 # How many jobs one worker runs at once.
 MAX_CONCURRENT_JOBS = 20
+QUEUE_MEASURE_SECONDS = 15
 
 
 async def main(argv: list[str]) -> int:
@@ -31,7 +32,7 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("role", nargs="?", choices=["worker", "scheduler"], default="worker")
     role = parser.parse_args(argv).role
     settings = get_settings()
-    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     if not settings.REDIS_URL:
         logger.error("REDIS_URL is not set: the API process runs the jobs itself; no worker is needed")
         return 2
@@ -71,12 +72,25 @@ async def work(settings: Settings) -> int:
         receiver = asyncio.create_task(
             run_receiver_task(engine.broker, max_async_tasks=MAX_CONCURRENT_JOBS), name="job-receiver"
         )
-        await _until_stopped(receiver)
+        tasks = [receiver]
+        if settings.METRICS_PORT:
+            metrics.serve(settings.METRICS_PORT)
+            tasks.append(asyncio.create_task(_measure_queue(engine), name="queue-depth"))
+        await _until_stopped(*tasks)
     finally:
         await engine.shutdown()
         await bot.session.close()
         await database.dispose_engine()
     return 0
+
+
+async def _measure_queue(engine: Engine) -> None:
+    while True:
+        try:
+            metrics.job_queue_depth.set(await engine.queue_depth())
+        except Exception:
+            logger.exception("Could not measure the job queue")
+        await asyncio.sleep(QUEUE_MEASURE_SECONDS)
 
 
 async def schedule(settings: Settings) -> int:

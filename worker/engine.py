@@ -15,18 +15,18 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiogram import Bot
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, ResponseError
 from taskiq import AsyncBroker, InMemoryBroker, TaskiqDepends, TaskiqScheduler, TaskiqState
 from taskiq.api import run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
-from shared import database
+from shared import database, metrics
 from shared.config import Settings
 from worker.registry import JOBS, Job
 
@@ -141,6 +141,7 @@ def _run_guarded(job: Job, locks: Locks, running: set[asyncio.Task[Any]]) -> Cal
         task = asyncio.current_task()
         if task is not None:
             running.add(task)
+        metrics.jobs_running.inc()
         try:
             if job.every is None:
                 return await job.function(*args, **kwargs)
@@ -150,18 +151,25 @@ def _run_guarded(job: Job, locks: Locks, running: set[asyncio.Task[Any]]) -> Cal
                     return None
                 return await job.function(*args, **kwargs)
         finally:
+            metrics.jobs_running.dec()
             if task is not None:
                 running.discard(task)
 
     return run
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Engine:
     """A broker with the jobs bound to it, the state they read, and the runs of this process."""
 
-    def __init__(self, settings: Settings, *, bot: Bot | None) -> None:
-        import worker.tasks  # noqa: F401  (registers the jobs)
+    def __init__(self, settings: Settings, *, bot: Bot | None, jobs: Mapping[str, Job] | None = None) -> None:
+        if jobs is None:
+            import worker.tasks  # noqa: F401  (registers the jobs)
 
+            jobs = JOBS
         self.settings = settings
         self.redis: Redis | None = None
         self.broker: AsyncBroker
@@ -187,7 +195,7 @@ class Engine:
             self.locks,
             self.redis,
         )
-        for job in JOBS.values():
+        for job in jobs.values():
             interval = job.every(settings) if job.every is not None else None
             labels: dict[str, Any] = {"schedule": [{"interval": interval}]} if interval else {}
             self.broker.register_task(
@@ -211,6 +219,19 @@ class Engine:
         if self.redis is not None:
             await self.redis.aclose()
 
+    async def queue_depth(self) -> int:
+        """Jobs waiting: in Redis, not yet handed to a worker or not yet acknowledged; embedded, running."""
+        if self.redis is None:
+            return len(self.running)
+        try:
+            groups = await self.redis.xinfo_groups(QUEUE)
+        except ResponseError:  # no stream yet: nothing was ever enqueued
+            return 0
+        for group in groups:
+            if _text(group["name"]) == CONSUMER_GROUP:
+                return int(group.get("lag") or 0) + int(group["pending"])
+        return 0
+
     async def run_scheduler(self) -> None:
         """Enqueue the periodic jobs when due, for as long as this runs."""
         scheduler = TaskiqScheduler(self.broker, [LabelScheduleSource(self.broker)])
@@ -218,8 +239,8 @@ class Engine:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIterator[Jobs]:
-    """The job queue of an API or bot process, for its lifetime.
+async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIterator[Engine]:
+    """The job engine of an API or bot process, for its lifetime (its `jobs` enqueue).
 
     host: this process is the embedded mode's host of the jobs: it runs the periodic ones (only when the bot
     is on: they reach Telegram). With REDIS_URL the process only enqueues, whatever `host` says.
@@ -230,7 +251,7 @@ async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIt
     if engine.embedded and host and bot is not None:
         scheduler = asyncio.create_task(engine.run_scheduler(), name="job-scheduler")
     try:
-        yield engine.jobs
+        yield engine
     finally:
         if scheduler is not None:
             scheduler.cancel()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from backend.services.common import dialect_insert
+from shared import metrics
 from shared.constants import PurchaseStatus
 from shared.database import writers_take_turns
 from shared.models import (
@@ -83,9 +84,19 @@ def _item_key(purchase: Purchase) -> tuple[SalesDimension, int]:
     return SalesDimension.COURSE, purchase.course_id
 
 
+def _count_metrics(purchase: Purchase, before: PurchaseStatus | None) -> None:
+    if purchase.status is before:
+        return
+    if purchase.status is PurchaseStatus.COMPLETED and purchase.granted_by_id is None:
+        metrics.payments.labels("lesson" if purchase.lesson_id is not None else "course").inc()
+    elif purchase.status is PurchaseStatus.REFUNDED:
+        metrics.refunds.inc()
+
+
 async def count_change(session: AsyncSession, purchase: Purchase, *, before: PurchaseStatus | None) -> None:
     """Keep the rollup after a purchase's status changed (before: its previous status, None when the
     purchase is new). Called by every path that sets a status, in the same transaction as the change."""
+    _count_metrics(purchase, before)
     new = purchase_figures(purchase.status, purchase.amount)
     old = purchase_figures(before, purchase.amount)
     delta = {name: new.get(name, 0) - old.get(name, 0) for name in FIGURES}

@@ -119,7 +119,7 @@ def test_server_end_to_end(server: Server):
     assert admins == [("admin",)]
 
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
-        assert http.get("/health").json() == {"status": "ok", "database": "ok"}
+        assert http.get("/ready").json() == {"status": "ok", "database": "ok", "redis": "not_configured"}
         assert http.get("/docs").status_code == 200
 
         login = http.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})

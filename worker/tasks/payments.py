@@ -13,6 +13,7 @@ from bot import gateway
 from bot.delivery import deliver_paid
 from bot.gateway import BotGateway
 from bot.i18n import translator
+from shared import metrics
 from shared.config import Settings
 from shared.database import session_scope
 from worker.engine import job_settings, telegram_bot
@@ -50,6 +51,7 @@ async def redeliver(bot: TelegramBot) -> int:
                 t = translator(user.language_code)
                 if await deliver_paid(bot, session, user.telegram_id, purchase, t):
                     delivered += 1
+                    metrics.delivery_retries.inc()
         except Exception:
             logger.exception("Delivery of purchase %s failed; retried after its lease", purchase_id)
     if delivered:

@@ -35,6 +35,7 @@ ModelT = TypeVar("ModelT", bound=Base)
 # Every operation of the API: (method, path). The tests check the OpenAPI document against it.
 PUBLIC_OPERATIONS = [
     ("GET", "/health"),
+    ("GET", "/ready"),
     ("POST", "/auth/login"),
     ("POST", "/auth/token"),
     ("POST", "/auth/refresh"),

@@ -1,7 +1,8 @@
-"""The application itself (backend/main.py): /health, the interactive docs and the OpenAPI document."""
+"""The application itself (backend/main.py): /health, /ready, the interactive docs and the OpenAPI."""
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from backend.main import app
 from backend.tests.api import ADMIN_OPERATIONS, ALL_OPERATIONS
@@ -31,25 +32,52 @@ def operations(openapi: dict) -> dict[tuple[str, str], dict]:
     }
 
 
+READY = {"status": "ok", "database": "ok", "redis": "not_configured"}
+
+
 async def test_read_health(client):
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok"}
 
 
-async def test_read_health_database_unreachable(client):
+async def test_read_ready(client):
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == READY
+
+
+async def test_read_ready_database_unreachable(client):
     working_engine = database.get_engine()
     broken_engine = database.configure("sqlite:////nonexistent-dir/x.db")
     try:
-        response = await client.get("/health")
+        response = await client.get("/ready")
+        alive = await client.get("/health")
     finally:
         database.configure(get_settings().DATABASE_URL)
         await broken_engine.dispose()
         await working_engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unavailable"}
+    assert response.json() == {"status": "unavailable", "database": "unavailable", "redis": "not_configured"}
+    # Alive all the same: restarting the process would not bring the database back.
+    assert alive.status_code == 200
     # Back to normal once the database is reachable again.
-    assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    assert (await client.get("/ready")).json() == READY
+
+
+async def test_read_ready_covers_redis(client):
+    client_app = client._transport.app  # type: ignore[attr-defined]
+    client_app.state.redis = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        down = await client.get("/ready")
+        client_app.state.redis = Redis.from_url("redis://127.0.0.1:6379/0")
+        up = await client.get("/ready")
+    finally:
+        await client_app.state.redis.aclose()
+        client_app.state.redis = None
+    assert down.status_code == 503
+    assert down.json() == {"status": "unavailable", "database": "ok", "redis": "unavailable"}
+    assert up.json() == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
 @pytest.mark.parametrize(("path", "marker"), [("/docs", "swagger-ui"), ("/redoc", "redoc")])
@@ -105,7 +133,9 @@ async def test_read_openapi_operations_with_ids_declare_404(openapi, method, pat
     assert "422" in responses  # a malformed id
 
 
-@pytest.mark.parametrize(("method", "path"), [op for op in ALL_OPERATIONS if op[1] != "/health"])
+@pytest.mark.parametrize(
+    ("method", "path"), [op for op in ALL_OPERATIONS if op[1] not in ("/health", "/ready")]
+)
 async def test_read_openapi_operations_with_input_declare_422(openapi, method, path):
     operation = operations(openapi)[(method, path)]
     if operation.get("parameters") or operation.get("requestBody"):
@@ -120,8 +150,8 @@ async def test_read_openapi_error_responses_use_error_schema(openapi):
                 assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, code)
 
 
-async def test_read_openapi_health_declares_503(openapi):
-    assert "503" in operations(openapi)[("GET", "/health")]["responses"]
+async def test_read_openapi_readiness_declares_503(openapi):
+    assert "503" in operations(openapi)[("GET", "/ready")]["responses"]
 
 
 @pytest.mark.parametrize(
