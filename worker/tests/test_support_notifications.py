@@ -183,8 +183,8 @@ async def test_a_students_message_in_the_bot_notifies_the_admins(telegram, bot, 
     """End to end: the bot enqueues the job on the embedded engine, which tells the admin."""
     await add_admin(session, "sue", telegram_id=9001, notify_support=True)
     dispatcher = create_dispatcher(bot_settings)
-    async with engine.running(bot_settings, bot=bot, host=False) as jobs:
-        dispatcher["jobs"] = jobs
+    async with engine.running(bot_settings, bot=bot, host=False) as job_engine:
+        dispatcher["jobs"] = job_engine.jobs
         polling = asyncio.create_task(
             dispatcher.start_polling(
                 bot,
