@@ -88,7 +88,9 @@ async def empty_tables() -> None:
         await connection.execute(
             text(
                 "UPDATE admins SET role = 'owner', is_active = true, language = NULL,"
-                " password_changed_at = NULL, password_hash = :password_hash WHERE username = :username"
+                " password_changed_at = NULL, password_hash = :password_hash,"
+                " telegram_id = NULL, notify_support = false, telegram_link_token_hash = NULL,"
+                " telegram_link_expires_at = NULL WHERE username = :username"
             ),
             {**admin, "password_hash": _admin_password_hash},
         )

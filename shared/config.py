@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # lesson has Telegram's file id before its first buyer. Empty: the first delivery uploads it.
     MEDIA_CHAT_ID: str | None = None
     REDIS_URL: str | None = None
+    # The panel's public address (https://shop.example.com): Telegram notifications to admins link to its
+    # pages. None: they carry no link.
+    PANEL_BASE_URL: str | None = None
     PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
     DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
     RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
@@ -96,6 +99,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_media_chat_is_none(cls, value: object) -> object:
         return value or None
+
+    @field_validator("PANEL_BASE_URL", mode="before")
+    @classmethod
+    def _panel_base_url(cls, value: object) -> object:
+        if not value:
+            return None
+        value = str(value).strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("PANEL_BASE_URL must be an http(s):// address")
+        return value
 
     @field_validator("WEBHOOK_SECRET", mode="before")
     @classmethod

@@ -460,6 +460,21 @@ class SupportMessage(Base):
     ticket: Mapped[SupportTicket] = relationship(back_populates="messages")
 
 
+class SupportNotification(Base):
+    """An admin notified in Telegram of a student's support message: written before the message is sent, so
+    that a job run again (at least once) never notifies them twice."""
+
+    __tablename__ = "support_notifications"
+
+    support_message_id: Mapped[int] = mapped_column(
+        ForeignKey("support_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Admin(TimestampMixin, Base):
     """A person who manages the store through the API and the admin panel."""
 
@@ -478,6 +493,13 @@ class Admin(TimestampMixin, Base):
     # When the admin (or an owner) last set the password in the app; from then on ADMIN_PASSWORD no longer
     # overrides it at startup (it only bootstraps the account).
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The admin's own Telegram account, linked through a one-time deep link (admin_telegram_service).
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # Opted in to hear about new support tickets and messages in Telegram.
+    notify_support: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SHA-256 of the pending link token (the token itself is shown once, in the deep link) and its expiry.
+    telegram_link_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    telegram_link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list["AuthSession"]] = relationship(back_populates="admin")
 

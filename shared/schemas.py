@@ -669,6 +669,8 @@ class AdminRead(ReadModel):
     is_active: bool
     language: AdminLanguage | None = Field(description="The panel's language; null: the browser's")
     password_changed_at: datetime | None
+    telegram_id: int | None = Field(description="The admin's own Telegram account, linked in the panel")
+    notify_support: bool = Field(description="Notified in Telegram of new support tickets and messages")
     created_at: datetime
     updated_at: datetime
 

@@ -56,7 +56,7 @@ AUDITED: tuple[type[Base], ...] = (
 )
 # Bookkeeping that every write touches: it says nothing the record's own time does not.
 SKIPPED_COLUMNS = frozenset({"created_at", "updated_at"})
-SECRET_COLUMNS = frozenset({"password_hash"})
+SECRET_COLUMNS = frozenset({"password_hash", "telegram_link_token_hash"})
 SECRET_CHANGED = "***changed***"  # noqa: S105 (what the log shows instead of a secret)
 _ACTOR = "audit_actor"
 

@@ -283,9 +283,15 @@ class BroadcastStateConflict(ConflictError):
         super().__init__(f"Broadcast {broadcast_id} is {status}: it cannot be {action}")
 
 
+# Admins' Telegram accounts (backend/services/admin_telegram_service.py).
+class InvalidLinkToken(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__("The link is unknown, already used or expired: create a new one in the panel")
+
+
 class TelegramNotLinked(ConflictError):
     def __init__(self) -> None:
-        super().__init__("Link your Telegram account in the panel first: the test goes to your own chat")
+        super().__init__("Link your Telegram account in the panel first (your account page)")
 
 
 class MessageRefused(RuleViolation):

@@ -137,6 +137,17 @@ async def mark_bot_blocked(session: AsyncSession, user_id: int) -> None:
     )
 
 
+@writes
+async def clear_bot_blocked(session: AsyncSession, user_id: int) -> None:
+    """Record that the user unblocked the bot (Telegram's my_chat_member update says so)."""
+    await session.execute(
+        sql_update(User)
+        .where(User.id == user_id, User.bot_blocked_at.is_not(None))
+        .values(bot_blocked_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _language(code: str | None, current: str) -> str:
     code = (code or "").strip()
     return code if LANGUAGE_CODE_PATTERN.fullmatch(code) else current

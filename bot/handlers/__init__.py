@@ -2,11 +2,12 @@
 
 from aiogram import Router
 
-from bot.handlers import catalog, errors, fallback, library, payments, start, support
+from bot.handlers import catalog, chat_member, errors, fallback, library, payments, start, support
 
 
 def create_routers() -> list[Router]:
     """New routers for one dispatcher (aiogram lets a router belong to one only)."""
     return [
-        module.create_router() for module in (errors, start, payments, catalog, library, support, fallback)
+        module.create_router()
+        for module in (errors, chat_member, start, payments, catalog, library, support, fallback)
     ]

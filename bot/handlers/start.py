@@ -1,4 +1,5 @@
-"""/start (with deep links to a lesson or course), the main menu, /help, /terms, /privacy."""
+"""/start (with deep links to a lesson or course, or an admin's link to their Telegram account), the main
+menu, /help, /terms, /privacy."""
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
@@ -6,6 +7,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.services import admin_telegram_service
+from backend.services.exceptions import InvalidLinkToken
 from bot import keyboards
 from bot.callbacks import MenuAction, MenuCb
 from bot.handlers.catalog import show_course_card, show_lesson_card
@@ -28,6 +31,19 @@ async def start_deep_link(
         return await show_lesson_card(message, session, user, t, int(item_id))
     else:
         return await show_course_card(message, session, user, t, int(item_id))
+
+
+async def start_admin_link(
+    message: Message, command: CommandObject, state: FSMContext, session: AsyncSession, t: Translator
+) -> Reply:
+    await state.clear()
+    assert message.from_user is not None  # the filter lets only private chats through
+    token = (command.args or "").removeprefix(admin_telegram_service.START_PREFIX)
+    try:
+        admin = await admin_telegram_service.link(session, token=token, telegram_id=message.from_user.id)
+    except InvalidLinkToken:
+        return message.answer(t("admin-link-invalid"))
+    return message.answer(t("admin-link-done", username=admin.username))
 
 
 async def start(message: Message, state: FSMContext, user: User, t: Translator) -> Reply:
@@ -61,6 +77,16 @@ def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(
         start_deep_link, CommandStart(deep_link=True, magic=F.args.regexp(r"^(lesson|course)_(\d{1,9})$"))
+    )
+    router.message.register(
+        start_admin_link,
+        CommandStart(
+            deep_link=True,
+            magic=F.args.regexp(
+                f"^{admin_telegram_service.START_PREFIX}{admin_telegram_service.TOKEN_PATTERN}$"
+            ),
+        ),
+        F.chat.type == "private",
     )
     router.message.register(start, CommandStart())
     router.callback_query.register(main_menu, MenuCb.filter(F.action == MenuAction.MAIN))

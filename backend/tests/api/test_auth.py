@@ -385,9 +385,12 @@ async def test_read_me(client, admin_headers):
         "is_active",
         "language",
         "password_changed_at",
+        "telegram_id",
+        "notify_support",
         "created_at",
         "updated_at",
     }
+    assert (body["telegram_id"], body["notify_support"]) == (None, False)
     assert body["username"] == "admin"
     assert body["is_active"] is True
     assert body["role"] == "owner"  # ADMIN_USERNAME bootstraps the first owner

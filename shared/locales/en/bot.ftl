@@ -127,3 +127,13 @@ command-paysupport = Help with a payment
 command-help = How it works
 command-terms = Terms of sale
 command-privacy = Privacy
+
+# Admins' own Telegram accounts (bot/handlers/start.py) and their support notifications
+# (worker/tasks/support_notifications.py).
+admin-link-done = Done: this Telegram account is now linked to the admin <b>{ $username }</b>. To hear about new support messages here, turn the notifications on in the panel's account page.
+admin-link-invalid = This link is unknown, already used or expired. Create a new one on your account page in the panel.
+admin-notify-support =
+    💬 <b>{ $name }</b> wrote in ticket #{ NUMBER($id, useGrouping: 0) } “{ $subject }”:
+    { $text }
+admin-notify-attachment = (a photo or a file)
+admin-notify-open = Open in the panel

@@ -125,3 +125,13 @@ command-paysupport = Помощь с оплатой
 command-help = Как это работает
 command-terms = Условия продажи
 command-privacy = Конфиденциальность
+
+# Собственные аккаунты Telegram администраторов (bot/handlers/start.py) и уведомления о поддержке
+# (worker/tasks/support_notifications.py).
+admin-link-done = Готово: этот аккаунт Telegram привязан к администратору <b>{ $username }</b>. Чтобы получать здесь уведомления о новых сообщениях в поддержку, включите их на странице учётной записи в панели.
+admin-link-invalid = Ссылка неизвестна, уже использована или устарела. Создайте новую на странице учётной записи в панели.
+admin-notify-support =
+    💬 <b>{ $name }</b> написал(а) в обращении №{ NUMBER($id, useGrouping: 0) } «{ $subject }»:
+    { $text }
+admin-notify-attachment = (фото или файл)
+admin-notify-open = Открыть в панели

@@ -24,3 +24,21 @@ account-save-language = Сохранить язык
 
 flash-account-password-changed = Пароль изменён; другие ваши сеансы завершены.
 flash-account-language-changed = Язык сохранён.
+
+# Собственный аккаунт Telegram администратора.
+account-telegram = Telegram
+account-telegram-help = Привяжите свой аккаунт Telegram, чтобы бот сообщал вам о новых обращениях и сообщениях в поддержку.
+account-telegram-link = Привязать мой Telegram
+account-telegram-new-link = Создать новую ссылку
+account-telegram-open-link = Откройте эту ссылку в Telegram и нажмите «Запустить» (она сработает один раз в течение { $minutes } мин.):
+account-telegram-send-start = Адрес бота сейчас неизвестен. Отправьте боту из своего Telegram эту команду (она сработает один раз в течение { $minutes } мин.):
+account-telegram-bot-off = Бот Telegram выключен (не задан TELEGRAM_BOT_TOKEN): привязать аккаунт не к чему.
+account-telegram-linked = Привязан аккаунт Telegram { $name }.
+account-telegram-notify = Сообщать мне в Telegram о новых обращениях и сообщениях в поддержку
+account-telegram-save-notify = Сохранить
+account-telegram-unlink = Отвязать
+account-telegram-unlink-confirm = Отвязать аккаунт Telegram? Уведомления туда больше не придут.
+account-telegram-error-not-linked = Сначала привяжите аккаунт Telegram.
+flash-account-telegram-unlinked = Аккаунт Telegram отвязан.
+flash-account-notify-on = Вы будете получать в Telegram уведомления о новых обращениях и сообщениях.
+flash-account-notify-off = Уведомления в Telegram выключены.
