@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     PENDING_PURCHASE_TTL_MINUTES: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
     DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1, le=3600)
     RECONCILE_INTERVAL_MINUTES: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # Broadcasts: messages a second across all processes together (Telegram allows about 30 to different
+    # chats), and for paid broadcasts (allow_paid_broadcast, 0.1 Star a message) up to 1000.
+    BROADCAST_RATE_PER_SECOND: int = Field(default=25, ge=1, le=30)
+    BROADCAST_PAID_RATE_PER_SECOND: int = Field(default=1000, ge=1, le=1000)
     CORS_ORIGINS: list[str] = []
     # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)

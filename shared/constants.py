@@ -77,3 +77,50 @@ class Environment(enum.StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+# Broadcasts ----------------------------------------------------------------------------------------------
+
+# Telegram's limits: a message's text, a media caption (both counted after HTML parsing), inline buttons.
+BROADCAST_TEXT_MAX_LENGTH = 4096
+BROADCAST_CAPTION_MAX_LENGTH = 1024
+BROADCAST_BUTTONS_MAX = 10
+BROADCAST_BUTTON_TEXT_MAX_LENGTH = 64
+BROADCAST_URL_MAX_LENGTH = 2048
+BROADCAST_ERROR_MAX_LENGTH = 255
+# A paid broadcast costs 0.1 Star a message (Telegram's rule): ceil(messages / 10) Stars.
+PAID_BROADCAST_STARS_PER_MESSAGE_TENTHS = 1
+# A broadcast's photo: Telegram takes photos of up to 10 MB from bots.
+BROADCAST_PHOTO_MAX_BYTES = 10 * 1024 * 1024
+
+
+class BroadcastStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class AudienceKind(enum.StrEnum):
+    ALL = "all"
+    BUYERS = "buyers"
+    NON_BUYERS = "non_buyers"
+    BOUGHT_LESSON = "bought_lesson"
+    BOUGHT_COURSE = "bought_course"
+    NOT_BOUGHT_COURSE = "not_bought_course"
+
+
+class RecipientStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+class BroadcastMediaKind(enum.StrEnum):
+    PHOTO = "photo"
+    VIDEO = "video"

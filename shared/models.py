@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
 from shared.constants import (
+    BROADCAST_ERROR_MAX_LENGTH,
     DEFAULT_LANGUAGE_CODE,
     LANGUAGE_CODE_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -40,7 +41,10 @@ from shared.constants import (
     AdminLanguage,
     AdminRole,
     AuditAction,
+    BroadcastMediaKind,
+    BroadcastStatus,
     PurchaseStatus,
+    RecipientStatus,
     TicketStatus,
 )
 from shared.utils import as_utc, utcnow
@@ -488,3 +492,81 @@ class AuditLog(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     # {"column": [before, after]}: secrets masked, long texts cut.
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Broadcasts ----------------------------------------------------------------------------------------------
+
+
+class Broadcast(TimestampMixin, Base):
+    """A message to a chosen audience of students (backend/services/broadcast_service.py, sent by the job
+    worker/tasks/broadcasts.py). Its counters are kept in the same transactions as its recipients' rows,
+    so that its progress is one row read however many recipients it has."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        Index("ix_broadcasts_status_scheduled_at", "status", "scheduled_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    # [{"text": ..., "url"|"lesson_id"|"course_id": ...}], as shared.schemas.BroadcastButton dumps them.
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # shared.schemas.BroadcastAudience, dumped.
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    media_kind: Mapped[BroadcastMediaKind | None] = mapped_column(
+        _enum_type(BroadcastMediaKind, "broadcast_media_kind")
+    )
+    # Relative to MEDIA_DIR; Telegram's file id once the first send uploaded it (the others reuse it).
+    media_path: Mapped[str | None] = mapped_column(String(PATH_MAX_LENGTH))
+    media_file_id: Mapped[str | None] = mapped_column(String(PATH_MAX_LENGTH))
+    status: Mapped[BroadcastStatus] = mapped_column(
+        _enum_type(BroadcastStatus, "broadcast_status"), default=BroadcastStatus.DRAFT
+    )
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admins.id", ondelete="SET NULL"))
+    # Why it failed (Telegram refused the message itself).
+    error: Mapped[str | None] = mapped_column(String(BROADCAST_ERROR_MAX_LENGTH))
+    # The recipients are created in batches by user id: the last user id done, and whether all are.
+    audience_cursor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    recipients_ready: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The audience's size until the recipients are created, then their number.
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    blocked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The sender that holds the broadcast (one at a time) and its heartbeat: a sender whose heartbeat is
+    # older than the lease is dead, and its claimed recipients go back to pending for the next one.
+    sender_id: Mapped[str | None] = mapped_column(String(64))
+    sender_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BroadcastRecipient(Base):
+    """One student of a broadcast's audience: at most one per broadcast and student, and sent at most once
+    unless its sender died while the message was in flight (status sending)."""
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "user_id", name="uq_broadcast_recipients_broadcast_id_user_id"),
+        # What the sender claims: a broadcast's rows of a status, in order.
+        Index("ix_broadcast_recipients_broadcast_id_status_id", "broadcast_id", "status", "id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Copied from the user: the sender reads no other table.
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[RecipientStatus] = mapped_column(
+        _enum_type(RecipientStatus, "recipient_status"), default=RecipientStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A retried recipient is not sent before then (NULL: at once).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(BROADCAST_ERROR_MAX_LENGTH))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

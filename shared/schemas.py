@@ -6,7 +6,9 @@ characters and invalid Unicode, which databases cannot store.
 
 import re
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +23,10 @@ from pydantic import (
 )
 
 from shared.constants import (
+    BROADCAST_BUTTON_TEXT_MAX_LENGTH,
+    BROADCAST_BUTTONS_MAX,
+    BROADCAST_TEXT_MAX_LENGTH,
+    BROADCAST_URL_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
     LANGUAGE_CODE_MAX_LENGTH,
     MAX_PRICE_STARS,
@@ -39,12 +45,16 @@ from shared.constants import (
     USERNAME_MAX_LENGTH,
     AdminLanguage,
     AdminRole,
+    AudienceKind,
     AuditAction,
+    BroadcastMediaKind,
+    BroadcastStatus,
     PurchaseStatus,
+    RecipientStatus,
     TicketStatus,
 )
 from shared.models import UnmatchedPaymentReason
-from shared.utils import as_utc
+from shared.utils import as_utc, utcnow
 
 # Primary keys are 32-bit on PostgreSQL (INTEGER); anything larger can never exist.
 MAX_ID = 2**31 - 1
@@ -658,3 +668,183 @@ class AuditLogRead(ReadModel):
 
 
 AuditLogList = Page[AuditLogRead]
+
+
+# Broadcasts ----------------------------------------------------------------------------------------------
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_length(html_text: str) -> int:
+    """The length Telegram counts of an HTML text: its characters after the tags are parsed away, in UTF-16
+    code units."""
+    parser = _VisibleText()
+    parser.feed(html_text)
+    parser.close()
+    return len("".join(parser.parts).encode("utf-16-le")) // 2
+
+
+def check_broadcast_text(value: str, *, limit: int = BROADCAST_TEXT_MAX_LENGTH) -> str:
+    """A broadcast's HTML text: something to show, within Telegram's limit (4096, or 1024 as a caption)."""
+    length = visible_length(value)
+    if length == 0 or not value.strip():
+        raise ValueError("text must not be empty")
+    if length > limit:
+        raise ValueError(f"text is {length} characters long as Telegram counts them; the limit is {limit}")
+    return value
+
+
+BroadcastText = Annotated[
+    str,
+    # The HTML source is bounded too: tags take room that Telegram does not count.
+    StringConstraints(min_length=1, max_length=4 * BROADCAST_TEXT_MAX_LENGTH),
+    AfterValidator(reject_unstorable_text),
+    AfterValidator(check_broadcast_text),
+]
+BUTTON_URL_SCHEMES = frozenset({"http", "https", "tg"})
+
+
+def _button_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in BUTTON_URL_SCHEMES or not (parts.netloc or parts.scheme.lower() == "tg"):
+        raise ValueError("must be an http, https or tg URL")
+    return value
+
+
+ButtonUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=BROADCAST_URL_MAX_LENGTH),
+    AfterValidator(reject_unstorable_text),
+    AfterValidator(_button_url),
+]
+
+
+class BroadcastAudience(InputModel):
+    """Who gets a broadcast; students who blocked the bot never do."""
+
+    kind: AudienceKind
+    lesson_id: RecordId | None = Field(default=None, description="For bought_lesson")
+    course_id: RecordId | None = Field(default=None, description="For bought_course and not_bought_course")
+    language: Literal["ru", "en"] | None = Field(
+        default=None, description="Only students whose Telegram language is this one"
+    )
+
+    @model_validator(mode="after")
+    def _item_where_the_kind_names_one(self) -> Self:
+        needs_lesson = self.kind is AudienceKind.BOUGHT_LESSON
+        needs_course = self.kind in (AudienceKind.BOUGHT_COURSE, AudienceKind.NOT_BOUGHT_COURSE)
+        if needs_lesson != (self.lesson_id is not None):
+            raise ValueError(
+                "lesson_id is required for bought_lesson"
+                if needs_lesson
+                else f"{self.kind} takes no lesson_id"
+            )
+        if needs_course != (self.course_id is not None):
+            raise ValueError(
+                f"course_id is required for {self.kind}"
+                if needs_course
+                else f"{self.kind} takes no course_id"
+            )
+        return self
+
+
+class BroadcastButton(InputModel):
+    """An inline button under the message: a link, or a lesson's or course's card in the bot."""
+
+    text: text(min_length=1, max_length=BROADCAST_BUTTON_TEXT_MAX_LENGTH)  # type: ignore[valid-type]
+    url: ButtonUrl | None = None
+    lesson_id: RecordId | None = None
+    course_id: RecordId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> Self:
+        if sum(value is not None for value in (self.url, self.lesson_id, self.course_id)) != 1:
+            raise ValueError("a button needs exactly one of url, lesson_id or course_id")
+        return self
+
+
+def _in_future(value: datetime | None) -> datetime | None:
+    if value is not None and value <= utcnow():
+        raise ValueError("must be in the future")
+    return value
+
+
+FutureDateTime = Annotated[datetime, AfterValidator(_to_utc), AfterValidator(_in_future)]
+
+
+class BroadcastCreate(InputModel):
+    text: BroadcastText = Field(
+        description="Telegram HTML: up to 4096 characters as Telegram counts them (1024 with media)"
+    )
+    buttons: list[BroadcastButton] = Field(default_factory=list, max_length=BROADCAST_BUTTONS_MAX)
+    audience: BroadcastAudience
+    scheduled_at: FutureDateTime | None = Field(
+        default=None, description="When to start it by itself (naive = UTC); none: a draft, started by hand"
+    )
+    paid: Flag = Field(
+        default=False, description="allow_paid_broadcast: up to 1000 messages/s for 0.1 Star a message"
+    )
+
+
+class BroadcastUpdate(UpdateModel):
+    """Changes to a draft or scheduled broadcast; scheduled_at null makes it a draft again."""
+
+    nullable_fields = frozenset({"scheduled_at"})
+
+    text: BroadcastText | None = None
+    buttons: list[BroadcastButton] | None = Field(default=None, max_length=BROADCAST_BUTTONS_MAX)
+    audience: BroadcastAudience | None = None
+    scheduled_at: FutureDateTime | None = None
+    paid: Flag | None = None
+
+
+class BroadcastRead(ReadModel):
+    id: int
+    text: str
+    buttons: list[dict[str, Any]]
+    audience: dict[str, Any]
+    paid: bool
+    media_kind: BroadcastMediaKind | None
+    status: BroadcastStatus
+    error: str | None = Field(default=None, description="Why it failed (Telegram refused the message)")
+    total: int = Field(description="Recipients (the audience's size until sending starts)")
+    sent: int
+    failed: int
+    blocked: int
+    pending: int = Field(description="Recipients not sent yet (nor failed nor blocked)")
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    eta_seconds: int | None = Field(description="Estimated seconds left while sending or paused")
+    duration_seconds: int = Field(description="How long sending all of it takes at the allowed rate")
+    cost_stars: int = Field(description="What a paid broadcast costs in Stars (0 unless paid)")
+
+
+BroadcastList = Page[BroadcastRead]
+
+
+class BroadcastRecipientRead(ReadModel):
+    user_id: int
+    telegram_id: int
+    status: RecipientStatus
+    message_id: int | None
+    error: str | None
+    attempts: int
+    sent_at: datetime | None
+
+
+BroadcastRecipientList = Page[BroadcastRecipientRead]
+
+
+class AudienceCount(BaseModel):
+    count: int = Field(description="Students the audience reaches now (those who blocked the bot excluded)")
+    duration_seconds: int
+    cost_stars: int

@@ -27,6 +27,7 @@ from shared.models import (
     Admin,
     AuditLog,
     Base,
+    Broadcast,
     Course,
     CourseLesson,
     Lesson,
@@ -49,6 +50,7 @@ AUDITED: tuple[type[Base], ...] = (
     Admin,
     SupportTicket,
     UnmatchedPayment,
+    Broadcast,
 )
 # Bookkeeping that every write touches: it says nothing the record's own time does not.
 SKIPPED_COLUMNS = frozenset({"created_at", "updated_at"})

@@ -266,3 +266,42 @@ class VideoTooLarge(VideoRefused):
 
 class NotAVideo(VideoRefused):
     """Not a video the bot can send: the declared type is not video/*, or the file is not MP4/MOV/WebM/MKV."""
+
+
+# Broadcasts ----------------------------------------------------------------------------------------------
+
+
+class BroadcastNotFound(NotFoundError):
+    def __init__(self, broadcast_id: int) -> None:
+        super().__init__(f"Broadcast {broadcast_id} not found")
+
+
+class BroadcastStateConflict(ConflictError):
+    """The broadcast's status does not allow this (editing a sent one, pausing a draft, ...)."""
+
+    def __init__(self, broadcast_id: int, status: str, action: str) -> None:
+        super().__init__(f"Broadcast {broadcast_id} is {status}: it cannot be {action}")
+
+
+class TelegramNotLinked(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("Link your Telegram account in the panel first: the test goes to your own chat")
+
+
+class MessageRefused(RuleViolation):
+    """Telegram refused the message itself (bad HTML, a caption too long, a wrong button)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Telegram refused the message: {reason}")
+
+
+class MediaTooLarge(VideoTooLarge):
+    def __init__(self, limit_bytes: int, kind: str = "photo") -> None:
+        DomainError.__init__(
+            self, f"The {kind} is larger than the limit of {limit_bytes // (1024 * 1024)} MB"
+        )
+        self.limit_bytes = limit_bytes
+
+
+class UnsupportedMedia(NotAVideo):
+    """Not a photo or video a broadcast can carry."""

@@ -7,6 +7,10 @@ The names of the jobs that the edges enqueue are here too; worker.tasks register
 from typing import Any, Protocol
 
 SEND_SUPPORT_MESSAGES = "support.send_messages"
+# Broadcasts: send one (kwargs broadcast_id), and the periodic start of scheduled ones and resumption of
+# those whose sender died.
+SEND_BROADCAST = "broadcasts.send"
+BROADCASTS_TICK = "broadcasts.tick"
 
 
 class JobQueue(Protocol):

@@ -5,8 +5,23 @@ The bot implements it (bot.gateway.BotGateway); when the bot is off there is non
 says so (BotNotConfigured).
 """
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class BroadcastMessage:
+    """A broadcast as Telegram gets it: HTML text (a caption under a photo or video), inline buttons (each
+    {"text", and "url" | "lesson_id" | "course_id"}), and the media by Telegram's file id once uploaded,
+    else by its file on this server."""
+
+    text: str
+    buttons: list[dict[str, Any]] = field(default_factory=list)
+    media_kind: str | None = None
+    media_file_id: str | None = None
+    media_path: Path | None = None
+    paid: bool = False
 
 
 class Telegram(Protocol):
@@ -31,6 +46,10 @@ class Telegram(Protocol):
     async def post_video(self, *, chat_id: str, path: Path) -> str:
         """Upload a video file to a chat (the MEDIA_CHAT_ID); Telegram's file id for it, which any chat can
         then be sent. TelegramUnavailable when it did not get through."""
+
+    async def send_broadcast(self, *, chat_id: int, broadcast: BroadcastMessage) -> int:
+        """Send a broadcast's message to one chat (the test-send to an admin's own chat); its message id.
+        RecipientBlocked, MessageRefused (a 400: the message itself is wrong), TelegramUnavailable."""
 
     async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
         """Handle an update that Telegram POSTed to the webhook; the Bot API call to make in the webhook's
