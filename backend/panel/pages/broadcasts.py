@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import BackgroundTasks, Query, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from markupsafe import Markup
 from pydantic import ValidationError
@@ -28,9 +28,9 @@ from backend.services.exceptions import (
     CourseNotFound,
     LessonNotFound,
     MessageRefused,
+    NotAVideo,
     RecipientBlocked,
     RuleViolation,
-    NotAVideo,
     TelegramUnavailable,
     VideoRefused,
     VideoTooLarge,
@@ -39,7 +39,13 @@ from backend.services.jobs import SEND_BROADCAST
 from backend.services.telegram import Telegram
 from shared import database
 from shared.config import get_settings
-from shared.constants import AudienceKind, BroadcastStatus, RecipientStatus
+from shared.constants import (
+    BROADCAST_BUTTONS_MAX,
+    BROADCAST_PHOTO_MAX_BYTES,
+    AudienceKind,
+    BroadcastStatus,
+    RecipientStatus,
+)
 from shared.models import Broadcast
 from shared.schemas import BroadcastAudience, BroadcastCreate, BroadcastUpdate
 
@@ -52,7 +58,7 @@ LIST_PATH = f"{security.PANEL_PREFIX}/broadcasts"
 UPLOAD_PREFIX = f"{LIST_PATH}/media-upload/"
 PAGE_SIZE = 50
 RECIPIENTS_PAGE_SIZE = 50
-MAX_BUTTONS = 10
+MAX_BUTTONS = BROADCAST_BUTTONS_MAX
 # The lessons and courses a button or an audience can name, in the composer's selects.
 CHOICES_LIMIT = 500
 # Telegram is asked for the bot's Star balance no longer than this (the planner is swapped in by HTMX).
@@ -350,9 +356,9 @@ async def _composer(
     if broadcast is not None:
         context |= {
             "upload_url": f"{UPLOAD_PREFIX}{broadcast.id}",
-            "photo_max_mb": media_service.PHOTO_LIMIT // media_service.MB,
+            "photo_max_mb": BROADCAST_PHOTO_MAX_BYTES // media_service.MB,
             "video_max_mb": media_service.video_size_limit() // media_service.MB,
-            "photo_max_bytes": media_service.PHOTO_LIMIT,
+            "photo_max_bytes": BROADCAST_PHOTO_MAX_BYTES,
             "video_max_bytes": media_service.video_size_limit(),
         }
     return render(request, "broadcasts/form.html", context, status_code=status_code)
@@ -417,9 +423,7 @@ async def create_broadcast(
 async def preview_broadcast(request: Request, _auth: ManagerSession) -> Response:
     """The text and buttons as Telegram will show them, for HTMX to swap in beside the form."""
     values = await _posted_values(request)
-    return render(
-        request, "broadcasts/preview.html", {"preview": _preview(values["text"]), "values": values}
-    )
+    return render(request, "broadcasts/preview.html", {"preview": _preview(values["text"]), "values": values})
 
 
 @router.post("/plan")
@@ -495,7 +499,9 @@ async def read_broadcast(
     audience = BroadcastAudience.model_validate(broadcast.audience)
     # Before it starts, its recipients are the audience as it is now; after, the rows it created.
     editable = broadcast.status in EDITABLE
-    planned = await broadcast_service.count_audience(session, audience) if editable else context["progress"].total
+    planned = (
+        await broadcast_service.count_audience(session, audience) if editable else context["progress"].total
+    )
     plan = broadcast_service.plan(planned, paid=broadcast.paid, settings=get_settings())
     return render(
         request,
@@ -652,7 +658,6 @@ async def upload_media(
     request: Request,
     session: SessionDep,
     _auth: ManagerSession,
-    background: BackgroundTasks,  # noqa: ARG001
     broadcast_id: IdPath,
 ) -> Response:
     """The broadcast's photo or video: the request's body is the file (sent by static/broadcasts.js),
@@ -685,8 +690,9 @@ async def upload_media(
         media_service.remove_uploaded(path)
         raise
     media_service.remove_uploaded(old_path)
-    response = JSONResponse({"redirect": f"{broadcast_path(broadcast.id)}/edit"})
-    for name, value in redirect(broadcast_path(broadcast.id), flash="flash-broadcast-media-saved").raw_headers:
+    edit_path = f"{broadcast_path(broadcast.id)}/edit"
+    response = JSONResponse({"redirect": edit_path})
+    for name, value in redirect(edit_path, flash="flash-broadcast-media-saved").raw_headers:
         if name == b"set-cookie":
             response.raw_headers.append((name, value))
     return response
@@ -699,6 +705,3 @@ async def delete_media(session: SessionDep, _auth: ManagerSession, broadcast_id:
     await database.commit_now(session)
     media_service.remove_uploaded(old_path)
     return redirect(f"{broadcast_path(broadcast.id)}/edit", flash="flash-broadcast-media-removed")
-
-
-__all__ = ["Annotated", "Query", "router"]

@@ -84,7 +84,8 @@ async def test_compose_count_save_start_and_watch_it_finish(
     assert {int(call["chat_id"]) for call in sent} == everyone
     session.expire_all()
     broadcast = await session.scalar(select(Broadcast))
-    assert broadcast is not None and broadcast.status is BroadcastStatus.DONE
+    assert broadcast is not None
+    assert broadcast.status is BroadcastStatus.DONE
 
     async def composer(page: Page) -> None:
         await sign_in(page)
