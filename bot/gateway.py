@@ -13,8 +13,16 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import payment_service
-from backend.services.exceptions import InvalidUpdate, RecipientBlocked, RefundRefused, TelegramUnavailable
+from backend.services.exceptions import (
+    InvalidUpdate,
+    MessageRefused,
+    RecipientBlocked,
+    RefundRefused,
+    TelegramUnavailable,
+)
 from backend.services.payment_service import LedgerPayment, ReconciliationReport
+from backend.services.telegram import BroadcastMessage
+from bot import broadcasts
 from bot.formatting import split_message
 from bot.i18n import translator
 
@@ -97,6 +105,19 @@ class BotGateway:
             raise RecipientBlocked() from error
         except TelegramAPIError as error:
             raise TelegramUnavailable(error.message) from error
+
+    async def send_broadcast(self, *, chat_id: int, broadcast: BroadcastMessage) -> int:
+        try:
+            sent = await broadcasts.send(self.bot, chat_id, broadcast)
+        except TelegramForbiddenError as error:
+            raise RecipientBlocked() from error
+        except TelegramBadRequest as error:
+            raise MessageRefused(error.message) from error
+        except TelegramAPIError as error:
+            raise TelegramUnavailable(error.message) from error
+        except FileNotFoundError as error:
+            raise MessageRefused("the broadcast's photo or video file is missing on the server") from error
+        return sent.message_id
 
     async def handle_webhook_update(self, body: bytes) -> dict[str, Any] | None:
         assert self.dispatcher is not None, "updates come to the webhook only in webhook mode"

@@ -468,11 +468,8 @@ async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: 
         return True
     audience = BroadcastAudience.model_validate(broadcast.audience)
     conditions = [*audience_filter(audience), User.id > broadcast.audience_cursor]
-    last_id = await session.scalar(
-        select(func.max(User.id)).select_from(
-            select(User.id).where(*conditions).order_by(User.id).limit(batch).subquery()
-        )
-    )
+    batch_ids = select(User.id).where(*conditions).order_by(User.id).limit(batch).subquery()
+    last_id = await session.scalar(select(func.max(batch_ids.c.id)))
     if last_id is None:
         # All there: the total is what was created (the audience may have changed since it was counted).
         broadcast.total = (
@@ -655,8 +652,8 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
 
 
 @writes
-async def set_media_file_id(session: AsyncSession, broadcast_id: int, file_id: str) -> None:
-    """Keep Telegram's id of the broadcast's uploaded media: the other recipients are sent it by id."""
+async def set_media_file_id(session: AsyncSession, broadcast_id: int, file_id: str | None) -> None:
+    """Keep (or forget) Telegram's id of the broadcast's uploaded media: the others are sent it by id."""
     await session.execute(
         sql_update(Broadcast)
         .where(Broadcast.id == broadcast_id)

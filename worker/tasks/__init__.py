@@ -1,5 +1,5 @@
 """The jobs, one module per area; importing this package registers them all (worker.registry)."""
 
-from worker.tasks import payments, support
+from worker.tasks import broadcasts, payments, support
 
-__all__ = ["payments", "support"]
+__all__ = ["broadcasts", "payments", "support"]

@@ -1,0 +1,387 @@
+"""The broadcast sender (worker/tasks/broadcasts.py) against the Bot API double: order, blocks, 429s,
+retries, pause/resume/cancel, media uploaded once, paid broadcasts, a dead sender's takeover, the jobs."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+
+from backend.services import broadcast_service
+from backend.services.jobs import SEND_BROADCAST
+from backend.tests.factories import create_course, create_lesson, create_user
+from bot.callbacks import CourseCb, ItemAction, LessonCb
+from bot.tests import conftest as bot_fixtures
+from bot.tests.helpers import buttons, db_scalar, db_scalars
+from shared import database
+from shared.config import Settings, get_settings
+from shared.constants import BroadcastMediaKind, BroadcastStatus, RecipientStatus
+from shared.models import Broadcast, BroadcastRecipient, User
+from shared.schemas import BroadcastCreate
+from shared.utils import utcnow
+from worker import engine as job_engine
+from worker.rate_limit import LocalRateLimiter
+from worker.tasks import broadcasts
+
+# The Bot API double and the bot talking to it (bot/tests/conftest.py).
+telegram, bot_settings, bot = bot_fixtures.telegram, bot_fixtures.bot_settings, bot_fixtures.bot
+
+# Slow enough that each send is its own moment (a 429's answer lands before the next slot), fast enough
+# for short tests.
+RATE = 10
+# A PNG's first bytes are enough for the double: it stores what it is given.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def settings(bot_settings: Settings) -> Settings:
+    return bot_settings.model_copy(update={"BROADCAST_RATE_PER_SECOND": RATE})
+
+
+@pytest.fixture
+def limiter() -> LocalRateLimiter:
+    return LocalRateLimiter(RATE)
+
+
+async def students(session, count: int, **fields) -> list[User]:
+    return [await create_user(session, **fields) for _ in range(count)]
+
+
+async def started(data: dict, *, media: Path | None = None, kind=BroadcastMediaKind.PHOTO) -> int:
+    """A broadcast created and started as the API does; its id."""
+    async with database.session_scope() as session:
+        broadcast = await broadcast_service.create(
+            session, BroadcastCreate.model_validate({"audience": {"kind": "all"}, **data}), admin_id=None
+        )
+        if media is not None:
+            await broadcast_service.set_media(session, broadcast, kind, str(media))
+        await broadcast_service.start(session, broadcast)
+        return broadcast.id
+
+
+async def stored(broadcast_id: int) -> Broadcast:
+    async with database.session_scope() as session:
+        return await session.get(Broadcast, broadcast_id)
+
+
+async def until_done(broadcast_id: int) -> None:
+    """Wait (up to 10 s) for the broadcast to be done."""
+    async with asyncio.timeout(10):
+        while (await stored(broadcast_id)).status is not BroadcastStatus.DONE:  # noqa: ASYNC110 (a DB row)
+            await asyncio.sleep(0.05)
+
+
+async def recipient_rows(broadcast_id: int) -> list[BroadcastRecipient]:
+    return await db_scalars(
+        select(BroadcastRecipient)
+        .where(BroadcastRecipient.broadcast_id == broadcast_id)
+        .order_by(BroadcastRecipient.id)
+    )
+
+
+async def run(broadcast_id: int, bot, settings, limiter, **kwargs) -> bool:
+    return await broadcasts.run_sender(broadcast_id, bot=bot, settings=settings, limiter=limiter, **kwargs)
+
+
+async def run_to_the_end(broadcast_id: int, bot, settings, limiter) -> None:
+    async with asyncio.timeout(30):
+        while await run(broadcast_id, bot, settings, limiter):
+            pass
+
+
+async def test_send_reaches_everyone_once_in_user_order(session, bot, settings, limiter, telegram):
+    people = await students(session, 6)
+    await create_user(session, bot_blocked_at=utcnow())  # never in an audience
+    broadcast_id = await started({"text": "<b>News</b> for you"})
+
+    assert await run(broadcast_id, bot, settings, limiter) is False
+
+    calls = telegram.calls_to("sendMessage")
+    assert [call["chat_id"] for call in calls] == [person.telegram_id for person in people]
+    assert all(call["text"] == "<b>News</b> for you" and call["parse_mode"] == "HTML" for call in calls)
+    assert all("allow_paid_broadcast" not in call.params for call in calls)
+    broadcast = await stored(broadcast_id)
+    assert (broadcast.status, broadcast.total, broadcast.sent, broadcast.failed, broadcast.blocked) == (
+        BroadcastStatus.DONE,
+        6,
+        6,
+        0,
+        0,
+    )
+    assert broadcast.finished_at is not None
+    assert broadcast.sender_id is None
+    rows = await recipient_rows(broadcast_id)
+    assert [row.message_id for row in rows] == [call.result["message_id"] for call in calls]
+    assert {row.status for row in rows} == {RecipientStatus.SENT}
+
+
+async def test_send_slots_follow_the_rate(session, bot, settings, limiter, telegram):
+    await students(session, 8)
+    broadcast_id = await started({"text": "Hello"})
+
+    await run(broadcast_id, bot, settings, limiter)
+
+    times = [call.at for call in telegram.calls_to("sendMessage")]
+    assert len(times) == 8
+    # No sliding second holds more than RATE sends (the limiter spaces them 1/RATE apart).
+    assert all(later - earlier >= 1 - 0.05 for earlier, later in zip(times, times[RATE:], strict=False))
+    assert times[-1] - times[0] >= 7 * (1 / RATE) * 0.9
+
+
+async def test_blocked_student_is_marked_and_not_retried(session, bot, settings, limiter, telegram):
+    _first, blocked, _last = await students(session, 3)
+    telegram.block(blocked.telegram_id)
+    broadcast_id = await started({"text": "Hello"})
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    assert len([c for c in telegram.calls_to("sendMessage") if c["chat_id"] == blocked.telegram_id]) == 1
+    rows = {row.user_id: row for row in await recipient_rows(broadcast_id)}
+    assert rows[blocked.id].status is RecipientStatus.BLOCKED
+    assert "blocked" in (rows[blocked.id].error or "")
+    assert await db_scalar(select(User.bot_blocked_at).where(User.id == blocked.id)) is not None
+    broadcast = await stored(broadcast_id)
+    assert (broadcast.status, broadcast.sent, broadcast.blocked) == (BroadcastStatus.DONE, 2, 1)
+
+
+async def test_429_holds_every_send_until_retry_after(session, bot, settings, limiter, telegram):
+    people = await students(session, 4)
+    telegram.fail("sendMessage", error_code=429, retry_after=1, times=1)
+    broadcast_id = await started({"text": "Hello"})
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    calls = telegram.calls_to("sendMessage")
+    [refused] = [call for call in calls if call.status == 429]
+    after = [call for call in calls if call.at > refused.at]
+    assert after
+    assert min(call.at for call in after) >= refused.at + 1
+    # The refused student got it afterwards, once; nobody twice.
+    sent_to = [call["chat_id"] for call in calls if call.ok]
+    assert sorted(sent_to) == sorted(person.telegram_id for person in people)
+    rows = await recipient_rows(broadcast_id)
+    assert all(row.status is RecipientStatus.SENT and row.attempts == 0 for row in rows)
+
+
+async def test_failures_are_retried_then_recorded(session, bot, settings, limiter, telegram, monkeypatch):
+    monkeypatch.setattr(broadcast_service, "RETRY_BASE_SECONDS", 0.05)
+    good, bad = await students(session, 2)
+    telegram.fail(
+        "sendMessage", error_code=500, times=None, when=lambda p: p.get("chat_id") == bad.telegram_id
+    )
+    broadcast_id = await started({"text": "Hello"})
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    attempts = [c for c in telegram.calls_to("sendMessage") if c["chat_id"] == bad.telegram_id]
+    assert len(attempts) == broadcast_service.MAX_ATTEMPTS
+    rows = {row.user_id: row for row in await recipient_rows(broadcast_id)}
+    assert rows[bad.id].status is RecipientStatus.FAILED
+    assert rows[bad.id].attempts == broadcast_service.MAX_ATTEMPTS
+    assert rows[bad.id].error
+    assert rows[good.id].status is RecipientStatus.SENT
+    broadcast = await stored(broadcast_id)
+    assert (broadcast.status, broadcast.sent, broadcast.failed) == (BroadcastStatus.DONE, 1, 1)
+
+
+async def test_message_refused_by_telegram_fails_the_broadcast(session, bot, settings, limiter, telegram):
+    await students(session, 5)
+    telegram.fail("sendMessage", error_code=400, description="Bad Request: can't parse entities", times=None)
+    broadcast_id = await started({"text": "Hello"})
+
+    assert await run(broadcast_id, bot, settings, limiter) is False
+
+    broadcast = await stored(broadcast_id)
+    assert broadcast.status is BroadcastStatus.FAILED
+    assert "can't parse entities" in (broadcast.error or "")
+    assert broadcast.sent == 0
+    assert broadcast.failed == 0
+    # It stops at the batch in which the refusals reached the limit: the others never get a request.
+    assert len(telegram.calls_to("sendMessage")) < 5
+
+
+async def _change(broadcast_id: int, action) -> float:
+    async with database.session_scope() as session:
+        await action(session, await broadcast_service.get(session, broadcast_id))
+    return asyncio.get_running_loop().time()
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+async def test_pause_and_cancel_take_effect_within_a_second(
+    session, bot, settings, limiter, telegram, action
+):
+    await students(session, 40)
+    broadcast_id = await started({"text": "Hello"})
+    sender = asyncio.create_task(run(broadcast_id, bot, settings, limiter))
+    await telegram.wait_for("sendMessage", count=3)
+
+    changed_at = await _change(broadcast_id, getattr(broadcast_service, action))
+    changed_wall = telegram.calls[-1].at  # noqa: F841 (kept for the failure message)
+    async with asyncio.timeout(1):
+        assert await sender is False
+    stopped_at = asyncio.get_running_loop().time()
+
+    assert stopped_at - changed_at < 1
+    sent = len(telegram.calls_to("sendMessage"))
+    assert sent < 40
+    broadcast = await stored(broadcast_id)
+    assert broadcast.status is (BroadcastStatus.PAUSED if action == "pause" else BroadcastStatus.CANCELLED)
+    assert broadcast.sent == sent
+    assert all(row.status is not RecipientStatus.SENDING for row in await recipient_rows(broadcast_id))
+    # Nothing more goes out while it stays paused or cancelled.
+    assert await run(broadcast_id, bot, settings, limiter) is False
+    assert len(telegram.calls_to("sendMessage")) == sent
+
+
+async def test_resume_sends_to_the_rest_only(session, bot, settings, limiter, telegram):
+    people = await students(session, 12)
+    broadcast_id = await started({"text": "Hello"})
+    sender = asyncio.create_task(run(broadcast_id, bot, settings, limiter))
+    await telegram.wait_for("sendMessage", count=2)
+    await _change(broadcast_id, broadcast_service.pause)
+    await sender
+
+    await _change(broadcast_id, broadcast_service.resume)
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    sent_to = [call["chat_id"] for call in telegram.calls_to("sendMessage")]
+    assert sent_to == [person.telegram_id for person in people]
+    assert (await stored(broadcast_id)).status is BroadcastStatus.DONE
+
+
+async def test_media_is_uploaded_once_then_sent_by_file_id(session, bot, settings, limiter, telegram):
+    people = await students(session, 4)
+    media = Path(get_settings().MEDIA_DIR) / "broadcasts" / "test-photo.png"
+    media.parent.mkdir(parents=True, exist_ok=True)
+    media.write_bytes(PNG)
+    broadcast_id = await started({"text": "<i>Look</i>"}, media=media)
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    calls = telegram.calls_to("sendPhoto")
+    assert [call["chat_id"] for call in calls] == [person.telegram_id for person in people]
+    assert calls[0].file("photo") is not None
+    file_id = calls[0].result["photo"][-1]["file_id"]
+    assert all(call.file("photo") is None and call["photo"] == file_id for call in calls[1:])
+    assert all(call["caption"] == "<i>Look</i>" for call in calls)
+    assert (await stored(broadcast_id)).media_file_id == file_id
+
+
+async def test_paid_broadcast_asks_for_paid_broadcasting(session, bot, settings, telegram):
+    await students(session, 3)
+    broadcast_id = await started({"text": "Hello", "paid": True})
+
+    await run_to_the_end(broadcast_id, bot, settings, LocalRateLimiter(1000))
+
+    calls = telegram.calls_to("sendMessage")
+    assert len(calls) == 3
+    assert all(call["allow_paid_broadcast"] is True for call in calls)
+
+
+async def test_buttons_open_cards_like_the_catalog(session, bot, settings, limiter, telegram):
+    await students(session, 1)
+    lesson = await create_lesson(session)
+    course = await create_course(session, [lesson])
+    broadcast_id = await started(
+        {
+            "text": "New!",
+            "buttons": [
+                {"text": "Site", "url": "https://example.com/a"},
+                {"text": "Lesson", "lesson_id": lesson.id},
+                {"text": "Course", "course_id": course.id},
+            ],
+        }
+    )
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    [call] = telegram.calls_to("sendMessage")
+    assert buttons(call) == [
+        ("Site", None),
+        ("Lesson", LessonCb(id=lesson.id, action=ItemAction.SHOW).pack()),
+        ("Course", CourseCb(id=course.id, action=ItemAction.SHOW).pack()),
+    ]
+    assert call["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://example.com/a"
+
+
+async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
+    session,
+    bot,
+    settings,
+    limiter,
+    telegram,
+):
+    people = await students(session, 5)
+    broadcast_id = await started({"text": "Hello"})
+    # A sender took the broadcast, created its recipients, claimed two, and died (its heartbeat stopped).
+    async with database.session_scope() as s:
+        broadcast = await broadcast_service.take_sender(s, broadcast_id, "dead-sender")
+        while not await broadcast_service.add_recipients(s, broadcast):
+            pass
+    async with database.session_scope() as s:
+        in_flight = await broadcast_service.claim(s, broadcast_id, limit=2)
+    async with database.session_scope() as s:
+        stale = utcnow() - timedelta(seconds=broadcast_service.SENDER_LEASE_SECONDS + 1)
+        await s.execute(
+            sql_update(Broadcast).where(Broadcast.id == broadcast_id).values(sender_heartbeat_at=stale)
+        )
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]
+    assert [c.user_id for c in in_flight] == [p.id for p in people[:2]]
+    assert (await stored(broadcast_id)).sent == 5
+
+
+async def test_a_live_sender_keeps_the_broadcast_to_itself(session, bot, settings, limiter, telegram):
+    await students(session, 2)
+    broadcast_id = await started({"text": "Hello"})
+    async with database.session_scope() as s:
+        await broadcast_service.take_sender(s, broadcast_id, "live-sender")
+
+    assert await run(broadcast_id, bot, settings, limiter) is False
+    assert telegram.calls_to("sendMessage") == []
+
+
+async def test_the_job_goes_on_in_short_runs_until_done(session, bot, bot_settings, telegram, monkeypatch):
+    monkeypatch.setattr(broadcasts, "RUN_SECONDS", 0.3)
+    people = await students(session, 12)
+    broadcast_id = await started({"text": "Hello"})
+
+    async with job_engine.running(bot_settings, bot=bot, host=False) as jobs:
+        await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
+        await telegram.wait_for("sendMessage", count=12, timeout=15)
+        await until_done(broadcast_id)
+
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]
+
+
+async def test_tick_starts_due_broadcasts_and_resumes_orphans(session, bot, bot_settings, telegram):
+    people = await students(session, 2)
+    async with database.session_scope() as s:
+        scheduled = await broadcast_service.create(
+            s,
+            BroadcastCreate.model_validate(
+                {"text": "Later", "audience": {"kind": "all"}, "scheduled_at": utcnow() + timedelta(hours=1)}
+            ),
+            admin_id=None,
+        )
+    async with database.session_scope() as s:
+        await s.execute(
+            sql_update(Broadcast)
+            .where(Broadcast.id == scheduled.id)
+            .values(scheduled_at=utcnow() - timedelta(seconds=1))
+        )
+    orphan = await started({"text": "Orphan"})
+
+    async with job_engine.running(bot_settings, bot=bot, host=False) as jobs:
+        assert await broadcasts.tick(jobs) == 2
+        await telegram.wait_for("sendMessage", count=4, timeout=10)
+        await until_done(scheduled.id)
+        await until_done(orphan)
+
+    texts = sorted((call["text"], call["chat_id"]) for call in telegram.calls_to("sendMessage"))
+    assert texts == sorted((text, p.telegram_id) for text in ("Later", "Orphan") for p in people)
+    assert (await stored(scheduled.id)).started_at is not None
