@@ -32,6 +32,7 @@ from backend.services.exceptions import (
     RecipientBlocked,
     RuleViolation,
     TelegramUnavailable,
+    UnsupportedMedia,
     VideoRefused,
     VideoTooLarge,
 )
@@ -43,6 +44,7 @@ from shared.constants import (
     BROADCAST_BUTTONS_MAX,
     BROADCAST_PHOTO_MAX_BYTES,
     AudienceKind,
+    BroadcastMediaKind,
     BroadcastStatus,
     RecipientStatus,
 )
@@ -635,9 +637,13 @@ async def test_broadcast(
 # The media ---------------------------------------------------------------------------------------------
 
 
-def _content_length(request: Request) -> int | None:
-    value = request.headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
+def _media_kind(content_type: str | None) -> BroadcastMediaKind | None:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type.startswith("image/"):
+        return BroadcastMediaKind.PHOTO
+    if media_type.startswith("video/"):
+        return BroadcastMediaKind.VIDEO
+    return None
 
 
 def _upload_refused(request: Request, error: VideoRefused) -> JSONResponse:
@@ -655,24 +661,24 @@ def _upload_refused(request: Request, error: VideoRefused) -> JSONResponse:
 
 @router.post(UPLOAD_PREFIX.removeprefix(LIST_PATH) + "{broadcast_id}")
 async def upload_media(
-    request: Request,
-    session: SessionDep,
-    _auth: ManagerSession,
-    broadcast_id: IdPath,
+    request: Request, session: SessionDep, _auth: ManagerSession, broadcast_id: IdPath
 ) -> Response:
     """The broadcast's photo or video: the request's body is the file (sent by static/broadcasts.js),
     streamed to MEDIA_DIR and checked as it arrives, as the lessons' videos are."""
     broadcast = await broadcast_service.get(session, broadcast_id)
     if broadcast.status not in EDITABLE:
-        raise BroadcastStateConflict("Only a draft or scheduled broadcast can change")
+        raise BroadcastStateConflict(broadcast.id, broadcast.status.value, "changed")
+    kind = _media_kind(request.headers.get("content-type"))
+    if kind is None:
+        return _upload_refused(request, UnsupportedMedia("Not a photo or a video"))
     # Nothing of the unit of work may stay open while the file arrives (SQLite's writer lock).
     await session.commit()
     try:
-        kind, path = await media_service.save_broadcast_media(
+        path = await media_service.save_broadcast_media(
             request.stream(),
             broadcast_id=broadcast.id,
+            kind=kind.value,
             content_type=request.headers.get("content-type"),
-            content_length=_content_length(request),
         )
     except VideoRefused as error:
         logger.info("Media upload for broadcast %s refused: %s", broadcast_id, error.message)
@@ -681,15 +687,18 @@ async def upload_media(
         logger.info("Media upload for broadcast %s broken off by the browser", broadcast_id)
         return Response(status_code=400)
     try:
-        old_path = await broadcast_service.set_media(session, broadcast, kind, path)
+        replaced = await broadcast_service.set_media(session, broadcast, kind, path)
         await database.commit_now(session)
-    except RuleViolation as error:
-        media_service.remove_uploaded(path)
-        return JSONResponse({"error": error.message}, status_code=422)
+    except (RuleViolation, BroadcastStateConflict) as error:
+        # A text over the 1,024 characters of a caption; or the broadcast started meanwhile.
+        media_service.remove_broadcast_media(path)
+        return JSONResponse(
+            {"error": error.message}, status_code=409 if isinstance(error, BroadcastStateConflict) else 422
+        )
     except BaseException:
-        media_service.remove_uploaded(path)
+        media_service.remove_broadcast_media(path)
         raise
-    media_service.remove_uploaded(old_path)
+    media_service.remove_broadcast_media(replaced)
     edit_path = f"{broadcast_path(broadcast.id)}/edit"
     response = JSONResponse({"redirect": edit_path})
     for name, value in redirect(edit_path, flash="flash-broadcast-media-saved").raw_headers:
@@ -701,7 +710,7 @@ async def upload_media(
 @router.post("/{broadcast_id}/media/delete")
 async def delete_media(session: SessionDep, _auth: ManagerSession, broadcast_id: IdPath) -> Response:
     broadcast = await broadcast_service.get(session, broadcast_id)
-    old_path = await broadcast_service.clear_media(session, broadcast)
+    removed = await broadcast_service.clear_media(session, broadcast)
     await database.commit_now(session)
-    media_service.remove_uploaded(old_path)
+    media_service.remove_broadcast_media(removed)
     return redirect(f"{broadcast_path(broadcast.id)}/edit", flash="flash-broadcast-media-removed")

@@ -2,9 +2,11 @@
 live recipient count and the planner), the actions that change a broadcast's status, the progress partial,
 the recipient log, the paid broadcast's confirmation and the test-send."""
 
+import os
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +24,12 @@ from backend.tests.panel.test_pages import assert_no_inline_code
 from bot.gateway import BotGateway
 from bot.tests.bot_api_double import BotAPIDouble
 from bot.tests.conftest import BOT_ID, BOT_TOKEN
-from shared.constants import AdminRole, AudienceKind, BroadcastStatus, RecipientStatus
+from shared.constants import AdminRole, AudienceKind, BroadcastMediaKind, BroadcastStatus, RecipientStatus
 from shared.models import Admin, Broadcast, BroadcastRecipient
 from shared.schemas import BroadcastAudience, BroadcastCreate
 from shared.utils import utcnow
 
+MEDIA_DIR = Path(os.environ["MEDIA_DIR"])
 COUNT = re.compile(r'data-testid="recipient-count">([^<]*)<')
 
 
@@ -470,3 +473,63 @@ async def test_test_send_goes_to_the_admins_own_chat(signed_in, session, bot_on)
     [call] = bot_on.calls_to("sendMessage")
     assert int(call.params["chat_id"]) == 424242
     assert (await stored(session, broadcast.id)).status is BroadcastStatus.DRAFT
+
+
+# The photo or video ------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def upload(client: httpx.AsyncClient, broadcast_id: int, body: bytes, content_type: str):
+    csrf = await token(client, f"/admin/broadcasts/{broadcast_id}/edit")
+    return await client.post(
+        f"/admin/broadcasts/media-upload/{broadcast_id}",
+        content=body,
+        headers={"X-CSRF-Token": csrf, "Content-Type": content_type},
+    )
+
+
+async def test_upload_photo_then_remove_it(signed_in, session):
+    broadcast = await new_broadcast(session)
+    response = await upload(signed_in, broadcast.id, PNG, "image/png")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"redirect": f"/admin/broadcasts/{broadcast.id}/edit"}
+    stored_broadcast = await stored(session, broadcast.id)
+    assert stored_broadcast.media_kind is BroadcastMediaKind.PHOTO
+    file = MEDIA_DIR / stored_broadcast.media_path
+    assert file.read_bytes() == PNG
+
+    page = await signed_in.get(f"/admin/broadcasts/{broadcast.id}/edit")
+    assert "A photo is attached." in page.text
+    csrf = csrf_of(page.text)
+    removed = await signed_in.post(
+        f"/admin/broadcasts/{broadcast.id}/media/delete", data={"csrf_token": csrf}
+    )
+    assert removed.status_code == 303
+    assert (await stored(session, broadcast.id)).media_kind is None
+    assert not file.exists()
+
+
+async def test_upload_refuses_what_is_not_a_photo_or_video(signed_in, session):
+    broadcast = await new_broadcast(session)
+    response = await upload(signed_in, broadcast.id, b"hello", "text/plain")
+    assert response.status_code == 415
+    assert "neither a photo nor a video" in response.json()["error"]
+    fake = await upload(signed_in, broadcast.id, b"not a png at all", "image/png")
+    assert fake.status_code == 415
+    assert (await stored(session, broadcast.id)).media_kind is None
+
+
+async def test_upload_refused_once_started(signed_in, session):
+    await students(session, 1)
+    broadcast = await new_broadcast(session)
+    csrf = await token(signed_in, f"/admin/broadcasts/{broadcast.id}/edit")
+    await broadcast_service.start(session, broadcast)
+    await session.commit()
+    response = await signed_in.post(
+        f"/admin/broadcasts/media-upload/{broadcast.id}",
+        content=PNG,
+        headers={"X-CSRF-Token": csrf, "Content-Type": "image/png"},
+    )
+    assert response.status_code == 409
+    assert (await stored(session, broadcast.id)).media_kind is None
