@@ -12,6 +12,7 @@ from backend.api import (
     admins,
     audit_log,
     auth,
+    broadcasts,
     courses,
     docs,
     errors,
@@ -88,6 +89,7 @@ for module in (
     unmatched_payments,
     admins,
     audit_log,
+    broadcasts,
 ):
     api_router.include_router(module.router)
 
@@ -108,6 +110,7 @@ def create_app() -> FastAPI:
         limits.BodySizeLimit,
         max_bytes=settings.MAX_REQUEST_BODY_BYTES,
         exempt_prefixes=limits.UNLIMITED_BODY_PATHS,
+        exempt_patterns=limits.UNLIMITED_BODY_PATTERNS,
     )
     if settings.CORS_ORIGINS:
         app.add_middleware(

@@ -844,6 +844,11 @@ class BroadcastRecipientRead(ReadModel):
 BroadcastRecipientList = Page[BroadcastRecipientRead]
 
 
+class BroadcastTestSent(BaseModel):
+    chat_id: int = Field(description="The admin's own Telegram chat")
+    message_id: int
+
+
 class AudienceCount(BaseModel):
     count: int = Field(description="Students the audience reaches now (those who blocked the bot excluded)")
     duration_seconds: int

@@ -11,6 +11,7 @@ from backend.services import (
     admin_service,
     audit_service,
     auth_service,
+    broadcast_service,
     course_service,
     lesson_service,
     payment_service,
@@ -20,12 +21,14 @@ from backend.services import (
     user_service,
 )
 from backend.services.exceptions import InvalidToken
+from backend.services.jobs import JobQueue
 from backend.services.telegram import Telegram
 from shared.constants import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE, SEARCH_MAX_LENGTH, AdminRole
 from shared.database import session_scope
 from shared.models import (
     Admin,
     AuthSession,
+    Broadcast,
     Course,
     Lesson,
     PromoCode,
@@ -167,3 +170,18 @@ async def get_admin(session: SessionDep, admin_id: IdPath) -> Admin:
 
 
 AdminDep = Annotated[Admin, Depends(get_admin)]
+
+
+def get_jobs(request: Request) -> JobQueue | None:
+    """The job queue wired at startup (backend.main's lifespan); None where nothing wired one."""
+    return getattr(request.app.state, "jobs", None)
+
+
+JobsDep = Annotated[JobQueue | None, Depends(get_jobs)]
+
+
+async def get_broadcast(session: SessionDep, broadcast_id: IdPath) -> Broadcast:
+    return await broadcast_service.get(session, broadcast_id)
+
+
+BroadcastDep = Annotated[Broadcast, Depends(get_broadcast)]

@@ -5,6 +5,7 @@ body took 45 s to refuse and held up every other request meanwhile).
 """
 
 import logging
+import re
 from collections.abc import Iterable
 
 from starlette import status
@@ -17,6 +18,9 @@ logger = logging.getLogger(__name__)
 # The admin panel's streamed video upload (POST /admin/lessons/video-upload/{id}, backend/panel/pages/
 # lessons.py) has this prefix to itself, and stops reading past the Bot API's file size limit.
 UNLIMITED_BODY_PATHS: tuple[str, ...] = ("/admin/lessons/video-upload/",)
+# The same, as whole paths: a broadcast's photo or video upload (PUT /api/broadcasts/{id}/media, which
+# stops reading past the photo's or video's limit, backend/api/broadcasts.py).
+UNLIMITED_BODY_PATTERNS: tuple[re.Pattern[str], ...] = (re.compile(r"/api/broadcasts/\d+/media"),)
 
 
 class BodyTooLarge(Exception):
@@ -29,10 +33,18 @@ class BodySizeLimit:
 
     Paths that start with one of exempt_prefixes are passed through unchecked."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        exempt_prefixes: Iterable[str] = (),
+        exempt_patterns: Iterable[re.Pattern[str]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt_prefixes = tuple(exempt_prefixes)
+        self.exempt_patterns = tuple(exempt_patterns)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
@@ -76,13 +88,13 @@ class BodySizeLimit:
             await self._refuse(scope, receive, send)
 
     def _is_exempt(self, scope: Scope) -> bool:
-        if not self.exempt_prefixes:
+        if not self.exempt_prefixes and not self.exempt_patterns:
             return False
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :]
-        return path.startswith(self.exempt_prefixes)
+        return path.startswith(self.exempt_prefixes) or any(p.fullmatch(path) for p in self.exempt_patterns)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         logger.info(

@@ -32,13 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services.common import PageResult, dialect_insert, paginate
 from backend.services.exceptions import (
+    BotNotConfigured,
     BroadcastNotFound,
     BroadcastStateConflict,
     CourseNotFound,
     LessonNotFound,
     RuleViolation,
+    TelegramNotLinked,
 )
-from backend.services.telegram import BroadcastMessage
+from backend.services.telegram import BroadcastMessage, Telegram
 from shared.config import Settings, get_settings
 from shared.constants import (
     BROADCAST_CAPTION_MAX_LENGTH,
@@ -262,7 +264,8 @@ async def _check_references(
             raise CourseNotFound(course_id)
 
 
-def _check_editable(broadcast: Broadcast, action: str) -> None:
+def check_editable(broadcast: Broadcast, action: str) -> None:
+    """BroadcastStateConflict unless the broadcast is a draft or scheduled (only those change)."""
     if broadcast.status not in EDITABLE:
         raise BroadcastStateConflict(broadcast.id, broadcast.status.value, action)
 
@@ -297,7 +300,7 @@ async def create(session: AsyncSession, data: BroadcastCreate, *, admin_id: int 
 async def update(session: AsyncSession, broadcast: Broadcast, data: BroadcastUpdate) -> Broadcast:
     """Change a draft or scheduled broadcast (BroadcastStateConflict otherwise); scheduled_at null makes it
     a draft again."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     changes = data.model_dump(exclude_unset=True)
     await _check_references(session, data.audience, data.buttons or [])
     if "text" in changes and broadcast.media_kind is not None:
@@ -322,7 +325,7 @@ async def set_media(
 ) -> str | None:
     """Give a draft or scheduled broadcast a photo or video (a file under MEDIA_DIR); the path of the file
     it replaces, for the caller to remove. Its text becomes a caption: RuleViolation over 1024 characters."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     _check_caption(broadcast.text)
     old = broadcast.media_path
     broadcast.media_kind, broadcast.media_path, broadcast.media_file_id = kind, path, None
@@ -333,7 +336,7 @@ async def set_media(
 @writes
 async def clear_media(session: AsyncSession, broadcast: Broadcast) -> str | None:
     """Take a draft's or scheduled broadcast's photo or video off; the removed file's path."""
-    _check_editable(broadcast, "changed")
+    check_editable(broadcast, "changed")
     old = broadcast.media_path
     broadcast.media_kind = broadcast.media_path = broadcast.media_file_id = None
     await session.flush()
@@ -343,7 +346,7 @@ async def clear_media(session: AsyncSession, broadcast: Broadcast) -> str | None
 @writes
 async def start(session: AsyncSession, broadcast: Broadcast) -> Broadcast:
     """Start sending a draft or scheduled broadcast now (the caller kicks the sending job)."""
-    _check_editable(broadcast, "started")
+    check_editable(broadcast, "started")
     audience = BroadcastAudience.model_validate(broadcast.audience)
     broadcast.total = await count_audience(session, audience)
     broadcast.status = BroadcastStatus.SENDING
@@ -383,6 +386,16 @@ async def cancel(session: AsyncSession, broadcast: Broadcast) -> Broadcast:
     broadcast.finished_at = utcnow()
     await session.flush()
     return broadcast
+
+
+async def send_test(broadcast: Broadcast, *, telegram: Telegram | None, chat_id: int | None) -> int:
+    """Send the broadcast to one admin's own Telegram chat, to see it as students will; its message id.
+    BotNotConfigured when the bot is off, TelegramNotLinked when the admin has no linked chat."""
+    if telegram is None:
+        raise BotNotConfigured()
+    if chat_id is None:
+        raise TelegramNotLinked()
+    return await telegram.send_broadcast(chat_id=chat_id, broadcast=message_of(broadcast))
 
 
 # The sender (worker/tasks/broadcasts.py) ----------------------------------------------------------------

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from backend.services.exceptions import NotAVideo, VideoTooLarge
+from backend.services.exceptions import MediaTooLarge, NotAVideo, UnsupportedMedia, VideoTooLarge
 from shared.config import get_settings
+from shared.constants import BROADCAST_PHOTO_MAX_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +134,87 @@ def remove_uploaded(video_path: str | None) -> None:
         (media_dir() / path).unlink(missing_ok=True)
     except OSError as error:
         logger.warning("Could not delete the replaced video %s: %s", video_path, error)
+
+
+# Broadcast media -----------------------------------------------------------------------------------------
+
+# A broadcast's photo or video goes here, under MEDIA_DIR.
+BROADCAST_FOLDER = "broadcasts"
+BROADCAST_MEDIA_NAME = re.compile(r"broadcast-\d+-[0-9a-f]{16}\.(jpg|png|webp|mp4|mov|webm|mkv)")
+PHOTO_MAGIC = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
+
+
+def photo_extension(head: bytes) -> str | None:
+    """The extension of a JPEG, PNG or WebP file by its first bytes (None: not one of them)."""
+    for magic, extension in PHOTO_MAGIC.items():
+        if head.startswith(magic):
+            return extension
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
+def broadcast_media_limit(kind: str) -> int:
+    """The largest photo (Telegram's 10 MB) or video (as for lessons) a broadcast can carry, in bytes."""
+    return BROADCAST_PHOTO_MAX_BYTES if kind == "photo" else video_size_limit()
+
+
+async def save_broadcast_media(
+    chunks: AsyncIterable[bytes], *, broadcast_id: int, kind: str, content_type: str | None
+) -> str:
+    """Stream a broadcast's photo or video to a new file under MEDIA_DIR/broadcasts; its path relative to
+    MEDIA_DIR. UnsupportedMedia unless it is a JPEG/PNG/WebP photo or an MP4/MOV/WebM/MKV video (by its
+    declared type and its first bytes), MediaTooLarge over the limit; nothing is left on disk then."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if not media_type.startswith("image/" if kind == "photo" else "video/"):
+        raise UnsupportedMedia(f"A {kind} must be uploaded as {'image' if kind == 'photo' else 'video'}/*")
+    limit = broadcast_media_limit(kind)
+    folder = media_dir() / BROADCAST_FOLDER
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    stem = f"broadcast-{broadcast_id}-{secrets.token_hex(8)}"
+    partial = folder / f".{stem}.part"
+    file: BinaryIO = await asyncio.to_thread(open, partial, "xb")
+    received = 0
+    head = b""
+    pending = bytearray()
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise MediaTooLarge(limit, kind)
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            pending += chunk
+            if len(pending) >= WRITE_SIZE:
+                await asyncio.to_thread(file.write, bytes(pending))
+                pending.clear()
+        if kind == "photo":
+            extension = photo_extension(head)
+            if extension is None:
+                raise UnsupportedMedia("The photo is not a JPEG, PNG or WebP image")
+        else:
+            if not looks_like_video(head):
+                raise UnsupportedMedia("The file is empty or not an MP4, MOV, WebM or MKV video")
+            extension = _extension(content_type, head)
+        await asyncio.to_thread(_finish, file, bytes(pending))
+        name = stem + extension
+        await asyncio.to_thread(os.replace, partial, folder / name)
+    except BaseException:
+        file.close()
+        partial.unlink(missing_ok=True)
+        raise
+    logger.info("Saved a %s of %s bytes for broadcast %s as %s", kind, received, broadcast_id, name)
+    return f"{BROADCAST_FOLDER}/{name}"
+
+
+def remove_broadcast_media(path: str | None) -> None:
+    """Delete a broadcast's file this service saved (others under MEDIA_DIR are left alone)."""
+    if not path:
+        return
+    relative = Path(path)
+    if relative.parent != Path(BROADCAST_FOLDER) or BROADCAST_MEDIA_NAME.fullmatch(relative.name) is None:
+        return
+    try:
+        (media_dir() / relative).unlink(missing_ok=True)
+    except OSError as error:
+        logger.warning("Could not delete the broadcast's replaced file %s: %s", path, error)

@@ -88,6 +88,19 @@ ADMIN_OPERATIONS = [
     ("GET", "/api/admins/{admin_id}"),
     ("PATCH", "/api/admins/{admin_id}"),
     ("GET", "/api/audit-log/"),
+    ("POST", "/api/broadcasts/audience"),
+    ("POST", "/api/broadcasts/"),
+    ("GET", "/api/broadcasts/"),
+    ("GET", "/api/broadcasts/{broadcast_id}"),
+    ("PATCH", "/api/broadcasts/{broadcast_id}"),
+    ("POST", "/api/broadcasts/{broadcast_id}/start"),
+    ("POST", "/api/broadcasts/{broadcast_id}/pause"),
+    ("POST", "/api/broadcasts/{broadcast_id}/resume"),
+    ("POST", "/api/broadcasts/{broadcast_id}/cancel"),
+    ("POST", "/api/broadcasts/{broadcast_id}/test"),
+    ("GET", "/api/broadcasts/{broadcast_id}/recipients"),
+    ("PUT", "/api/broadcasts/{broadcast_id}/media"),
+    ("DELETE", "/api/broadcasts/{broadcast_id}/media"),
 ]
 ALL_OPERATIONS = PUBLIC_OPERATIONS + ADMIN_OPERATIONS
 
@@ -103,6 +116,7 @@ def concrete(path: str, record_id: int = 1) -> str:
         "ticket_id",
         "unmatched_payment_id",
         "admin_id",
+        "broadcast_id",
     ):
         path = path.replace("{" + name + "}", str(record_id))
     return path
