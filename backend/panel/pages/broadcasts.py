@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
-from backend.api.deps import IdPath, Offset, SessionDep, TelegramDep
+from backend.api.deps import IdPath, Offset, SessionDep, TelegramDep, get_jobs
 from backend.panel import security
 from backend.panel.deps import ManagerSession
 from backend.panel.forms import field_errors
@@ -24,6 +24,7 @@ from backend.panel.telegram_html import preview_html
 from backend.panel.templating import language_of, panel_translator, redirect, render
 from backend.services import broadcast_service, course_service, lesson_service, media_service
 from backend.services.exceptions import (
+    BotNotConfigured,
     BroadcastStateConflict,
     CourseNotFound,
     LessonNotFound,
@@ -31,6 +32,7 @@ from backend.services.exceptions import (
     NotAVideo,
     RecipientBlocked,
     RuleViolation,
+    TelegramNotLinked,
     TelegramUnavailable,
     UnsupportedMedia,
     VideoRefused,
@@ -537,9 +539,12 @@ async def read_progress(
 
 
 async def _kick(request: Request, broadcast: Broadcast) -> None:
-    jobs = getattr(request.app.state, "jobs", None)
-    if jobs is not None:
-        await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast.id)
+    """Enqueue the sending job, as the API does (without a queue, the periodic broadcasts.tick finds it)."""
+    jobs = get_jobs(request)
+    if jobs is None:
+        logger.warning("No job queue: broadcast %s waits for the next broadcasts.tick", broadcast.id)
+        return
+    await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast.id)
 
 
 async def _start(
@@ -612,14 +617,13 @@ async def _test_send(
     """Send the broadcast to the signed-in admin's own Telegram chat (only theirs)."""
     # Admin.telegram_id: the admin's own chat, linked on the account page (never anyone else's).
     chat_id = getattr(auth.admin, "telegram_id", None)
-    if telegram is None or chat_id is None:
-        context = {"broadcast": broadcast, "bot_on": telegram is not None}
-        return render(request, "broadcasts/test_refused.html", context, status_code=409)
     # Sent after what this request wrote is committed: the message is the saved broadcast.
     await database.commit_now(session)
-    message = broadcast_service.message_of(broadcast, media_dir=media_service.media_dir())
     try:
-        await telegram.send_broadcast(chat_id=chat_id, broadcast=message)
+        await broadcast_service.send_test(broadcast, telegram=telegram, chat_id=chat_id)
+    except (BotNotConfigured, TelegramNotLinked):
+        context = {"broadcast": broadcast, "bot_on": telegram is not None}
+        return render(request, "broadcasts/test_refused.html", context, status_code=409)
     except (TelegramUnavailable, MessageRefused, RecipientBlocked) as error:
         logger.info("Test of broadcast %s not sent: %s", broadcast.id, error)
         return redirect(broadcast_path(broadcast.id), flash="flash-broadcast-test-failed")
@@ -666,8 +670,7 @@ async def upload_media(
     """The broadcast's photo or video: the request's body is the file (sent by static/broadcasts.js),
     streamed to MEDIA_DIR and checked as it arrives, as the lessons' videos are."""
     broadcast = await broadcast_service.get(session, broadcast_id)
-    if broadcast.status not in EDITABLE:
-        raise BroadcastStateConflict(broadcast.id, broadcast.status.value, "changed")
+    broadcast_service.check_editable(broadcast, "changed")
     kind = _media_kind(request.headers.get("content-type"))
     if kind is None:
         return _upload_refused(request, UnsupportedMedia("Not a photo or a video"))
