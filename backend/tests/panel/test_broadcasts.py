@@ -533,3 +533,32 @@ async def test_upload_refused_once_started(signed_in, session):
     )
     assert response.status_code == 409
     assert (await stored(session, broadcast.id)).media_kind is None
+
+
+async def test_caption_over_telegrams_limit_is_an_error_beside_the_text(signed_in, session):
+    broadcast = await new_broadcast(session)
+    assert (await upload(signed_in, broadcast.id, PNG, "image/png")).status_code == 200
+    edit = f"/admin/broadcasts/{broadcast.id}/edit"
+    csrf = await token(signed_in, edit)
+    response = await signed_in.post(edit, data=composer(csrf, text="<b>" + "x" * 1025 + "</b>"))
+    assert response.status_code == 422
+    assert 'data-testid="error-text"' in response.text
+    assert "1024" in response.text
+    assert (await stored(session, broadcast.id)).text == "Hello"
+
+
+async def test_pages_in_russian(signed_in, session):
+    await students(session, 2)
+    broadcast = await new_broadcast(session, paid=True)
+    page = await signed_in.get("/admin/broadcasts")
+    csrf = csrf_of(page.text)
+    await signed_in.post("/admin/language", data={"lang": "ru", "csrf_token": csrf})
+    listing = await signed_in.get("/admin/broadcasts")
+    assert "Рассылки" in listing.text
+    assert "Черновик" in listing.text
+    composer_page = await signed_in.get("/admin/broadcasts/new")
+    assert "2 ученика" in re.sub(r"<[^>]+>", "", composer_page.text).replace("\n", " ").replace("  ", " ")
+    detail = await signed_in.get(f"/admin/broadcasts/{broadcast.id}")
+    assert "2 получателя" in detail.text
+    assert "Стоит 1 ⭐" in detail.text
+    assert "{???}" not in listing.text + composer_page.text + detail.text

@@ -97,6 +97,22 @@ async def test_compose_count_save_start_and_watch_it_finish(
         await page.goto(broadcast_url)
         await expect(page.get_by_test_id("progress")).to_have_attribute("data-status", "done")
 
+    async def listing(page: Page) -> None:
+        await sign_in(page)
+        await page.goto("/admin/broadcasts")
+        await expect(page.get_by_test_id("broadcast-row")).to_have_count(1)
+
+    async def editing_a_draft(page: Page) -> None:
+        await sign_in(page)
+        await page.goto("/admin/broadcasts/new")
+        await page.get_by_label("Text", exact=True).fill("A draft")
+        await page.get_by_test_id("save-broadcast").click()
+        await page.get_by_test_id("edit-broadcast").click()
+        await expect(page.get_by_test_id("media-file")).to_be_visible()
+
     for viewport_name, viewport in VIEWPORTS:
         await check_page(browser, base_url, composer, f"broadcast-composer-{viewport_name}", viewport)
         await check_page(browser, base_url, finished, f"broadcast-done-{viewport_name}", viewport)
+    for viewport_name, viewport in VIEWPORTS:
+        await check_page(browser, base_url, listing, f"broadcasts-{viewport_name}", viewport)
+    await check_page(browser, base_url, editing_a_draft, "broadcast-edit-desktop", VIEWPORTS[0][1])
