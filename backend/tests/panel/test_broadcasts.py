@@ -365,6 +365,7 @@ async def test_start_pause_resume_cancel(signed_in, session):
 
     page = await signed_in.get(path)
     assert 'data-testid="pause-broadcast"' in page.text
+    assert 'data-testid="eta">1 s<' in page.text  # 2 messages at 25 a second
     assert f'hx-get="{path}/progress" hx-trigger="every 1s"' in page.text
     assert (await signed_in.post(f"{path}/pause", data={"csrf_token": csrf})).status_code == 303
     assert (await stored(session, broadcast.id)).status is BroadcastStatus.PAUSED
@@ -389,6 +390,26 @@ async def test_start_now_from_the_composer(signed_in, session):
     response = await signed_in.post("/admin/broadcasts/new", data=composer(csrf, action="start"))
     assert response.status_code == 303
     assert (await stored(session)).status is BroadcastStatus.SENDING
+
+
+async def test_start_now_of_a_paid_broadcast_from_the_composer_asks_first(signed_in, session):
+    await students(session, 3)
+    csrf = await token(signed_in)
+    form = composer(csrf, action="start", paid="true")
+    asked = await signed_in.post("/admin/broadcasts/new", data=form)
+    assert asked.status_code == 200
+    assert 'data-testid="confirm-start"' in asked.text
+    assert 'data-testid="confirm-cost">1 ⭐' in asked.text
+    assert (await stored(session)).status is BroadcastStatus.DRAFT
+
+
+async def test_failed_broadcast_shows_why(signed_in, session):
+    broadcast = await new_broadcast(session)
+    broadcast.status, broadcast.error = BroadcastStatus.FAILED, "Bad Request: can't parse entities"
+    await session.commit()
+    progress = await signed_in.get(f"/admin/broadcasts/{broadcast.id}/progress")
+    assert "Telegram refused the message: Bad Request: can&#39;t parse entities" in progress.text
+    assert "hx-trigger" not in progress.text
 
 
 async def test_paid_broadcast_asks_to_confirm_first(signed_in, session):

@@ -127,6 +127,7 @@ broadcasts-blocked = Blocked the bot
 broadcasts-pending = Waiting
 broadcasts-eta = Time left
 broadcasts-scheduled-for = Scheduled for
+broadcasts-error-refused = Telegram refused the message: { $error }
 broadcasts-pause = Pause
 broadcasts-resume = Resume
 broadcasts-cancel = Cancel the broadcast

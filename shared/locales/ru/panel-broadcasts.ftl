@@ -129,6 +129,7 @@ broadcasts-blocked = Заблокировали бота
 broadcasts-pending = Ожидают
 broadcasts-eta = Осталось
 broadcasts-scheduled-for = Запланирована на
+broadcasts-error-refused = Telegram не принял сообщение: { $error }
 broadcasts-pause = Пауза
 broadcasts-resume = Продолжить
 broadcasts-cancel = Отменить рассылку
