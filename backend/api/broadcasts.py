@@ -3,7 +3,8 @@
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request, UploadFile, status
+from fastapi import APIRouter, Request, status
+from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from backend.api.deps import (

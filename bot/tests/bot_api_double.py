@@ -13,6 +13,8 @@ What it does:
   ``refundStarPayment`` / ``getStarTransactions``, ``getUpdates`` long polling, webhook settings, and
   Telegram's errors (unknown file id, message not modified, can't parse entities, ...);
 * injects errors on demand (:meth:`BotAPIDouble.fail`, :meth:`BotAPIDouble.block`);
+* enforces a rate like Telegram's flood control (:meth:`BotAPIDouble.limit_rate`): a sliding one-second
+  window answered with 429 ``retry_after`` beyond it, and 429 again to whatever comes before it passed;
 * feeds updates (:meth:`BotAPIDouble.push_update` for polling, :meth:`BotAPIDouble.deliver_webhook` for
   webhooks) built with readable helpers (:func:`user`, :meth:`BotAPIDouble.message_update`, ...).
 
@@ -32,6 +34,7 @@ double to answer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import copy
 import dataclasses
@@ -41,6 +44,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import mimetypes
 import re
 import secrets
@@ -61,6 +65,7 @@ __all__ = [
     "BotAPIError",
     "Call",
     "FailureRule",
+    "RateLimit",
     "StarPayment",
     "StoredFile",
     "UploadedFile",
@@ -83,6 +88,7 @@ MAX_CAPTION_LENGTH: Final = 1024
 NOT_FOUND: Final = "Not Found: method not found"
 UNAUTHORIZED: Final = "Unauthorized"
 BLOCKED: Final = "Forbidden: bot was blocked by the user"
+USER_DEACTIVATED: Final = "Forbidden: user is deactivated"
 WRONG_FILE_ID: Final = "Bad Request: wrong file identifier/HTTP URL specified"
 MESSAGE_TEXT_EMPTY: Final = "Bad Request: message text is empty"
 MESSAGE_TOO_LONG: Final = "Bad Request: message is too long"
@@ -290,6 +296,9 @@ class Call:
     response: JSON | None = None
     """The JSON answered: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": ...}``."""
     at: float = dataclasses.field(default_factory=time.time)
+    received: float = dataclasses.field(default_factory=time.monotonic)
+    """When the request arrived (:attr:`BotAPIDouble.clock`, ``time.monotonic`` by default): the clock of
+    :meth:`BotAPIDouble.limit_rate`."""
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -345,19 +354,53 @@ class FailureRule:
     times: int | None = 1
     """How many more calls fail (``None``: all of them)."""
     when: Callable[[dict[str, Any]], bool] | None = None
+    after: int = 0
+    """How many more matching calls go through before the failing ones."""
 
     def matches(self, method: str, params: dict[str, Any]) -> bool:
         if self.times is not None and self.times <= 0:
             return False
         if self.method not in ("*", method.lower()):
             return False
-        if self.when is None:
-            return True
-        try:
-            return bool(self.when(params))
-        except Exception:
-            logger.exception("BotAPIDouble: the `when` predicate of %r raised; not failing", self)
+        if self.when is not None:
+            try:
+                if not self.when(params):
+                    return False
+            except Exception:
+                logger.exception("BotAPIDouble: the `when` predicate of %r raised; not failing", self)
+                return False
+        if self.after > 0:
+            self.after -= 1
             return False
+        return True
+
+
+@dataclass
+class RateLimit:
+    """Telegram's flood control as the double enforces it (see :meth:`BotAPIDouble.limit_rate`)."""
+
+    per_second: int
+    methods: frozenset[str]
+    retry_after: int
+    window: list[float] = dataclasses.field(default_factory=list)
+    """Arrival times (monotonic) of the calls let through, sorted; the last second or two of them."""
+    hold_until: float = float("-inf")
+    """No call of ``methods`` is answered before this (monotonic), after a 429."""
+
+    def admit(self, at: float) -> int | None:
+        """Let a call that arrived ``at`` through (None), or the ``retry_after`` of its 429."""
+        if at < self.hold_until:
+            return max(math.ceil(self.hold_until - at), 1)
+        del self.window[: bisect.bisect_right(self.window, at - 2.0)]
+        in_window = bisect.bisect_right(self.window, at) - bisect.bisect_right(self.window, at - 1.0)
+        if in_window >= self.per_second:
+            self.hold(at, self.retry_after)
+            return self.retry_after
+        bisect.insort(self.window, at)
+        return None
+
+    def hold(self, at: float, retry_after: float) -> None:
+        self.hold_until = max(self.hold_until, at + retry_after)
 
 
 @dataclass
@@ -695,6 +738,11 @@ class BotAPIDouble:
         self.star_transactions: list[JSON] = []
         self.star_balance: int | None = None
         self.blocked: dict[ChatKey, str] = {}
+        self.rate_limit: RateLimit | None = None
+        self.rate_limited: list[Call] = []
+        """Calls answered 429 by the rate limit (beyond the window, or before a 429's retry_after)."""
+        self.too_early: list[Call] = []
+        """Calls that came before the ``retry_after`` of an earlier 429 had passed (also in rate_limited)."""
         self.webhook_url: str = ""
         self.webhook_secret_token: str | None = None
         self.webhook_allowed_updates: list[str] | None = None
@@ -713,6 +761,8 @@ class BotAPIDouble:
         self._last_token = ""
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        """The arrival time of each call (:attr:`Call.received`); a test may set a fake one."""
         self._handlers: dict[str, Handler] = self._default_handlers()
 
     # ---------------------------------------------------------------- lifecycle
@@ -828,6 +878,9 @@ class BotAPIDouble:
         self.failures.clear()
         self._responses.clear()
         self.blocked.clear()
+        self.rate_limit = None
+        self.rate_limited.clear()
+        self.too_early.clear()
         self._updates.clear()
         self._allowed_updates = None
         if everything:
@@ -860,16 +913,19 @@ class BotAPIDouble:
         times: int | None = 1,
         when: Callable[[dict[str, Any]], bool] | None = None,
         parameters: JSON | None = None,
+        after: int = 0,
     ) -> FailureRule:
         """Answer the next ``times`` calls of ``method`` (``"*"``: any; ``times=None``: always) whose params
-        satisfy ``when`` with a Bot API error, e.g.::
+        satisfy ``when``, after letting ``after`` of them through, with a Bot API error, e.g.::
 
             api.fail("sendMessage", error_code=429, retry_after=3)  # "Too Many Requests: retry after 3"
             api.fail("sendMessage", error_code=403, when=lambda p: p.get("chat_id") == 42)
             api.fail("sendMessage", error_code=400, description="Bad Request: message is too long")
+            api.fail("sendMessage", error_code=429, retry_after=2, after=49)  # the 50th message
 
         A 429 always carries ``parameters.retry_after`` (default 1), as Telegram's do; without it aiogram
-        would raise a plain ``TelegramAPIError`` instead of ``TelegramRetryAfter``.
+        would raise a plain ``TelegramAPIError`` instead of ``TelegramRetryAfter``. Under
+        :meth:`limit_rate`, an injected 429 also holds the limited methods until its retry_after passes.
         """
         params = dict(parameters or {})
         if error_code == 429 and retry_after is None and "retry_after" not in params:
@@ -888,9 +944,35 @@ class BotAPIDouble:
             parameters=params or None,
             times=times,
             when=when,
+            after=after,
         )
         self.failures.append(rule)
         return rule
+
+    def limit_rate(
+        self, per_second: int, *, methods: Iterable[str] = MESSAGE_METHODS, retry_after: int = 1
+    ) -> RateLimit:
+        """Enforce Telegram's flood control on ``methods`` (all chats together): a call that would make more
+        than ``per_second`` in a sliding one-second window gets 429 "Too Many Requests: retry after N"
+        (``parameters.retry_after``), and so does every call of those methods until ``retry_after`` seconds
+        have passed. Such calls are recorded in :attr:`rate_limited`; those that came during the hold in
+        :attr:`too_early` (a sender that honours retry_after leaves it empty)."""
+        if per_second < 1:
+            raise ValueError("per_second must be at least 1")
+        self.rate_limit = RateLimit(
+            per_second, frozenset(self.canonical_method(m) for m in methods), max(retry_after, 1)
+        )
+        return self.rate_limit
+
+    def peak_rate(self, methods: Iterable[str] = MESSAGE_METHODS, *, ok_only: bool = True) -> int:
+        """The most calls of ``methods`` (successful ones unless ``ok_only`` is false) that arrived within
+        any one second: what Telegram's window would have counted."""
+        wanted = {self.canonical_method(method) for method in methods}
+        times = sorted(c.received for c in self.calls if c.method in wanted and (c.ok or not ok_only))
+        peak = 0
+        for index, at in enumerate(times):
+            peak = max(peak, bisect.bisect_left(times, at + 1.0) - index)
+        return peak
 
     def block(self, chat_id: int | str, description: str = BLOCKED) -> None:
         """From now on every message (and chat action) to ``chat_id`` gets 403 ``description``."""
@@ -1016,6 +1098,7 @@ class BotAPIDouble:
             token=self.token or self._last_token or "(webhook reply)",
             content_type=content_type.split(";")[0],
             via_webhook_reply=True,
+            received=self.clock(),
         )
         await self._execute(call)
 
@@ -1261,6 +1344,7 @@ class BotAPIDouble:
             token=token,
             http_method=request.method,
             content_type=request.content_type if request.body_exists else "",
+            received=self.clock(),
         )
         try:
             call.params, call.files = await self._read_params(request)
@@ -1310,10 +1394,24 @@ class BotAPIDouble:
         if handler is None and call.method.lower() not in KNOWN_METHODS:
             logger.warning("BotAPIDouble: unknown method %r (params %s)", call.method, call.params)
             raise BotAPIError(404, NOT_FOUND)
+        limit = self.rate_limit
+        limited = limit is not None and call.method in limit.methods
+        if limit is not None and limited:
+            held = call.received < limit.hold_until
+            retry_after = limit.admit(call.received)
+            if retry_after is not None:
+                self.rate_limited.append(call)
+                if held:
+                    self.too_early.append(call)
+                raise BotAPIError(
+                    429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+                )
         for rule in self.failures:
             if rule.matches(call.method, call.params):
                 if rule.times is not None:
                     rule.times -= 1
+                if limit is not None and limited and rule.error_code == 429 and rule.parameters:
+                    limit.hold(call.received, float(rule.parameters.get("retry_after", 1)))
                 raise BotAPIError(rule.error_code, rule.description, rule.parameters)
         if call.method in _BLOCKABLE_METHODS and self.blocked:
             try:

@@ -853,3 +853,160 @@ async def test_webhook_reply_is_executed_like_telegram(api: BotAPIDouble, bot: B
     assert reply["chat_id"] == 42
     assert reply["text"] == "Welcome via webhook reply"
     assert reply.ok
+
+
+# ------------------------------------------------------------------------------------------------ rate limit
+
+
+class FakeClock:
+    """The double's clock, moved by the test: the window's decisions do not depend on the machine's speed."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(api: BotAPIDouble) -> FakeClock:
+    fake = FakeClock()
+    api.clock = fake
+    return fake
+
+
+async def test_rate_limit_answers_429_beyond_the_window(
+    api: BotAPIDouble, bot: Bot, clock: FakeClock
+) -> None:
+    api.limit_rate(3, retry_after=2)
+    for chat in (1, 2, 3):
+        await bot.send_message(chat, "hello")
+        clock.now += 0.1
+
+    with pytest.raises(TelegramRetryAfter) as flood:
+        await bot.send_message(4, "hello")
+
+    assert flood.value.retry_after == 2
+    [limited] = api.rate_limited
+    assert limited.response == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 2",
+        "parameters": {"retry_after": 2},
+    }
+    assert api.too_early == []
+    assert [call["chat_id"] for call in api.sent_messages()] == [1, 2, 3]
+
+
+async def test_rate_limit_answers_429_until_retry_after_passed(
+    api: BotAPIDouble, bot: Bot, clock: FakeClock
+) -> None:
+    api.limit_rate(1, retry_after=3)
+    await bot.send_message(1, "first")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(2, "too soon")
+    # The window alone would let this one through; the 429's retry_after does not.
+    clock.now += 1.5
+    with pytest.raises(TelegramRetryAfter) as flood:
+        await bot.send_message(2, "still too soon")
+    clock.now += 1.5
+
+    await bot.send_message(2, "on time")
+
+    assert flood.value.retry_after == 2
+    assert [call["text"] for call in api.too_early] == ["still too soon"]
+    assert [call["text"] for call in api.rate_limited] == ["too soon", "still too soon"]
+    assert [call["text"] for call in api.sent_messages()] == ["first", "on time"]
+
+
+async def test_rate_limit_window_slides(api: BotAPIDouble, bot: Bot, clock: FakeClock) -> None:
+    api.limit_rate(2)
+    for _ in range(10):
+        await bot.send_message(1, "hello")
+        clock.now += 0.5  # two a second: exactly the limit
+
+    assert api.rate_limited == []
+    assert api.peak_rate() == 2
+
+
+@pytest.mark.usefixtures("clock")
+async def test_rate_limit_counts_only_its_methods(api: BotAPIDouble, bot: Bot) -> None:
+    api.limit_rate(1, methods={"sendPhoto"})
+    for _ in range(3):
+        await bot.send_message(1, "text is not limited")
+    await bot.send_photo(1, BufferedInputFile(b"p", filename="p.jpg"))
+
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_photo(1, BufferedInputFile(b"p", filename="p.jpg"))
+    assert [call.method for call in api.rate_limited] == ["sendPhoto"]
+
+
+@pytest.mark.usefixtures("clock")
+async def test_rate_limit_counts_failed_requests(api: BotAPIDouble, bot: Bot) -> None:
+    # Telegram counts what it receives: a request answered 403 still took its place in the window.
+    api.limit_rate(1)
+    api.block(1)
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(1, "blocked")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(2, "hello")
+
+
+async def test_injected_429_holds_the_limited_methods(api: BotAPIDouble, bot: Bot, clock: FakeClock) -> None:
+    api.limit_rate(100)
+    api.fail("sendMessage", error_code=429, retry_after=5, after=2)
+    await bot.send_message(1, "one")
+    await bot.send_message(2, "two")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(3, "three")
+    clock.now += 4
+    with pytest.raises(TelegramRetryAfter) as flood:
+        await bot.send_message(3, "three again")
+    clock.now += 1
+
+    await bot.send_message(3, "three at last")
+
+    assert flood.value.retry_after == 1
+    assert [call["text"] for call in api.too_early] == ["three again"]
+    assert [call["text"] for call in api.sent_messages()] == ["one", "two", "three at last"]
+
+
+async def test_injected_failure_after_some_calls(api: BotAPIDouble, bot: Bot) -> None:
+    api.fail("sendMessage", error_code=403, after=1, when=lambda params: params.get("chat_id") == 2)
+    await bot.send_message(1, "other chat")
+    await bot.send_message(2, "first goes through")
+
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(2, "second fails")
+    await bot.send_message(2, "times=1: third goes through")
+
+    assert [call.status for call in api.calls_to("sendMessage")] == [200, 200, 403, 200]
+
+
+async def test_peak_rate_of_recorded_calls(api: BotAPIDouble, bot: Bot, clock: FakeClock) -> None:
+    for step in (0.0, 0.2, 0.3, 0.4, 1.0, 0.1):
+        clock.now += step
+        await bot.send_message(1, "hello")
+
+    # Arrivals at 0, 0.2, 0.5, 0.9, 1.9, 2.0: at most four within one second.
+    assert api.peak_rate() == 4
+    assert api.peak_rate({"sendPhoto"}) == 0
+
+
+@pytest.mark.usefixtures("clock")
+async def test_reset_lifts_the_rate_limit(api: BotAPIDouble, bot: Bot) -> None:
+    api.limit_rate(1)
+    await bot.send_message(1, "hello")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(1, "hello")
+
+    api.reset()
+    await bot.send_message(1, "hello")
+
+    assert api.rate_limit is None
+    assert api.rate_limited == []
+
+
+def test_limit_rate_rejects_zero(api: BotAPIDouble) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        api.limit_rate(0)

@@ -218,7 +218,6 @@ async def test_pause_and_cancel_take_effect_within_a_second(
     await telegram.wait_for("sendMessage", count=3)
 
     changed_at = await _change(broadcast_id, getattr(broadcast_service, action))
-    changed_wall = telegram.calls[-1].at  # noqa: F841 (kept for the failure message)
     async with asyncio.timeout(1):
         assert await sender is False
     stopped_at = asyncio.get_running_loop().time()
@@ -385,3 +384,32 @@ async def test_tick_starts_due_broadcasts_and_resumes_orphans(session, bot, bot_
     texts = sorted((call["text"], call["chat_id"]) for call in telegram.calls_to("sendMessage"))
     assert texts == sorted((text, p.telegram_id) for text in ("Later", "Orphan") for p in people)
     assert (await stored(scheduled.id)).started_at is not None
+
+
+async def test_at_the_rate_telegram_never_answers_429(session, bot, settings, limiter, telegram):
+    people = await students(session, 3 * RATE)
+    telegram.limit_rate(RATE)
+    broadcast_id = await started({"text": "Hello"})
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    assert telegram.rate_limited == []
+    assert telegram.peak_rate() <= RATE
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]
+
+
+async def test_over_telegrams_limit_nothing_goes_before_retry_after(
+    session, bot, settings, limiter, telegram
+):
+    people = await students(session, 12)
+    # Telegram allows less than the configured rate: it answers 429s, and the sender must honour them.
+    telegram.limit_rate(RATE // 2)
+    broadcast_id = await started({"text": "Hello"})
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    assert telegram.rate_limited
+    assert telegram.too_early == []
+    delivered = [call["chat_id"] for call in telegram.calls_to("sendMessage") if call.ok]
+    assert sorted(delivered) == sorted(p.telegram_id for p in people)
+    assert (await stored(broadcast_id)).sent == 12

@@ -220,3 +220,30 @@ def test_text_length_is_counted_as_telegram_does():
     BroadcastCreate.model_validate({"text": "<b>" + "x" * 4096 + "</b>", "audience": {"kind": "all"}})
     with pytest.raises(ValidationError):
         BroadcastCreate.model_validate({"text": "😀" * 2049, "audience": {"kind": "all"}})
+
+
+async def test_progress_reads_the_counters(session):
+    for _ in range(3):
+        await create_user(session)
+    broadcast = await new(session)
+    await broadcast_service.start(session, broadcast)
+    while not await broadcast_service.add_recipients(session, broadcast):
+        pass
+    claimed = await broadcast_service.claim(session, broadcast.id, limit=2)
+    await broadcast_service.record(
+        session,
+        broadcast.id,
+        [
+            broadcast_service.Outcome(claimed[0], "sent", message_id=7),
+            broadcast_service.Outcome(claimed[1], "blocked", error="Forbidden: bot was blocked by the user"),
+        ],
+    )
+
+    now = await broadcast_service.progress(session, broadcast)
+
+    assert (now.total, now.sent, now.blocked, now.failed, now.pending) == (3, 1, 1, 0, 1)
+    assert now.eta_seconds == 1
+    await broadcast_service.pause(session, broadcast)
+    assert (await broadcast_service.progress(session, broadcast)).eta_seconds == 1
+    await broadcast_service.cancel(session, broadcast)
+    assert (await broadcast_service.progress(session, broadcast)).eta_seconds is None
