@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
@@ -69,7 +68,8 @@ CHOICES_LIMIT = 500
 STAR_BALANCE_TIMEOUT_SECONDS = 3.0
 # Statuses whose figures still change: the broadcast's page polls its progress while in one of them.
 LIVE = frozenset({BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING, BroadcastStatus.PAUSED})
-EDITABLE = frozenset({BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED})
+# Only these change, as the service has it.
+EDITABLE = broadcast_service.EDITABLE
 BUTTON_KINDS = ("url", "lesson", "course")
 # Which audience kinds name a lesson or a course (the composer shows that select for them only).
 LESSON_KINDS = frozenset({AudienceKind.BOUGHT_LESSON})
@@ -295,10 +295,6 @@ async def _choices(session: AsyncSession) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _preview(text: str) -> Markup:
-    return preview_html(text)
-
-
 async def _star_balance(telegram: Telegram | None) -> int | None:
     if telegram is None:
         return None
@@ -349,7 +345,7 @@ async def _composer(
         "broadcast": broadcast,
         "values": values,
         "errors": errors or {},
-        "preview": _preview(values["text"]),
+        "preview": preview_html(values["text"]),
         "planner": await _planner(session, telegram, values),
         "choices": await _choices(session),
         "kinds": [kind.value for kind in AudienceKind],
@@ -428,7 +424,9 @@ async def create_broadcast(
 async def preview_broadcast(request: Request, _auth: ManagerSession) -> Response:
     """The text and buttons as Telegram will show them, for HTMX to swap in beside the form."""
     values = await _posted_values(request)
-    return render(request, "broadcasts/preview.html", {"preview": _preview(values["text"]), "values": values})
+    return render(
+        request, "broadcasts/preview.html", {"preview": preview_html(values["text"]), "values": values}
+    )
 
 
 @router.post("/plan")
@@ -513,7 +511,7 @@ async def read_broadcast(
         "broadcasts/detail.html",
         context
         | {
-            "preview": _preview(broadcast.text),
+            "preview": preview_html(broadcast.text),
             "buttons": broadcast.buttons or [],
             "audience": audience,
             "audience_target": await _audience_target(session, audience),
