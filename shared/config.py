@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # chats), and for paid broadcasts (allow_paid_broadcast, 0.1 Star a message) up to 1000.
     BROADCAST_RATE_PER_SECOND: int = Field(default=25, ge=1, le=30)
     BROADCAST_PAID_RATE_PER_SECOND: int = Field(default=1000, ge=1, le=1000)
+    # A broadcast's sender that has not shown life for this long is taken for dead: another one takes over
+    # (and resends the few messages it had in flight).
+    BROADCAST_SENDER_LEASE_SECONDS: int = Field(default=10, ge=2, le=600)
     CORS_ORIGINS: list[str] = []
     # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)

@@ -52,7 +52,7 @@ from shared.constants import (
     PurchaseStatus,
     RecipientStatus,
 )
-from shared.database import writes
+from shared.database import begin_write, writes
 from shared.models import Broadcast, BroadcastRecipient, Course, CourseLesson, Lesson, Purchase, User
 from shared.schemas import (
     BroadcastAudience,
@@ -67,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 # Recipients created per transaction: a few milliseconds of SQLite's writer lock each.
 AUDIENCE_BATCH = 2000
-# A sender renews its heartbeat every third of this; one silent longer is dead, and another takes over.
-SENDER_LEASE_SECONDS = 10
 # A recipient whose send failed (not a block, not a 429) is tried this many times in all, with backoff.
 MAX_ATTEMPTS = 3
 RETRY_BASE_SECONDS = 2
@@ -178,16 +176,9 @@ async def get_all(
     )
 
 
-async def progress(
-    session: AsyncSession, broadcast: Broadcast, *, settings: Settings | None = None
-) -> BroadcastProgress:
-    """Where the broadcast stands now (its row read again: its counters say it, whatever its size), and the
-    seconds left while it is sending or paused."""
-    await session.refresh(broadcast)
-    return _progress(broadcast, settings=settings)
-
-
-def _progress(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastProgress:
+def progress(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastProgress:
+    """Where the broadcast stands (its counters: one row read, whatever its size), and the seconds left
+    while it is sending or paused."""
     pending = max(broadcast.total - broadcast.sent - broadcast.failed - broadcast.blocked, 0)
     eta = None
     if broadcast.status in (BroadcastStatus.SENDING, BroadcastStatus.PAUSED):
@@ -199,7 +190,7 @@ def _progress(broadcast: Broadcast, *, settings: Settings | None = None) -> Broa
 
 def describe(broadcast: Broadcast, *, settings: Settings | None = None) -> BroadcastRead:
     """The broadcast as the API and the panel show it: progress, time left, planned duration and cost."""
-    now = _progress(broadcast, settings=settings)
+    now = progress(broadcast, settings=settings)
     planned = plan(broadcast.total, paid=broadcast.paid, settings=settings)
     return BroadcastRead.model_validate(
         {
@@ -412,8 +403,13 @@ def new_sender_id() -> str:
     return uuid.uuid4().hex
 
 
+def sender_lease_seconds() -> int:
+    """A sender renews its heartbeat every third of this; one silent longer is dead, another takes over."""
+    return get_settings().BROADCAST_SENDER_LEASE_SECONDS
+
+
 def _lease_cutoff(now: datetime) -> datetime:
-    return now - timedelta(seconds=SENDER_LEASE_SECONDS)
+    return now - timedelta(seconds=sender_lease_seconds())
 
 
 @writes
@@ -480,10 +476,10 @@ async def status_of(session: AsyncSession, broadcast_id: int) -> BroadcastStatus
     return await session.scalar(select(Broadcast.status).where(Broadcast.id == broadcast_id))
 
 
-@writes
 async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: int = AUDIENCE_BATCH) -> bool:
     """Create the recipients of the next `batch` students of the audience (by user id, after the broadcast's
-    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice."""
+    cursor); whether all are created now. Idempotent: a batch done again adds nobody twice. The reads come
+    before the writer's transaction, which holds only the INSERT (SQLite has one writer at a time)."""
     if broadcast.recipients_ready:
         return True
     audience = BroadcastAudience.model_validate(broadcast.audience)
@@ -492,27 +488,25 @@ async def add_recipients(session: AsyncSession, broadcast: Broadcast, *, batch: 
     last_id = await session.scalar(select(func.max(batch_ids.c.id)))
     if last_id is None:
         # All there: the total is what was created (the audience may have changed since it was counted).
-        broadcast.total = (
-            await session.scalar(
-                select(func.count())
-                .select_from(BroadcastRecipient)
-                .where(BroadcastRecipient.broadcast_id == broadcast.id)
-            )
-            or 0
+        created = await session.scalar(
+            select(func.count())
+            .select_from(BroadcastRecipient)
+            .where(BroadcastRecipient.broadcast_id == broadcast.id)
         )
+        await begin_write(session)
+        broadcast.total = created or 0
         broadcast.recipients_ready = True
         await session.flush()
         return True
-    rows = select(
-        literal(broadcast.id, Integer).label("broadcast_id"),
-        User.id,
-        User.telegram_id,
-    ).where(*conditions, User.id <= last_id)
+    rows = select(literal(broadcast.id, Integer).label("broadcast_id"), User.id, User.telegram_id).where(
+        *conditions, User.id <= last_id
+    )
     statement = (
         dialect_insert(session)(BroadcastRecipient)
         .from_select(["broadcast_id", "user_id", "telegram_id"], rows)
         .on_conflict_do_nothing(index_elements=["broadcast_id", "user_id"])
     )
+    await begin_write(session)
     await session.execute(statement)
     broadcast.audience_cursor = last_id
     await session.flush()

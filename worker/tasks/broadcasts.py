@@ -146,7 +146,7 @@ async def _keep_lease(broadcast_id: int, sender_id: str, stop: asyncio.Event, lo
     # A batch held up by a long 429 pause records nothing for a while: the heartbeat says the sender lives.
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), broadcast_service.SENDER_LEASE_SECONDS / 3)
+            await asyncio.wait_for(stop.wait(), broadcast_service.sender_lease_seconds() / 3)
         if stop.is_set():
             return
         try:

@@ -322,7 +322,7 @@ async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
     async with database.session_scope() as s:
         in_flight = await broadcast_service.claim(s, broadcast_id, limit=2)
     async with database.session_scope() as s:
-        stale = utcnow() - timedelta(seconds=broadcast_service.SENDER_LEASE_SECONDS + 1)
+        stale = utcnow() - timedelta(seconds=broadcast_service.sender_lease_seconds() + 1)
         await s.execute(
             sql_update(Broadcast).where(Broadcast.id == broadcast_id).values(sender_heartbeat_at=stale)
         )
