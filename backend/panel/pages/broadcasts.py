@@ -471,8 +471,9 @@ async def _audience_target(session: AsyncSession, audience: BroadcastAudience) -
     return None
 
 
-async def _progress_context(session: AsyncSession, broadcast: Broadcast) -> dict[str, Any]:
-    progress = await broadcast_service.progress(session, broadcast)
+def _progress_context(broadcast: Broadcast) -> dict[str, Any]:
+    # The row was read by this request: its counters are the figures now.
+    progress = broadcast_service.progress(broadcast)
     return {
         "broadcast": broadcast,
         "progress": progress,
@@ -498,7 +499,7 @@ async def read_broadcast(
         limit=RECIPIENTS_PAGE_SIZE,
         offset=offset,
     )
-    context = await _progress_context(session, broadcast)
+    context = _progress_context(broadcast)
     audience = BroadcastAudience.model_validate(broadcast.audience)
     # Before it starts, its recipients are the audience as it is now; after, the rows it created.
     editable = broadcast.status in EDITABLE
@@ -534,7 +535,7 @@ async def read_progress(
 ) -> Response:
     """The progress bar, counts, ETA and controls alone, polled by HTMX while the broadcast is live."""
     broadcast = await broadcast_service.get(session, broadcast_id)
-    return render(request, "broadcasts/progress.html", await _progress_context(session, broadcast))
+    return render(request, "broadcasts/progress.html", _progress_context(broadcast))
 
 
 async def _kick(request: Request, broadcast: Broadcast) -> None:
