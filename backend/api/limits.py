@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger(__name__)
 
 # Routes that take big bodies and bound them themselves: path prefixes, relative to the app's root path.
-# The admin panel's streamed video upload (POST /admin/lessons/video-upload/{id}, backend/panel/pages/
-# lessons.py) has this prefix to itself, and stops reading past the Bot API's file size limit.
-UNLIMITED_BODY_PATHS: tuple[str, ...] = ("/admin/lessons/video-upload/",)
+# The admin panel's streamed uploads (POST /admin/lessons/video-upload/{id}, backend/panel/pages/lessons.py;
+# POST /admin/broadcasts/media-upload/{id}, broadcasts.py) have these prefixes to themselves, and stop
+# reading past the Bot API's file size limit.
+UNLIMITED_BODY_PATHS: tuple[str, ...] = ("/admin/lessons/video-upload/", "/admin/broadcasts/media-upload/")
 # The same, as whole paths: a broadcast's photo or video upload (PUT /api/broadcasts/{id}/media, which
 # stops reading past the photo's or video's limit, backend/api/broadcasts.py).
 UNLIMITED_BODY_PATTERNS: tuple[re.Pattern[str], ...] = (re.compile(r"/api/broadcasts/\d+/media"),)

@@ -7,6 +7,7 @@ from backend.panel import errors, routes, security
 from backend.panel.pages import (
     account,
     audit_log,
+    broadcasts,
     courses,
     lessons,
     promo_codes,
@@ -17,7 +18,7 @@ from backend.panel.pages import (
 )
 from backend.panel.templating import STATIC_DIR
 
-PAGES = (lessons, courses, promo_codes, students, purchases, support, team, audit_log, account)
+PAGES = (lessons, courses, promo_codes, broadcasts, students, purchases, support, team, audit_log, account)
 
 
 def install(app: FastAPI) -> None:

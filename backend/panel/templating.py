@@ -41,6 +41,7 @@ NAVIGATION = (
     NavItem("nav-lessons", f"{security.PANEL_PREFIX}/lessons", MANAGER),
     NavItem("nav-courses", f"{security.PANEL_PREFIX}/courses", MANAGER),
     NavItem("nav-promo-codes", f"{security.PANEL_PREFIX}/promo-codes", MANAGER),
+    NavItem("nav-broadcasts", f"{security.PANEL_PREFIX}/broadcasts", MANAGER),
     NavItem("nav-students", f"{security.PANEL_PREFIX}/students", STAFF),
     NavItem("nav-purchases", f"{security.PANEL_PREFIX}/purchases", STAFF),
     NavItem("nav-support", f"{security.PANEL_PREFIX}/support", SUPPORT),

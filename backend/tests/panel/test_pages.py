@@ -284,7 +284,7 @@ def test_keys_used_by_the_panel_exist():
     assert used - set(_messages("en")) == set()
 
 
-STORE_PAGES = ("lessons", "courses", "promo-codes")
+STORE_PAGES = ("lessons", "courses", "promo-codes", "broadcasts")
 NAVIGATION_OF = {
     AdminRole.OWNER: {"/admin", *(f"/admin/{page}" for page in (*STORE_PAGES, "students", "purchases"))}
     | {"/admin/support", "/admin/team", "/admin/audit-log"},
