@@ -26,7 +26,9 @@ refunds = Counter(f"{PREFIX}refunds", "Purchases refunded")
 deliveries = Counter(f"{PREFIX}deliveries", "Deliveries of paid content, by outcome", ["outcome"])
 delivery_retries = Counter(f"{PREFIX}delivery_retries", "Deliveries finished by the redelivery job")
 broadcast_messages = Counter(
-    f"{PREFIX}broadcast_messages", "Broadcast messages, by outcome (sent, failed, blocked)", ["outcome"]
+    f"{PREFIX}broadcast_messages",
+    "Broadcast sends by outcome: sent, blocked, retry (failed attempt), requeue (not attempted)",
+    ["outcome"],
 )
 telegram_errors = Counter(
     f"{PREFIX}telegram_errors", "Bot API calls Telegram refused, by error code (429, 403, ...)", ["code"]

@@ -456,6 +456,8 @@ class SupportMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # While a job sends it (a lease, so that two runs never send it at once; a dead sender's claim ends).
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     ticket: Mapped[SupportTicket] = relationship(back_populates="messages")
 

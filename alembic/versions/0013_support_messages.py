@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("undeliverable_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("sending_until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["admin_id"], ["admins.id"], name=op.f("fk_support_messages_admin_id_admins"), ondelete="SET NULL"
         ),

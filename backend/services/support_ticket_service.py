@@ -7,9 +7,10 @@ support.send_messages (kicked per message, and periodically as a sweep); one tha
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -22,8 +23,9 @@ from backend.services.exceptions import (
     TicketNotFound,
 )
 from backend.services.telegram import Telegram
+from shared.config import get_settings
 from shared.constants import SupportMessageAuthor, TicketStatus
-from shared.database import writes
+from shared.database import commit_now, writes
 from shared.models import Purchase, SupportMessage, SupportTicket
 from shared.schemas import SupportAttachment, SupportTicketCreate, SupportTicketUpdate
 from shared.utils import utcnow
@@ -237,18 +239,15 @@ async def get_message(session: AsyncSession, message_id: int) -> SupportMessage 
     return await session.scalar(statement)
 
 
-async def messages_to_deliver(
-    session: AsyncSession, *, created_before: datetime | None = None, limit: int = 50
-) -> Sequence[SupportMessage]:
+async def messages_to_deliver(session: AsyncSession, *, limit: int = 50) -> Sequence[SupportMessage]:
     """Admin messages that have not reached their student yet and still can (ticket and student loaded),
-    oldest first; created_before leaves out the newer ones."""
+    oldest first; one that a run is sending now (claimed) is left out."""
     filters = [
         SupportMessage.author == SupportMessageAuthor.ADMIN,
         SupportMessage.delivered_at.is_(None),
         SupportMessage.undeliverable_at.is_(None),
+        or_(SupportMessage.sending_until.is_(None), SupportMessage.sending_until < utcnow()),
     ]
-    if created_before is not None:
-        filters.append(SupportMessage.created_at < created_before)
     statement = (
         select(SupportMessage)
         .where(*filters)
@@ -282,6 +281,8 @@ async def deliver(session: AsyncSession, message: SupportMessage, *, telegram: T
     the sweep of support.send_messages."""
     if message.delivered_at is not None or message.undeliverable_at is not None:
         return message.delivered_at is not None
+    if not await _claim(session, message):
+        return False
     ticket = await message.awaitable_attrs.ticket
     user = await ticket.awaitable_attrs.user
     try:
@@ -298,6 +299,37 @@ async def deliver(session: AsyncSession, message: SupportMessage, *, telegram: T
         return False
     except TelegramUnavailable as error:
         logger.warning("Support message %s not delivered yet: %s", message.id, error)
+        await _release(session, message)
         return False
     await mark_delivered(session, message, telegram_message_id=telegram_message_id)
     return True
+
+
+@writes
+async def _claim(session: AsyncSession, message: SupportMessage) -> bool:
+    """Take the message to send it, unless another run has it (the job kicked for the answer and the sweep
+    may meet); durable before Telegram is called."""
+    now = utcnow()
+    claimed = await session.execute(
+        update_rows(SupportMessage)
+        .where(
+            SupportMessage.id == message.id,
+            SupportMessage.delivered_at.is_(None),
+            SupportMessage.undeliverable_at.is_(None),
+            or_(SupportMessage.sending_until.is_(None), SupportMessage.sending_until < now),
+        )
+        .values(sending_until=now + timedelta(seconds=get_settings().DELIVERY_LEASE_SECONDS))
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await commit_now(session)
+    await session.refresh(message)
+    return message.delivered_at is None
+
+
+@writes
+async def _release(session: AsyncSession, message: SupportMessage) -> None:
+    """Give up the claim of a message Telegram did not take now: the next sweep tries again."""
+    message.sending_until = None
+    await session.flush()

@@ -44,6 +44,7 @@ from backend.services.broadcast_service import Claimed, Outcome
 from backend.services.jobs import BROADCASTS_TICK, SEND_BROADCAST
 from backend.services.telegram import BroadcastMessage
 from bot import broadcasts
+from shared import metrics
 from shared.config import Settings
 from shared.constants import BroadcastStatus
 from shared.database import session_scope
@@ -269,6 +270,9 @@ class _Sender:
                 logger.error(
                     "Broadcast %s failed: Telegram refused the message: %s", self.broadcast_id, failure
                 )
+        for result in results:
+            # sent, blocked, retry (an attempt that failed) or requeue (not attempted: a 429, a refusal).
+            metrics.broadcast_messages.labels(result.outcome.kind).inc()
         return failure is not None
 
     def _judge(self, results: list[_Result]) -> str | None:

@@ -1,7 +1,6 @@
 """Support jobs: send the admins' messages to the students."""
 
 import logging
-from datetime import timedelta
 from typing import Annotated
 
 from aiogram import Bot
@@ -11,15 +10,10 @@ from backend.services import support_ticket_service
 from backend.services.jobs import SEND_SUPPORT_MESSAGE, SEND_SUPPORT_MESSAGES
 from bot.gateway import BotGateway
 from shared.database import session_scope
-from shared.utils import utcnow
 from worker.engine import telegram_bot
 from worker.registry import job
 
 logger = logging.getLogger(__name__)
-
-# The sweep leaves alone the messages this young: the job kicked for each answer is sending them right now,
-# and sending one twice at once would show the student the answer twice.
-SWEEP_GRACE = timedelta(seconds=20)
 
 
 @job(SEND_SUPPORT_MESSAGE)
@@ -39,9 +33,9 @@ async def send_messages(bot: Annotated[Bot, TaskiqDepends(telegram_bot)]) -> int
     telegram = BotGateway(bot)
     sent = 0
     async with session_scope() as session:
-        waiting = await support_ticket_service.messages_to_deliver(
-            session, created_before=utcnow() - SWEEP_GRACE
-        )
+        # Each message is claimed before it is sent: one that the job kicked for its answer is sending now
+        # is left to it.
+        waiting = await support_ticket_service.messages_to_deliver(session)
         for message in waiting:
             if await support_ticket_service.deliver(session, message, telegram=telegram):
                 sent += 1

@@ -1,6 +1,6 @@
 """Support tickets (backend/services/support_ticket_service.py)."""
 
-from datetime import timedelta
+import asyncio
 
 import pytest
 from sqlalchemy import func, select
@@ -10,6 +10,7 @@ from backend.services import support_ticket_service
 from backend.services.exceptions import RecipientBlocked, TelegramUnavailable, TicketNotFound, UserNotFound
 from backend.tests.factories import create_ticket, create_user
 from shared.constants import AttachmentKind, SupportMessageAuthor, TicketStatus
+from shared.database import session_scope
 from shared.models import Admin, SupportMessage, SupportTicket, User
 from shared.schemas import SupportAttachment, SupportTicketCreate, SupportTicketUpdate
 from shared.utils import utcnow
@@ -236,14 +237,39 @@ async def test_messages_to_deliver_leaves_out_sent_undeliverable_and_student_one
     waiting = await support_ticket_service.messages_to_deliver(session)
 
     assert [(m.ticket_id, m.text) for m in waiting] == [(to_send.id, "Try again")]
-    later = utcnow() + timedelta(minutes=1)
-    assert len(await support_ticket_service.messages_to_deliver(session, created_before=later)) == 1
-    assert (
-        await support_ticket_service.messages_to_deliver(
-            session, created_before=utcnow() - timedelta(minutes=1)
-        )
-        == []
-    )
+
+
+async def test_deliver_sends_once_when_two_runs_meet():
+    """The job kicked for an answer and the sweep may take the same message at once: one sends it."""
+    async with session_scope() as session:
+        await create_ticket(session, await create_user(session), admin_response="Once")
+    release = asyncio.Event()
+
+    class SlowTelegram(FakeTelegram):
+        async def send_ticket_answer(self, **fields) -> int:
+            await release.wait()
+            return await super().send_ticket_answer(**fields)
+
+    telegram = SlowTelegram()
+
+    async def run() -> bool:
+        async with session_scope() as session:
+            [message] = await support_ticket_service.messages_to_deliver(session) or [None]
+            if message is None:
+                return False
+            return await support_ticket_service.deliver(session, message, telegram=telegram)
+
+    first = asyncio.create_task(run())
+    # The first run holds the claim (committed) while Telegram has not answered: the sweep skips it.
+    while True:
+        async with session_scope() as session:
+            if not await support_ticket_service.messages_to_deliver(session):
+                break
+        await asyncio.sleep(0.01)
+    second = await run()
+    release.set()
+    assert (await first, second) == (True, False)
+    assert len(telegram.sent) == 1
 
 
 async def test_deliver_marks_the_message_delivered(session):
