@@ -3,10 +3,11 @@ resume those whose sender died (`broadcasts.tick`, every 2 s).
 
 A run of `broadcasts.send` becomes the broadcast's only sender (a lease on its row, renewed by a
 heartbeat), creates its recipients if that is not done yet (in batches, resumable), then repeatedly:
-re-reads the broadcast's status (a pause or a cancel takes effect before the next batch: within a second),
-claims a small batch of due pending recipients (about 0.2 s of sends; status sending, committed), sends them
-concurrently, each at its slot of the rate limiter shared by every sender, and records every outcome and the
-broadcast's counters in one transaction. After about 20 s it lets go and enqueues itself again: jobs stay
+re-reads the broadcast's status (a pause or a cancel takes effect before the next batch, and stops the
+sends of a batch still waiting for their slot: within a second), claims a small batch of due pending
+recipients (about 0.2 s of sends; status sending, committed), sends them concurrently, each at its slot of
+the rate limiter shared by every sender, and records every outcome and the broadcast's counters in one
+transaction. After about 20 s it lets go and enqueues itself again: jobs stay
 short, and another worker can take over.
 
 **The duplicate bound.** A recipient is marked sent in the transaction after its message went out, so a
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from aiogram import Bot
@@ -45,6 +47,7 @@ from bot import broadcasts
 from shared.config import Settings
 from shared.constants import BroadcastStatus
 from shared.database import session_scope
+from shared.models import Broadcast
 from shared.utils import utcnow
 from worker.engine import Jobs, job_queue, job_settings, telegram_bot
 from worker.rate_limit import RateLimiter, create_rate_limiter
@@ -64,6 +67,9 @@ BATCH_SECONDS = 0.2
 REFUSALS_BEFORE_FAILING = 3
 # The longest wait for a retry that is not due yet, between looks at the broadcast's status.
 IDLE_POLL_SECONDS = 0.5
+# While a batch is out, its status is looked at this often: a pause or a cancel stops the sends still
+# waiting for their slot (a 429 may hold them for long), so that it takes effect within a second.
+STATUS_POLL_SECONDS = 0.5
 
 
 def limiter_for(settings: Settings, *, paid: bool, redis: Any = None) -> RateLimiter:
@@ -174,7 +180,7 @@ class _Result:
 class _Sender:
     def __init__(
         self,
-        broadcast: Any,
+        broadcast: Broadcast,
         *,
         bot: Bot,
         settings: Settings,
@@ -186,12 +192,14 @@ class _Sender:
         self.bot = bot
         self.limiter = limiter
         self.lost = lost
-        self.message: BroadcastMessage = broadcast_service.message_of(broadcast, media_dir=None)
+        self.message: BroadcastMessage = broadcast_service.message_of(broadcast)
         self.batch_size = max(
             1, int(broadcast_service.rate(paid=broadcast.paid, settings=settings) * BATCH_SECONDS)
         )
         self.sent_before = broadcast.sent
         self.refusals = 0
+        # Set when the broadcast stops sending (paused, cancelled) while a batch is out.
+        self.halted = asyncio.Event()
 
     async def run(self, run_seconds: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -244,7 +252,13 @@ class _Sender:
                 await self._keep_file_id(first.media_file_id)
             else:
                 rest, results = [], results + [_Result(Outcome(r, "requeue")) for r in rest]
-        results += await asyncio.gather(*(self._send_one(recipient) for recipient in rest))
+        watcher = asyncio.create_task(self._watch_status(), name=f"broadcast-{self.broadcast_id}-status")
+        try:
+            results += await asyncio.gather(*(self._send_one(recipient) for recipient in rest))
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         failure = self._judge(results)
         if any(result.stale_file_id for result in results):
             await self._keep_file_id(None)
@@ -276,8 +290,33 @@ class _Sender:
         async with session_scope() as session:
             await broadcast_service.set_media_file_id(session, self.broadcast_id, file_id)
 
+    async def _watch_status(self) -> None:
+        while not self.halted.is_set():
+            await asyncio.sleep(STATUS_POLL_SECONDS)
+            async with session_scope() as session:
+                status = await broadcast_service.status_of(session, self.broadcast_id)
+            if status is not BroadcastStatus.SENDING:
+                self.halted.set()
+
+    async def _slot(self) -> bool:
+        """Wait for this send's slot; False when the broadcast stopped sending meanwhile."""
+        if self.halted.is_set():
+            return False
+        slot = asyncio.ensure_future(self.limiter.acquire())
+        halted = asyncio.ensure_future(self.halted.wait())
+        await asyncio.wait({slot, halted}, return_when=asyncio.FIRST_COMPLETED)
+        halted.cancel()
+        if slot.done() and not self.halted.is_set():
+            slot.result()  # a limiter that failed (Redis unreachable) fails the batch
+            return True
+        slot.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slot
+        return False
+
     async def _send_one(self, recipient: Claimed) -> _Result:
-        await self.limiter.acquire()
+        if not await self._slot():
+            return _Result(Outcome(recipient, "requeue"))
         message = self.message
         try:
             sent = await broadcasts.send(self.bot, recipient.telegram_id, message)
@@ -308,7 +347,7 @@ class _Sender:
         )
 
 
-def _seconds_until(when: Any) -> float:
+def _seconds_until(when: datetime | None) -> float:
     if when is None:
         return IDLE_POLL_SECONDS
     return min(max((when - utcnow()).total_seconds(), 0.01), IDLE_POLL_SECONDS)

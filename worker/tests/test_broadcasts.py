@@ -2,10 +2,12 @@
 retries, pause/resume/cancel, media uploaded once, paid broadcasts, a dead sender's takeover, the jobs."""
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
@@ -22,7 +24,7 @@ from shared.models import Broadcast, BroadcastRecipient, User
 from shared.schemas import BroadcastCreate
 from shared.utils import utcnow
 from worker import engine as job_engine
-from worker.rate_limit import LocalRateLimiter
+from worker.rate_limit import LocalRateLimiter, RedisRateLimiter
 from worker.tasks import broadcasts
 
 # The Bot API double and the bot talking to it (bot/tests/conftest.py).
@@ -234,6 +236,26 @@ async def test_pause_and_cancel_take_effect_within_a_second(
     assert len(telegram.calls_to("sendMessage")) == sent
 
 
+async def test_pause_takes_effect_within_a_second_during_a_long_429(
+    session, bot, settings, limiter, telegram
+):
+    await students(session, 10)
+    broadcast_id = await started({"text": "Hello"})
+    telegram.fail("sendMessage", error_code=429, retry_after=30, times=1)
+    sender = asyncio.create_task(run(broadcast_id, bot, settings, limiter))
+    await telegram.wait_for("sendMessage")
+
+    changed_at = await _change(broadcast_id, broadcast_service.pause)
+    async with asyncio.timeout(1.5):
+        assert await sender is False
+
+    assert asyncio.get_running_loop().time() - changed_at < 1.5
+    assert len(telegram.calls_to("sendMessage")) == 1
+    rows = await recipient_rows(broadcast_id)
+    assert {row.status for row in rows} == {RecipientStatus.PENDING}
+    assert all(row.attempts == 0 for row in rows)
+
+
 async def test_resume_sends_to_the_rest_only(session, bot, settings, limiter, telegram):
     people = await students(session, 12)
     broadcast_id = await started({"text": "Hello"})
@@ -413,3 +435,44 @@ async def test_over_telegrams_limit_nothing_goes_before_retry_after(
     delivered = [call["chat_id"] for call in telegram.calls_to("sendMessage") if call.ok]
     assert sorted(delivered) == sorted(p.telegram_id for p in people)
     assert (await stored(broadcast_id)).sent == 12
+
+
+async def test_video_with_a_stale_file_id_is_uploaded_again(session, bot, settings, limiter, telegram):
+    people = await students(session, 3)
+    media = Path(get_settings().MEDIA_DIR) / "broadcasts" / "test-video.mp4"
+    media.parent.mkdir(parents=True, exist_ok=True)
+    media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    broadcast_id = await started({"text": "Watch"}, media=media, kind=BroadcastMediaKind.VIDEO)
+    async with database.session_scope() as s:
+        await broadcast_service.set_media_file_id(s, broadcast_id, "BAACAgvideo-from-another-bot")
+
+    await run_to_the_end(broadcast_id, bot, settings, limiter)
+
+    calls = telegram.calls_to("sendVideo")
+    assert calls[0].status == 400
+    uploads = [call for call in calls if call.file("video") is not None]
+    assert len(uploads) == 1
+    delivered = [call["chat_id"] for call in calls if call.ok]
+    assert delivered == [person.telegram_id for person in people]
+    assert (await stored(broadcast_id)).media_file_id == uploads[0].result["video"]["file_id"]
+    assert all(row.attempts == 0 for row in await recipient_rows(broadcast_id))
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="set TEST_REDIS_URL to run the Redis tests")
+async def test_send_through_the_redis_rate_limiter(session, bot, settings, telegram):
+    people = await students(session, 6)
+    telegram.limit_rate(RATE)
+    broadcast_id = await started({"text": "Hello"})
+    redis = Redis.from_url(os.environ["TEST_REDIS_URL"])
+    limiter = broadcasts.limiter_for(settings, paid=False, redis=redis)
+    assert isinstance(limiter, RedisRateLimiter)
+    await limiter.clear()
+    try:
+        while await broadcasts.run_sender(broadcast_id, bot=bot, settings=settings, redis=redis):
+            pass
+    finally:
+        await limiter.clear()
+        await redis.aclose()
+
+    assert telegram.rate_limited == []
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]

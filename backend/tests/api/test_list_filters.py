@@ -25,8 +25,8 @@ from backend.tests.factories import (
     create_ticket,
     create_user,
 )
-from shared.constants import AdminRole, AuditAction, PurchaseStatus, TicketStatus
-from shared.models import Admin, AuditLog, UnmatchedPayment, UnmatchedPaymentReason
+from shared.constants import AdminRole, AuditAction, BroadcastStatus, PurchaseStatus, TicketStatus
+from shared.models import Admin, AuditLog, Broadcast, UnmatchedPayment, UnmatchedPaymentReason
 
 # Query parameters that page and order a listing rather than filter it.
 NOT_FILTERS = {"sort", "limit", "offset"}
@@ -267,8 +267,21 @@ AUDIT_LOG = Listing(
     ),
 )
 
+BROADCASTS = Listing(
+    "/api/broadcasts/",
+    admin=True,
+    unfiltered=("b1", "b2", "b3", "b4"),
+    cases=(
+        expect("b1 b4", status="draft"),
+        expect("b2", status="sending"),
+        expect("", status="paused"),
+        expect("b3", status="done"),
+    ),
+)
+
 LISTINGS = {
     "admins": ADMINS,
+    "broadcasts": BROADCASTS,
     "audit_log": AUDIT_LOG,
     "unmatched_payments": UNMATCHED,
     "users": USERS,
@@ -281,7 +294,11 @@ LISTINGS = {
     "support_tickets": TICKETS,
 }
 # The list endpoints of the API; test_every_list_endpoint_is_here checks it against the OpenAPI document.
-LIST_PATHS = {listing.path for listing in LISTINGS.values()} | {"/api/users/{user_id}/purchases"}
+# A broadcast's recipient log is filtered by status in backend/tests/api/test_broadcasts.py.
+LIST_PATHS = {listing.path for listing in LISTINGS.values()} | {
+    "/api/users/{user_id}/purchases",
+    "/api/broadcasts/{broadcast_id}/recipients",
+}
 
 
 async def users(session) -> dict[str, Any]:
@@ -451,8 +468,24 @@ async def audit_log(session) -> dict[str, Any]:
     return rows
 
 
+async def broadcasts(session) -> dict[str, Any]:
+    rows = {
+        name: Broadcast(text="Hi", audience={"kind": "all"}, status=status)
+        for name, status in (
+            ("b1", BroadcastStatus.DRAFT),
+            ("b2", BroadcastStatus.SENDING),
+            ("b3", BroadcastStatus.DONE),
+            ("b4", BroadcastStatus.DRAFT),
+        )
+    }
+    session.add_all(rows.values())
+    await session.commit()
+    return rows
+
+
 DATASETS = {
     "admins": admins,
+    "broadcasts": broadcasts,
     "audit_log": audit_log,
     "unmatched_payments": unmatched_payments,
     "users": users,
