@@ -65,6 +65,14 @@ def assert_evenly_spaced(slots: list[float], interval: float) -> None:
     assert max(gaps) == pytest.approx(interval, abs=2e-6)
 
 
+def assert_never_closer(slots: list[float], interval: float) -> None:
+    """Real time (the Redis tests): a sender that a loaded machine wakes up late takes a later slot, so
+    gaps may be wider than the interval, never narrower."""
+    ordered = sorted(slots)
+    assert len(set(ordered)) == len(ordered)
+    assert min(later - earlier for earlier, later in itertools.pairwise(ordered)) >= interval - 2e-6
+
+
 def most_in_one_second(slots: list[float]) -> int:
     """The most slots any half-open one-second window holds."""
     ordered = sorted(slots)
@@ -196,8 +204,7 @@ async def test_redis_acquires_are_spaced_by_the_rate(redis: Redis, key: str) -> 
     limiter = create_rate_limiter(get_settings(), redis=redis, per_second=100, key=key)
     assert isinstance(limiter, RedisRateLimiter)
     slots = [await limiter.acquire() for _ in range(21)]
-    # Each acquire returned at its slot and asked for the next one well before it: back to back.
-    assert_evenly_spaced(slots, limiter.interval_us / 1e6)
+    assert_never_closer(slots, limiter.interval_us / 1e6)
     assert slots[-1] - slots[0] >= 20 / 100
     assert most_in_one_second(slots) <= 100
 
@@ -212,8 +219,8 @@ async def test_redis_limiters_on_one_key_share_the_rate(redis: Redis, key: str) 
         slots = await asyncio.gather(*(limiter.acquire() for limiter in [first, second] * 10))
     finally:
         await other.aclose()
-    assert len(set(slots)) == 20
-    assert_evenly_spaced(list(slots), first.interval_us / 1e6)
+    assert len(slots) == 20
+    assert_never_closer(list(slots), first.interval_us / 1e6)
     assert most_in_one_second(list(slots)) <= 20
 
 
@@ -234,7 +241,7 @@ async def test_redis_pause_holds_every_acquirer_until_it_passes(redis: Redis, ke
         await other.aclose()
     assert first < paused_at
     assert min(later) >= paused_at + 0.5
-    assert_evenly_spaced(list(later), limiter.interval_us / 1e6)
+    assert_never_closer(list(later), limiter.interval_us / 1e6)
 
 
 @needs_redis
