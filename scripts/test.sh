@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test suite (API and bot) with coverage (fails under 80%, see pyproject.toml).
+# Run the test suite (API, panel, bot and jobs) with coverage (fails under 80%, see pyproject.toml).
 #
 #   ./scripts/test.sh                       # SQLite (a temporary file per run)
 #   ./scripts/test.sh -k auth -x            # extra arguments go to pytest
@@ -19,4 +19,13 @@ if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
     # Print the URL without its password, if it has one.
     echo "Tests run against TEST_DATABASE_URL=$(sed -E 's#//([^:/@]*):[^@]*@#//\1:***@#' <<<"$TEST_DATABASE_URL")"
 fi
-exec "$VENV_PY" -m pytest backend/tests/ bot/tests/ -v --cov=backend --cov=shared --cov=bot "$@"
+# The Redis mode's tests (shared rate limiter, `python -m worker` processes) use TEST_REDIS_URL: by default
+# database 2 of a Redis on this machine, when one answers; they are skipped without one.
+if [[ -z "${TEST_REDIS_URL:-}" ]]; then
+    if "$VENV_PY" -c 'import redis, sys; redis.Redis(socket_timeout=2).ping()' 2>/dev/null; then
+        export TEST_REDIS_URL="redis://127.0.0.1:6379/2"
+    else
+        echo "No Redis at 127.0.0.1:6379: the Redis mode's tests are skipped (set TEST_REDIS_URL to run them)."
+    fi
+fi
+exec "$VENV_PY" -m pytest -v --cov=backend --cov=shared --cov=bot --cov=worker "$@"
