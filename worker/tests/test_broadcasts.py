@@ -371,8 +371,8 @@ async def test_the_job_goes_on_in_short_runs_until_done(session, bot, bot_settin
     people = await students(session, 12)
     broadcast_id = await started({"text": "Hello"})
 
-    async with job_engine.running(bot_settings, bot=bot, host=False) as jobs:
-        await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
+    async with job_engine.running(bot_settings, bot=bot, host=False) as engine:
+        await engine.jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
         await telegram.wait_for("sendMessage", count=12, timeout=15)
         await until_done(broadcast_id)
 
@@ -397,8 +397,8 @@ async def test_tick_starts_due_broadcasts_and_resumes_orphans(session, bot, bot_
         )
     orphan = await started({"text": "Orphan"})
 
-    async with job_engine.running(bot_settings, bot=bot, host=False) as jobs:
-        assert await broadcasts.tick(jobs) == 2
+    async with job_engine.running(bot_settings, bot=bot, host=False) as engine:
+        assert await broadcasts.tick(engine.jobs) == 2
         await telegram.wait_for("sendMessage", count=4, timeout=10)
         await until_done(scheduled.id)
         await until_done(orphan)

@@ -81,6 +81,8 @@ ADMIN_OPERATIONS = [
     ("GET", "/api/support-tickets/{ticket_id}"),
     ("PUT", "/api/support-tickets/{ticket_id}"),
     ("DELETE", "/api/support-tickets/{ticket_id}"),
+    ("GET", "/api/support-tickets/{ticket_id}/messages"),
+    ("POST", "/api/support-tickets/{ticket_id}/messages"),
     ("GET", "/api/unmatched-payments/"),
     ("GET", "/api/unmatched-payments/{unmatched_payment_id}"),
     ("POST", "/api/unmatched-payments/{unmatched_payment_id}/resolve"),

@@ -37,8 +37,8 @@ async def telegram() -> AsyncIterator[BotAPIDouble]:
             bot = create_bot(settings)
             app.state.telegram = BotGateway(bot)
             try:
-                async with job_engine.running(settings, bot=bot, host=False) as jobs:
-                    app.state.jobs = jobs
+                async with job_engine.running(settings, bot=bot, host=False) as engine:
+                    app.state.jobs = engine.jobs
                     yield api
             finally:
                 app.state.telegram = app.state.jobs = None
