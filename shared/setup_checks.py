@@ -188,8 +188,9 @@ async def _create_database(kwargs: dict[str, Any], parsed: URL, *, where: str, u
             f"The database {name!r} does not exist on {where} and user {user} may not create it: "
             f"create it as a user who may ({createdb}) or give {user} the CREATEDB right"
         ) from None
-    except asyncpg.DuplicateDatabaseError:
-        # Another process (the bot beside the API) created it meanwhile.
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        # Another process (the bot beside the API, another replica) created it meanwhile: PostgreSQL says so
+        # as a duplicate database, or, when both CREATEs ran at the same moment, as pg_database's unique key.
         return
     finally:
         await connection.close()

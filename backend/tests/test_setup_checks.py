@@ -1,6 +1,7 @@
 """Mistakes in DATABASE_URL: the entry points create what they may (a directory, a PostgreSQL database) and
 otherwise say in one line what to fix, never with a traceback."""
 
+import asyncio
 import logging
 import os
 import secrets
@@ -149,6 +150,19 @@ async def test_missing_postgresql_database_is_created(caplog):
     finally:
         quoted = name.replace('"', '""')
         await _on_test_database(f'DROP DATABASE IF EXISTS "{quoted}"')
+
+
+@needs_postgres
+async def test_missing_postgresql_database_created_by_processes_starting_together():
+    """Replicas, workers and the scheduler start at once: each finds the database missing and creates it;
+    all of them go on (found as a race in the replicas test: pg_database's unique key refused one)."""
+    name = f"test_setup_race_{secrets.token_hex(4)}"
+    try:
+        await asyncio.gather(*(check_database(_test_server_url(database=name)) for _ in range(6)))
+
+        assert await _on_test_database("SELECT count(*) FROM pg_database WHERE datname = $1", name) == 1
+    finally:
+        await _on_test_database(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @needs_postgres
