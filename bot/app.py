@@ -26,7 +26,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -138,16 +138,20 @@ async def check_token(bot: Bot, *, request_timeout: int | None = None) -> None:
         raise SetupError("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN") from None
 
 
-def create_storage(settings: Settings) -> BaseStorage:
-    """Where conversation state (awaiting a promo code, a support message) lives between updates.
+def create_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation | None]:
+    """Where conversation state (awaiting a promo code, a support message) lives between updates, and what
+    keeps one chat's updates in order.
 
-    Redis when REDIS_URL is set, so that several bot processes share it; memory otherwise.
+    Redis when REDIS_URL is set, so that several bot processes (webhook replicas) share the state, and one
+    chat's updates are handled one at a time whichever replica gets them; memory otherwise (one process
+    handles every update, in order).
     """
     if settings.REDIS_URL:
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.REDIS_URL)
-    return MemoryStorage()
+        storage = RedisStorage.from_url(settings.REDIS_URL)
+        return storage, storage.create_isolation()
+    return MemoryStorage(), None
 
 
 class PollingDispatcher(Dispatcher):
@@ -224,7 +228,8 @@ async def _keep_refused_payment(bot: Bot, update: Update) -> Purchase | Unmatche
 
 
 def create_dispatcher(settings: Settings, *, polling: bool = False) -> Dispatcher:
-    dispatcher = (PollingDispatcher if polling else Dispatcher)(storage=create_storage(settings))
+    storage, isolation = create_storage(settings)
+    dispatcher = (PollingDispatcher if polling else Dispatcher)(storage=storage, events_isolation=isolation)
     dispatcher.update.outer_middleware(DbSessionMiddleware())
     dispatcher.update.outer_middleware(UserMiddleware())
     dispatcher.include_routers(*create_routers())
