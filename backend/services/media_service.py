@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -28,6 +28,8 @@ LOCAL_API_VIDEO_LIMIT = 2000 * MB
 WRITE_SIZE = MB
 # MP4/MOV start with a box whose type "ftyp" is at offset 4; WebM/MKV with the EBML magic number.
 SNIFF_SIZE = 8
+# The first bytes of an upload kept to tell its type (a WebP photo says so at bytes 8-12).
+HEAD_SIZE = 16
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 EXTENSIONS = {"video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv"}
 UPLOADED_NAME = re.compile(r"lesson-\d+-[0-9a-f]{16}\.(mp4|mov|webm|mkv)")
@@ -80,10 +82,46 @@ async def save_video(
     VideoTooLarge), and nothing is left on disk then, nor when the upload breaks off."""
     check_upload(content_type, content_length)
     limit = video_size_limit()
-    folder = media_dir() / VIDEO_FOLDER
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    stem = f"lesson-{lesson_id}-{secrets.token_hex(8)}"
-    partial = folder / f".{stem}.part"
+
+    def refuse_early(head: bytes) -> None:
+        if not looks_like_video(head):
+            raise NotAVideo("The file is not an MP4, MOV, WebM or MKV video")
+
+    def extension(head: bytes) -> str:
+        if not looks_like_video(head):
+            raise NotAVideo("The file is empty or not an MP4, MOV, WebM or MKV video")
+        return _extension(content_type, head)
+
+    path, received = await _save_stream(
+        chunks,
+        folder=VIDEO_FOLDER,
+        stem=f"lesson-{lesson_id}-{secrets.token_hex(8)}",
+        limit=limit,
+        too_large=lambda: VideoTooLarge(limit),
+        extension=extension,
+        refuse_early=refuse_early,
+    )
+    logger.info("Saved a video of %s bytes for lesson %s as %s", received, lesson_id, path)
+    return path
+
+
+async def _save_stream(
+    chunks: AsyncIterable[bytes],
+    *,
+    folder: str,
+    stem: str,
+    limit: int,
+    too_large: Callable[[], Exception],
+    extension: Callable[[bytes], str],
+    refuse_early: Callable[[bytes], None] | None = None,
+) -> tuple[str, int]:
+    """Stream an upload to MEDIA_DIR/folder/stem+extension through a temporary file, renamed once it is
+    whole: its path relative to MEDIA_DIR and its size. `refuse_early` sees the file's first HEAD_SIZE bytes
+    as soon as they came; `extension` sees them at the end and names the file (or refuses it). Reading stops
+    at the first refusal, and nothing is left on disk then, nor when the upload breaks off."""
+    directory = media_dir() / folder
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    partial = directory / f".{stem}.part"
     file: BinaryIO = await asyncio.to_thread(open, partial, "xb")
     received = 0
     head = b""
@@ -92,27 +130,24 @@ async def save_video(
         async for chunk in chunks:
             received += len(chunk)
             if received > limit:
-                raise VideoTooLarge(limit)
-            if len(head) < SNIFF_SIZE:
-                head += chunk[: SNIFF_SIZE - len(head)]
-                if len(head) == SNIFF_SIZE and not looks_like_video(head):
-                    raise NotAVideo("The file is not an MP4, MOV, WebM or MKV video")
+                raise too_large()
+            if len(head) < HEAD_SIZE:
+                head += chunk[: HEAD_SIZE - len(head)]
+                if len(head) == HEAD_SIZE and refuse_early is not None:
+                    refuse_early(head)
             pending += chunk
             if len(pending) >= WRITE_SIZE:
                 await asyncio.to_thread(file.write, bytes(pending))
                 pending.clear()
-        if not looks_like_video(head):
-            raise NotAVideo("The file is empty or not an MP4, MOV, WebM or MKV video")
+        name = stem + extension(head)
         await asyncio.to_thread(_finish, file, bytes(pending))
-        name = stem + _extension(content_type, head)
-        await asyncio.to_thread(os.replace, partial, folder / name)
+        await asyncio.to_thread(os.replace, partial, directory / name)
     except BaseException:
         # Refused, broken off or cancelled: the partial file goes.
         file.close()
         partial.unlink(missing_ok=True)
         raise
-    logger.info("Saved a video of %s bytes for lesson %s as %s", received, lesson_id, name)
-    return f"{VIDEO_FOLDER}/{name}"
+    return f"{folder}/{name}", received
 
 
 def _finish(file: BinaryIO, rest: bytes) -> None:
@@ -169,42 +204,27 @@ async def save_broadcast_media(
     if not media_type.startswith("image/" if kind == "photo" else "video/"):
         raise UnsupportedMedia(f"A {kind} must be uploaded as {'image' if kind == 'photo' else 'video'}/*")
     limit = broadcast_media_limit(kind)
-    folder = media_dir() / BROADCAST_FOLDER
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    stem = f"broadcast-{broadcast_id}-{secrets.token_hex(8)}"
-    partial = folder / f".{stem}.part"
-    file: BinaryIO = await asyncio.to_thread(open, partial, "xb")
-    received = 0
-    head = b""
-    pending = bytearray()
-    try:
-        async for chunk in chunks:
-            received += len(chunk)
-            if received > limit:
-                raise MediaTooLarge(limit, kind)
-            if len(head) < 16:
-                head += chunk[: 16 - len(head)]
-            pending += chunk
-            if len(pending) >= WRITE_SIZE:
-                await asyncio.to_thread(file.write, bytes(pending))
-                pending.clear()
+
+    def extension(head: bytes) -> str:
         if kind == "photo":
-            extension = photo_extension(head)
-            if extension is None:
+            found = photo_extension(head)
+            if found is None:
                 raise UnsupportedMedia("The photo is not a JPEG, PNG or WebP image")
-        else:
-            if not looks_like_video(head):
-                raise UnsupportedMedia("The file is empty or not an MP4, MOV, WebM or MKV video")
-            extension = _extension(content_type, head)
-        await asyncio.to_thread(_finish, file, bytes(pending))
-        name = stem + extension
-        await asyncio.to_thread(os.replace, partial, folder / name)
-    except BaseException:
-        file.close()
-        partial.unlink(missing_ok=True)
-        raise
-    logger.info("Saved a %s of %s bytes for broadcast %s as %s", kind, received, broadcast_id, name)
-    return f"{BROADCAST_FOLDER}/{name}"
+            return found
+        if not looks_like_video(head):
+            raise UnsupportedMedia("The file is empty or not an MP4, MOV, WebM or MKV video")
+        return _extension(content_type, head)
+
+    path, received = await _save_stream(
+        chunks,
+        folder=BROADCAST_FOLDER,
+        stem=f"broadcast-{broadcast_id}-{secrets.token_hex(8)}",
+        limit=limit,
+        too_large=lambda: MediaTooLarge(limit, kind),
+        extension=extension,
+    )
+    logger.info("Saved a %s of %s bytes for broadcast %s as %s", kind, received, broadcast_id, path)
+    return path
 
 
 def remove_broadcast_media(path: str | None) -> None:
