@@ -73,11 +73,6 @@
   var status = document.getElementById("media-status");
   var button = media.querySelector('button[type="submit"]');
 
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
-
   function say(text, isError) {
     status.textContent = text;
     status.classList.toggle("field-error", Boolean(isError));
@@ -97,37 +92,6 @@
       return;
     }
 
-    var request = new XMLHttpRequest();
-    request.open("POST", media.getAttribute("data-upload-url"));
-    request.setRequestHeader("X-CSRF-Token", csrfToken());
-    request.setRequestHeader("Content-Type", file.type || "application/octet-stream");
-    request.upload.addEventListener("progress", function (progressEvent) {
-      if (progressEvent.lengthComputable) {
-        progress.value = Math.round((progressEvent.loaded / progressEvent.total) * 100);
-      }
-    });
-    request.addEventListener("load", function () {
-      var answer = {};
-      try { answer = JSON.parse(request.responseText); } catch (error) { answer = {}; }
-      if (request.status === 200 && answer.redirect) {
-        progress.value = 100;
-        say(media.getAttribute("data-done"), false);
-        window.location.assign(answer.redirect);
-        return;
-      }
-      button.disabled = false;
-      progress.hidden = true;
-      say(answer.error || media.getAttribute("data-failed") + " (" + request.status + ")", true);
-    });
-    request.addEventListener("error", function () {
-      button.disabled = false;
-      progress.hidden = true;
-      say(media.getAttribute("data-failed"), true);
-    });
-    button.disabled = true;
-    progress.value = 0;
-    progress.hidden = false;
-    say(media.getAttribute("data-uploading"), false);
-    request.send(file);
+    window.panelUpload(media, file, { progress: progress, button: button, say: say, defaultType: "application/octet-stream" });
   });
 })();

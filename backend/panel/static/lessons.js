@@ -4,11 +4,6 @@
 "use strict";
 
 (function () {
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
-
   // Free lessons have no price: the field is disabled (and not sent) while "free" is ticked.
   var free = document.getElementById("is_free");
   var price = document.getElementById("price");
@@ -58,37 +53,6 @@
     if (file.type && file.type.indexOf("video/") !== 0) { say(form.getAttribute("data-not-video"), true); return; }
     if (file.size > maxBytes) { say(form.getAttribute("data-too-large"), true); return; }
 
-    var request = new XMLHttpRequest();
-    request.open("POST", form.getAttribute("data-upload-url"));
-    request.setRequestHeader("X-CSRF-Token", csrfToken());
-    request.setRequestHeader("Content-Type", file.type || "video/mp4");
-    request.upload.addEventListener("progress", function (progressEvent) {
-      if (progressEvent.lengthComputable) {
-        progress.value = Math.round((progressEvent.loaded / progressEvent.total) * 100);
-      }
-    });
-    request.addEventListener("load", function () {
-      var answer = {};
-      try { answer = JSON.parse(request.responseText); } catch (error) { answer = {}; }
-      if (request.status === 200 && answer.redirect) {
-        progress.value = 100;
-        say(form.getAttribute("data-done"), false);
-        window.location.assign(answer.redirect);
-        return;
-      }
-      button.disabled = false;
-      progress.hidden = true;
-      say(answer.error || form.getAttribute("data-failed") + " (" + request.status + ")", true);
-    });
-    request.addEventListener("error", function () {
-      button.disabled = false;
-      progress.hidden = true;
-      say(form.getAttribute("data-failed"), true);
-    });
-    button.disabled = true;
-    progress.value = 0;
-    progress.hidden = false;
-    say(form.getAttribute("data-uploading"), false);
-    request.send(file);
+    window.panelUpload(form, file, { progress: progress, button: button, say: say, defaultType: "video/mp4" });
   });
 })();
