@@ -18,7 +18,7 @@ from bot.app import check_token, create_bot
 from shared import database, logs, metrics
 from shared.config import Settings, get_settings
 from shared.setup_checks import SetupError, check_bot_token, check_database
-from worker.engine import KEY_PREFIX, LOCK_TTL_SECONDS, Engine
+from worker.engine import KEY_PREFIX, LOCK_TTL_SECONDS, Engine, keep_renewed
 
 logger = logging.getLogger("worker")
 
@@ -104,23 +104,14 @@ async def schedule(settings: Settings) -> int:
         await lease.acquire()
         logger.info("Scheduler running: periodic jobs are enqueued from here")
         scheduler = asyncio.create_task(engine.run_scheduler(), name="job-scheduler")
-        keeper = asyncio.create_task(_keep_lease(lease), name="scheduler-lease")
+        # A lost lease ends this scheduler: the standby takes over.
+        keeper = asyncio.create_task(keep_renewed(lease), name="scheduler-lease")
         await _until_stopped(scheduler, keeper)
     finally:
         with contextlib.suppress(LockError):
             await lease.release()
         await engine.shutdown()
     return 0
-
-
-async def _keep_lease(lease: object) -> None:
-    while True:
-        await asyncio.sleep(LOCK_TTL_SECONDS / 3)
-        try:
-            await lease.reacquire()  # type: ignore[attr-defined]
-        except LockError:
-            logger.error("The scheduler lost its lease (Redis unreachable too long?); stopping")
-            return
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ class RedisLocks:
         if not await lock.acquire():
             yield False
             return
-        keeper = asyncio.create_task(_renew(lock), name=f"lock-{name}")
+        keeper = asyncio.create_task(keep_renewed(lock), name=f"lock-{name}")
         try:
             yield True
         finally:
@@ -106,13 +106,14 @@ class RedisLocks:
                 await lock.release()
 
 
-async def _renew(lock: Any) -> None:
+async def keep_renewed(lock: Any) -> None:
+    """Renew a Redis lease while its holder lives; return when it is lost (Redis out of reach too long)."""
     while True:
         await asyncio.sleep(LOCK_TTL_SECONDS / 3)
         try:
             await lock.reacquire()
         except LockError:
-            logger.error("Lost the lock %s: another process may now run the same job", lock.name)
+            logger.error("Lost the lease %s: another process may take it over now", lock.name)
             return
 
 

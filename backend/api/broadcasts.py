@@ -185,7 +185,7 @@ async def send_test_broadcast(
     broadcast: BroadcastDep, current: CurrentAdmin, telegram: TelegramDep
 ) -> BroadcastTestSent:
     # Admin.telegram_id is the admin's linked chat (set when they link their account in the panel).
-    chat_id = getattr(current.admin, "telegram_id", None)
+    chat_id = current.admin.telegram_id
     message_id = await broadcast_service.send_test(broadcast, telegram=telegram, chat_id=chat_id)
     return BroadcastTestSent(chat_id=chat_id or 0, message_id=message_id)
 

@@ -7,14 +7,13 @@ support.send_messages (kicked per message, and periodically as a sweep); one tha
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import user_service
+from backend.services import payment_service, user_service
 from backend.services.common import PageResult, paginate, sort_order, text_search
 from backend.services.exceptions import (
     PurchaseNotFound,
@@ -23,7 +22,6 @@ from backend.services.exceptions import (
     TicketNotFound,
 )
 from backend.services.telegram import Telegram
-from shared.config import get_settings
 from shared.constants import SupportMessageAuthor, TicketStatus
 from shared.database import commit_now, writes
 from shared.models import Purchase, SupportMessage, SupportTicket
@@ -318,7 +316,7 @@ async def _claim(session: AsyncSession, message: SupportMessage) -> bool:
             SupportMessage.undeliverable_at.is_(None),
             or_(SupportMessage.sending_until.is_(None), SupportMessage.sending_until < now),
         )
-        .values(sending_until=now + timedelta(seconds=get_settings().DELIVERY_LEASE_SECONDS))
+        .values(sending_until=now + payment_service.delivery_lease())
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]

@@ -616,7 +616,7 @@ async def _test_send(
 ) -> Response:
     """Send the broadcast to the signed-in admin's own Telegram chat (only theirs)."""
     # Admin.telegram_id: the admin's own chat, linked on the account page (never anyone else's).
-    chat_id = getattr(auth.admin, "telegram_id", None)
+    chat_id = auth.admin.telegram_id
     # Sent after what this request wrote is committed: the message is the saved broadcast.
     await database.commit_now(session)
     try:

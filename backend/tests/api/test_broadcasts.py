@@ -224,7 +224,6 @@ async def test_test_send_needs_a_linked_chat(client, admin_headers, telegram):
     assert telegram.calls_to("sendMessage") == []
 
 
-@pytest.mark.skipif(not hasattr(Admin, "telegram_id"), reason="Admin.telegram_id comes with the admin links")
 async def test_test_send_goes_to_the_admins_own_chat(client, admin_headers, session, telegram):
     admin = await session.scalar(select(Admin).where(Admin.username == get_settings().ADMIN_USERNAME))
     admin.telegram_id = 555_000_111

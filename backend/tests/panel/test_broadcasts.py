@@ -480,7 +480,6 @@ async def test_test_send_needs_a_linked_telegram(signed_in, session, bot_on):
     assert bot_on.calls_to("sendMessage") == []
 
 
-@pytest.mark.skipif(not hasattr(Admin, "telegram_id"), reason="Admin.telegram_id comes with the account link")
 async def test_test_send_goes_to_the_admins_own_chat(signed_in, session, bot_on):
     await students(session, 2)
     admin = await session.scalar(select(Admin).where(Admin.username == "admin"))
