@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A broadcast's sender that has not shown life for this long is taken for dead: another one takes over
     # (and resends the few messages it had in flight).
     BROADCAST_SENDER_LEASE_SECONDS: int = Field(default=10, ge=2, le=600)
+    # At most this many senders work on one broadcast at once, each in a process of its own (a worker):
+    # the work is spread and a dead worker's share goes on at once. The rate stays the shared one.
+    BROADCAST_SENDERS: int = Field(default=4, ge=1, le=64)
     CORS_ORIGINS: list[str] = []
     # 1 MiB: far above any JSON the API takes; uploads bypass it (backend/api/limits.py).
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)

@@ -103,6 +103,8 @@ BROADCAST_BUTTONS_MAX = 10
 BROADCAST_BUTTON_TEXT_MAX_LENGTH = 64
 BROADCAST_URL_MAX_LENGTH = 2048
 BROADCAST_ERROR_MAX_LENGTH = 255
+# A broadcast sender's id: a UUID's 32 hex digits.
+SENDER_ID_LENGTH = 32
 # A paid broadcast costs 0.1 Star a message (Telegram's rule): ceil(messages / 10) Stars.
 PAID_BROADCAST_STARS_PER_MESSAGE_TENTHS = 1
 # A broadcast's photo: Telegram takes photos of up to 10 MB from bots.

@@ -35,6 +35,7 @@ from shared.constants import (
     PATH_MAX_LENGTH,
     PAYMENT_ID_MAX_LENGTH,
     PROMO_CODE_MAX_LENGTH,
+    SENDER_ID_LENGTH,
     SUBJECT_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
@@ -613,10 +614,17 @@ class Broadcast(TimestampMixin, Base):
     sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     blocked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # The sender that holds the broadcast (one at a time) and its heartbeat: a sender whose heartbeat is
-    # older than the lease is dead, and its claimed recipients go back to pending for the next one.
-    sender_id: Mapped[str | None] = mapped_column(String(64))
-    sender_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BroadcastSender(Base):
+    """A live sender of a broadcast (a run of the job, in some process) and its heartbeat: one whose
+    heartbeat is older than the lease is dead, and the recipients it had claimed go back to pending."""
+
+    __tablename__ = "broadcast_senders"
+
+    id: Mapped[str] = mapped_column(String(SENDER_ID_LENGTH), primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class BroadcastRecipient(Base):
@@ -645,3 +653,5 @@ class BroadcastRecipient(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(String(BROADCAST_ERROR_MAX_LENGTH))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who claimed it (status sending): when that sender dies, it goes back to pending.
+    sender_id: Mapped[str | None] = mapped_column(String(SENDER_ID_LENGTH))

@@ -68,6 +68,7 @@ async def work(settings: Settings) -> int:
     try:
         await check_token(bot)
         await engine.startup()
+        engine.start_loops()
         logger.info("Worker ready: running jobs from Redis")
         receiver = asyncio.create_task(
             run_receiver_task(engine.broker, max_async_tasks=MAX_CONCURRENT_JOBS), name="job-receiver"

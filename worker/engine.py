@@ -8,7 +8,8 @@
   `python -m worker scheduler` enqueues the periodic ones, one scheduler at a time (a Redis lease).
 
 A periodic job never runs twice at once: each run holds a lock (in the process, or in Redis with REDIS_URL),
-and a run that finds it taken is skipped.
+and a run that finds it taken is skipped. The process loops (worker.registry.process_loop) run in every
+process that runs the jobs: each worker, or the embedded mode's host.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ from taskiq_redis import RedisStreamBroker
 
 from shared import database, metrics
 from shared.config import Settings
-from worker.registry import JOBS, Job
+from worker.registry import JOBS, LOOPS, Job, ProcessLoop
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ KEY_PREFIX = "lesson-store:"
 REDELIVER_AFTER_MS = 60_000
 # A lock outlives a dead holder by at most this long; a live holder renews it a few times within.
 LOCK_TTL_SECONDS = 15
+# A process loop that fails is started again after this pause.
+LOOP_RESTART_SECONDS = 5
 
 
 def telegram_bot(state: TaskiqState = TaskiqDepends()) -> Bot:
@@ -166,11 +169,20 @@ def _text(value: bytes | str) -> str:
 class Engine:
     """A broker with the jobs bound to it, the state they read, and the runs of this process."""
 
-    def __init__(self, settings: Settings, *, bot: Bot | None, jobs: Mapping[str, Job] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bot: Bot | None,
+        jobs: Mapping[str, Job] | None = None,
+        loops: Mapping[str, ProcessLoop] | None = None,
+    ) -> None:
         if jobs is None:
-            import worker.tasks  # noqa: F401  (registers the jobs)
+            import worker.tasks  # noqa: F401  (registers the jobs and the loops)
 
-            jobs = JOBS
+            jobs, loops = JOBS, LOOPS if loops is None else loops
+        self.loops: Mapping[str, ProcessLoop] = loops or {}
+        self.loop_tasks: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.redis: Redis | None = None
         self.broker: AsyncBroker
@@ -210,7 +222,26 @@ class Engine:
     async def startup(self) -> None:
         await self.broker.startup()
 
+    def start_loops(self) -> None:
+        """Run the process loops in this process (one that runs the jobs) until shutdown."""
+        for name, loop in self.loops.items():
+            self.loop_tasks.add(asyncio.create_task(self._keep_looping(name, loop), name=f"loop-{name}"))
+
+    async def _keep_looping(self, name: str, loop: ProcessLoop) -> None:
+        while True:
+            try:
+                await loop(self.broker.state)
+                return
+            except Exception:
+                logger.exception("The loop %s failed; it starts again in %s s", name, LOOP_RESTART_SECONDS)
+                await asyncio.sleep(LOOP_RESTART_SECONDS)
+
     async def shutdown(self) -> None:
+        for task in self.loop_tasks:
+            task.cancel()
+        for task in list(self.loop_tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for task in list(self.running):
             task.cancel()
         for task in list(self.running):
@@ -243,14 +274,16 @@ class Engine:
 async def running(settings: Settings, *, bot: Bot | None, host: bool) -> AsyncIterator[Engine]:
     """The job engine of an API or bot process, for its lifetime (its `jobs` enqueue).
 
-    host: this process is the embedded mode's host of the jobs: it runs the periodic ones (only when the bot
-    is on: they reach Telegram). With REDIS_URL the process only enqueues, whatever `host` says.
+    host: this process is the embedded mode's host of the jobs: it runs the periodic ones and the process
+    loops (only when the bot is on: they reach Telegram). With REDIS_URL the process only enqueues, whatever
+    `host` says.
     """
     engine = Engine(settings, bot=bot)
     await engine.startup()
     scheduler: asyncio.Task[None] | None = None
     if engine.embedded and host and bot is not None:
         scheduler = asyncio.create_task(engine.run_scheduler(), name="job-scheduler")
+        engine.start_loops()
     try:
         yield engine
     finally:

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, bindparam, exists, func, literal, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +54,16 @@ from shared.constants import (
     RecipientStatus,
 )
 from shared.database import begin_write, writes
-from shared.models import Broadcast, BroadcastRecipient, Course, CourseLesson, Lesson, Purchase, User
+from shared.models import (
+    Broadcast,
+    BroadcastRecipient,
+    BroadcastSender,
+    Course,
+    CourseLesson,
+    Lesson,
+    Purchase,
+    User,
+)
 from shared.schemas import (
     BroadcastAudience,
     BroadcastCreate,
@@ -408,65 +418,110 @@ def sender_lease_seconds() -> int:
     return get_settings().BROADCAST_SENDER_LEASE_SECONDS
 
 
+def senders_wanted() -> int:
+    """How many senders a broadcast may have at once (one per process: the job's workers)."""
+    return get_settings().BROADCAST_SENDERS
+
+
 def _lease_cutoff(now: datetime) -> datetime:
     return now - timedelta(seconds=sender_lease_seconds())
 
 
 @writes
 async def take_sender(session: AsyncSession, broadcast_id: int, sender_id: str) -> Broadcast | None:
-    """Become the broadcast's only sender, unless a live one holds it or it is not sending; the broadcast
-    then. Recipients a dead sender had claimed (status sending: maybe sent, maybe not) go back to pending:
-    they are the only ones that can be sent twice."""
+    """Become one of the broadcast's senders, unless it is not sending or has senders_wanted() live ones;
+    the broadcast then. The senders that died first give their claimed recipients back (_bury)."""
     now = utcnow()
-    taken = await session.execute(
-        sql_update(Broadcast)
-        .where(
-            Broadcast.id == broadcast_id,
-            Broadcast.status == BroadcastStatus.SENDING,
-            or_(Broadcast.sender_id.is_(None), Broadcast.sender_heartbeat_at < _lease_cutoff(now)),
-        )
-        .values(sender_id=sender_id, sender_heartbeat_at=now)
+    # The takers of one broadcast wait for each other here (SQLite's writer is alone anyway), so that two
+    # of them never both count one place left.
+    broadcast = await session.scalar(
+        select(Broadcast)
+        .where(Broadcast.id == broadcast_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if broadcast is None or broadcast.status is not BroadcastStatus.SENDING:
+        return None
+    await _bury(session, broadcast_id, now)
+    live = await session.scalar(
+        select(func.count()).select_from(BroadcastSender).where(BroadcastSender.broadcast_id == broadcast_id)
+    )
+    if (live or 0) >= senders_wanted():
+        return None
+    session.add(BroadcastSender(id=sender_id, broadcast_id=broadcast_id, heartbeat_at=now))
+    await session.flush()
+    return broadcast
+
+
+async def _bury(session: AsyncSession, broadcast_id: int, now: datetime) -> None:
+    """Remove the broadcast's dead senders; the recipients they had claimed (status sending: maybe sent,
+    maybe not) go back to pending. They are the only ones that can be sent twice."""
+    dead = list(
+        (
+            await session.scalars(
+                select(BroadcastSender.id).where(
+                    BroadcastSender.broadcast_id == broadcast_id,
+                    BroadcastSender.heartbeat_at < _lease_cutoff(now),
+                )
+            )
+        ).all()
+    )
+    if not dead:
+        return
+    reclaimed = await _unclaim(session, broadcast_id, dead)
+    await session.execute(
+        sql_delete(BroadcastSender)
+        .where(BroadcastSender.id.in_(dead))
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
+    if reclaimed:
+        logger.warning(
+            "Broadcast %s: %s recipients were in flight when their sender died; they are sent again",
+            broadcast_id,
+            reclaimed,
+        )
+
+
+async def _unclaim(session: AsyncSession, broadcast_id: int, sender_ids: Sequence[str]) -> int:
+    """Put the recipients these senders had claimed back to pending; how many."""
     reclaimed = await session.execute(
         sql_update(BroadcastRecipient)
         .where(
             BroadcastRecipient.broadcast_id == broadcast_id,
             BroadcastRecipient.status == RecipientStatus.SENDING,
+            BroadcastRecipient.sender_id.in_(sender_ids),
         )
-        .values(status=RecipientStatus.PENDING)
+        .values(status=RecipientStatus.PENDING, sender_id=None)
         .execution_options(synchronize_session=False)
     )
-    if reclaimed.rowcount:  # type: ignore[attr-defined]
-        logger.warning(
-            "Broadcast %s: %s recipients were in flight when their sender died; they are sent again",
-            broadcast_id,
-            reclaimed.rowcount,  # type: ignore[attr-defined]
-        )
-    return await session.get(Broadcast, broadcast_id, populate_existing=True)
+    return reclaimed.rowcount  # type: ignore[attr-defined,no-any-return]
 
 
 @writes
 async def renew_sender(session: AsyncSession, broadcast_id: int, sender_id: str) -> bool:
-    """Renew the sender's heartbeat; False when it no longer holds the broadcast."""
+    """Renew the sender's heartbeat, and bury the broadcast's dead senders (so that what they had claimed
+    is sent by the live ones); False when this sender was itself taken for dead."""
+    now = utcnow()
     renewed = await session.execute(
-        sql_update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.sender_id == sender_id)
-        .values(sender_heartbeat_at=utcnow())
+        sql_update(BroadcastSender)
+        .where(BroadcastSender.id == sender_id)
+        .values(heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
-    return renewed.rowcount == 1  # type: ignore[attr-defined]
+    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await _bury(session, broadcast_id, now)
+    return True
 
 
 @writes
 async def release_sender(session: AsyncSession, broadcast_id: int, sender_id: str) -> None:
-    """Let go of the broadcast (its next run, or another sender, may take it at once)."""
+    """Stop being a sender of the broadcast (its next run, or another sender, may take the place at once);
+    what it still had claimed (a batch cut short by an error) goes back to pending."""
+    await _unclaim(session, broadcast_id, [sender_id])
     await session.execute(
-        sql_update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.sender_id == sender_id)
-        .values(sender_id=None, sender_heartbeat_at=utcnow())
+        sql_delete(BroadcastSender)
+        .where(BroadcastSender.id == sender_id)
         .execution_options(synchronize_session=False)
     )
 
@@ -522,9 +577,9 @@ class Claimed:
 
 
 @writes
-async def claim(session: AsyncSession, broadcast_id: int, *, limit: int) -> list[Claimed]:
-    """Claim the next `limit` due pending recipients (status sending, in order), for the sender holding
-    the broadcast."""
+async def claim(session: AsyncSession, broadcast_id: int, sender_id: str, *, limit: int) -> list[Claimed]:
+    """Claim the next `limit` due pending recipients for the sender (status sending, in order): the rows
+    another sender is claiming at the same time are skipped."""
     now = utcnow()
     due = (
         select(BroadcastRecipient.id)
@@ -543,7 +598,7 @@ async def claim(session: AsyncSession, broadcast_id: int, *, limit: int) -> list
     rows = await session.execute(
         sql_update(BroadcastRecipient)
         .where(BroadcastRecipient.id.in_(ids), BroadcastRecipient.status == RecipientStatus.PENDING)
-        .values(status=RecipientStatus.SENDING)
+        .values(status=RecipientStatus.SENDING, sender_id=sender_id)
         .returning(
             BroadcastRecipient.id,
             BroadcastRecipient.user_id,
@@ -596,11 +651,34 @@ def _error(text: str | None) -> str | None:
 
 
 @writes
-async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Outcome]) -> None:
+async def record(
+    session: AsyncSession, broadcast_id: int, sender_id: str, outcomes: Sequence[Outcome]
+) -> None:
     """Record a batch's outcomes and the broadcast's counters in one transaction; students who blocked the
-    bot are marked so."""
+    bot are marked so. Only the recipients the sender still holds are recorded: one that was taken for dead
+    (its heartbeat could not be renewed) and whose claims went to another sender changes nothing."""
     now = utcnow()
     table = BroadcastRecipient.__table__
+    held = set(
+        (
+            await session.scalars(
+                select(BroadcastRecipient.id)
+                .where(
+                    BroadcastRecipient.id.in_([o.recipient.id for o in outcomes]),
+                    BroadcastRecipient.status == RecipientStatus.SENDING,
+                    BroadcastRecipient.sender_id == sender_id,
+                )
+                .with_for_update()
+            )
+        ).all()
+    )
+    if len(held) < len(outcomes):
+        logger.warning(
+            "Broadcast %s: %s outcomes of a sender taken for dead are not recorded",
+            broadcast_id,
+            len(outcomes) - len(held),
+        )
+        outcomes = [o for o in outcomes if o.recipient.id in held]
     sent = [o for o in outcomes if o.kind == "sent"]
     blocked = [o for o in outcomes if o.kind == "blocked"]
     requeued = [o for o in outcomes if o.kind == "requeue"]
@@ -614,6 +692,7 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
             .where(by_id)
             .values(
                 status=RecipientStatus.SENT.value,
+                sender_id=None,
                 message_id=bindparam("sent_message_id"),
                 sent_at=now,
                 error=None,
@@ -624,7 +703,7 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
         await session.execute(
             table.update()
             .where(table.c.id.in_([o.recipient.id for o in blocked]))
-            .values(status=RecipientStatus.BLOCKED.value, error=_error(blocked[0].error))
+            .values(status=RecipientStatus.BLOCKED.value, sender_id=None, error=_error(blocked[0].error))
         )
         await session.execute(
             sql_update(User)
@@ -636,7 +715,7 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
         await session.execute(
             table.update()
             .where(table.c.id.in_([o.recipient.id for o in requeued]))
-            .values(status=RecipientStatus.PENDING.value)
+            .values(status=RecipientStatus.PENDING.value, sender_id=None)
         )
     if retried:
         await session.execute(
@@ -644,6 +723,7 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
             .where(by_id)
             .values(
                 status=RecipientStatus.PENDING.value,
+                sender_id=None,
                 attempts=bindparam("new_attempts"),
                 next_attempt_at=bindparam("retry_at"),
                 error=bindparam("new_error"),
@@ -664,6 +744,7 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
             .where(by_id)
             .values(
                 status=RecipientStatus.FAILED.value,
+                sender_id=None,
                 attempts=bindparam("new_attempts"),
                 error=bindparam("new_error"),
             ),
@@ -683,7 +764,6 @@ async def record(session: AsyncSession, broadcast_id: int, outcomes: Sequence[Ou
             sent=Broadcast.sent + len(sent),
             failed=Broadcast.failed + len(failed),
             blocked=Broadcast.blocked + len(blocked),
-            sender_heartbeat_at=now,
         )
         .execution_options(synchronize_session=False)
     )
@@ -743,14 +823,20 @@ async def start_due(session: AsyncSession) -> list[int]:
     return [broadcast.id for broadcast in due]
 
 
-async def orphaned(session: AsyncSession) -> list[int]:
-    """Sending broadcasts without a live sender (none started yet, or its heartbeat is stale)."""
+async def understaffed(session: AsyncSession) -> list[int]:
+    """Sending broadcasts with fewer live senders than senders_wanted() (none yet, or some died)."""
     stale = _lease_cutoff(utcnow())
-    statement = select(Broadcast.id).where(
-        Broadcast.status == BroadcastStatus.SENDING,
-        or_(
-            and_(Broadcast.sender_id.is_(None), Broadcast.sender_heartbeat_at.is_(None)),
-            Broadcast.sender_heartbeat_at < stale,
-        ),
+    live = (
+        select(BroadcastSender.broadcast_id, func.count().label("senders"))
+        .where(BroadcastSender.heartbeat_at >= stale)
+        .group_by(BroadcastSender.broadcast_id)
+        .subquery()
+    )
+    statement = (
+        select(Broadcast.id)
+        .outerjoin(live, live.c.broadcast_id == Broadcast.id)
+        .where(
+            Broadcast.status == BroadcastStatus.SENDING, func.coalesce(live.c.senders, 0) < senders_wanted()
+        )
     )
     return list((await session.scalars(statement)).all())

@@ -1,20 +1,24 @@
-"""Broadcast jobs: send a broadcast at Telegram's rate (`broadcasts.send`), and start the scheduled ones and
-resume those whose sender died (`broadcasts.tick`, every 2 s).
+"""Broadcasts sent at Telegram's rate by every process that runs the jobs.
 
-A run of `broadcasts.send` becomes the broadcast's only sender (a lease on its row, renewed by a
-heartbeat), creates its recipients if that is not done yet (in batches, resumable), then repeatedly:
-re-reads the broadcast's status (a pause or a cancel takes effect before the next batch, and stops the
-sends of a batch still waiting for their slot: within a second), claims a small batch of due pending
-recipients (about 0.2 s of sends; status sending, committed), sends them concurrently, each at its slot of
-the rate limiter shared by every sender, and records every outcome and the broadcast's counters in one
-transaction. After about 20 s it lets go and enqueues itself again: jobs stay
-short, and another worker can take over.
+Each such process (each `python -m worker`, or the embedded mode's host) has a senders loop
+(`broadcasts.senders`): every 2 s it starts a sender here for every sending broadcast that may have one
+more (fewer than BROADCAST_SENDERS live, one per process), so that a broadcast is spread over the workers
+and goes on when one of them dies. `broadcasts.send` starts one at once (the API enqueues it when a
+broadcast starts or resumes); `broadcasts.tick` (every 2 s) starts the scheduled broadcasts that are due.
+
+A sender (a row with a heartbeat) creates the broadcast's recipients if that is not done yet (in batches,
+resumable), then repeatedly: re-reads the broadcast's status (a pause or a cancel takes effect before the
+next batch, and stops the sends of a batch still waiting for their slot: within a second), claims a small
+batch of due pending recipients (about 0.2 s of sends; status sending, under its name, committed; the
+other senders skip those rows), sends them concurrently, each at its slot of the rate limiter shared by
+every sender (in the process, or in Redis), and records every outcome and the broadcast's counters in one
+transaction. After about 20 s a run lets go of its place and takes one again.
 
 **The duplicate bound.** A recipient is marked sent in the transaction after its message went out, so a
-crash (kill -9, a lost worker) between the two sends it again: when the next sender takes over the dead
-one's lease, the recipients still in status sending go back to pending. Those are the messages that were in
-flight at the crash: at most one batch (max(1, rate × 0.2) recipients) per crashed sender, and never one
-that had been recorded. Everybody else gets the message exactly once.
+crash (kill -9, a lost worker) between the two sends it again: when a live sender finds the dead one's
+heartbeat older than the lease, the recipients the dead one had claimed go back to pending. Those are the
+messages that were in flight at the crash: at most one batch (max(1, rate × 0.2) recipients) per crashed
+process, and never one that had been recorded. Everybody else gets the message exactly once.
 
 Outcomes: sent; 403 (blocked, deactivated) → blocked, the student is marked as having blocked the bot, not
 retried; 429 → every sender waits retry_after (limiter.pause), the recipient goes back to pending, not
@@ -50,18 +54,16 @@ from shared.constants import BroadcastStatus
 from shared.database import session_scope
 from shared.models import Broadcast
 from shared.utils import utcnow
-from worker.engine import Jobs, job_queue, job_settings, telegram_bot
+from worker.engine import telegram_bot
 from worker.rate_limit import RateLimiter, create_rate_limiter
-from worker.registry import job
+from worker.registry import job, process_loop
 
 logger = logging.getLogger(__name__)
 
-TelegramBot = Annotated[Bot, TaskiqDepends(telegram_bot)]
-JobSettings = Annotated[Settings, TaskiqDepends(job_settings)]
-JobQueueDep = Annotated[Jobs, TaskiqDepends(job_queue)]
-
-# A run of the sender works this long at most, then enqueues the next one.
+# A run of a sender works this long at most, then lets go of its place (and takes one again at once).
 RUN_SECONDS = 20.0
+# How often each process looks for sending broadcasts it could send too.
+JOIN_SECONDS = 2.0
 # A batch is this many seconds of sends at the broadcast's rate (at least one recipient).
 BATCH_SECONDS = 0.2
 # This many refusals of the message (400) before any recipient got it: the message itself is wrong.
@@ -85,31 +87,82 @@ def limiter_for(settings: Settings, *, paid: bool, redis: Any = None) -> RateLim
 
 
 @job(SEND_BROADCAST)
-async def send(
-    broadcast_id: int,
-    bot: TelegramBot,
-    settings: JobSettings,
-    jobs: JobQueueDep,
-    state: Annotated[TaskiqState, TaskiqDepends()],
-) -> bool:
-    """Send the broadcast for up to RUN_SECONDS; whether work is left (then this job is enqueued again)."""
-    more = await run_sender(broadcast_id, bot=bot, settings=settings, redis=getattr(state, "redis", None))
-    if more:
-        await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
-    return more
+async def send(broadcast_id: int, state: Annotated[TaskiqState, TaskiqDepends()]) -> bool:
+    """Start a sender of the broadcast in this process at once (the senders loop would within
+    JOIN_SECONDS); whether one was started."""
+    senders: Senders | None = getattr(state, "senders", None)
+    if senders is None:
+        logger.warning("This process does not send broadcasts (its senders loop is not running)")
+        return False
+    return senders.ensure(broadcast_id)
 
 
 @job(BROADCASTS_TICK, every=2)
-async def tick(jobs: JobQueueDep) -> int:
-    """Start the scheduled broadcasts that are due, and enqueue a sender for every sending broadcast that
-    has none alive (after a restart, a crash, a lost job); how many senders it enqueued."""
+async def tick() -> int:
+    """Start the scheduled broadcasts that are due (the senders loops of the workers join them); how many."""
     async with session_scope() as session:
-        started = await broadcast_service.start_due(session)
-    async with session_scope() as session:
-        orphaned = await broadcast_service.orphaned(session)
-    for broadcast_id in sorted({*started, *orphaned}):
-        await jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
-    return len({*started, *orphaned})
+        return len(await broadcast_service.start_due(session))
+
+
+@process_loop("broadcasts.senders")
+async def keep_senders(state: TaskiqState) -> None:
+    """In every process running the jobs: a sender for every sending broadcast that may have one more (just
+    started, resumed after a restart or a crash, one of its workers lost), one per broadcast here."""
+    senders = state.senders = Senders(bot=telegram_bot(state), settings=state.settings, redis=state.redis)
+    try:
+        while True:
+            try:
+                await senders.join()
+            except Exception:
+                logger.exception("Could not look for broadcasts to send")
+            await asyncio.sleep(JOIN_SECONDS)
+    finally:
+        state.senders = None
+        await senders.stop()
+
+
+class Senders:
+    """The broadcast senders of this process: at most one per broadcast (a second would add no process to
+    the work, and would double what a crash of this process can send twice)."""
+
+    def __init__(self, *, bot: Bot, settings: Settings, redis: Any = None) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.redis = redis
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+
+    async def join(self) -> None:
+        async with session_scope() as session:
+            understaffed = await broadcast_service.understaffed(session)
+        for broadcast_id in understaffed:
+            self.ensure(broadcast_id)
+
+    def ensure(self, broadcast_id: int) -> bool:
+        """Start a sender of the broadcast here unless one runs; whether one was started."""
+        if broadcast_id in self.tasks:
+            return False
+        self.tasks[broadcast_id] = asyncio.create_task(
+            self._send(broadcast_id), name=f"broadcast-{broadcast_id}"
+        )
+        return True
+
+    async def _send(self, broadcast_id: int) -> None:
+        try:
+            while await run_sender(broadcast_id, bot=self.bot, settings=self.settings, redis=self.redis):
+                pass
+        except Exception:
+            logger.exception("Broadcast %s's sender failed; another one takes over", broadcast_id)
+        finally:
+            del self.tasks[broadcast_id]
+
+    async def stop(self) -> None:
+        """Stop every sender here: what each had claimed goes back to pending (run_sender's release)."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def run_sender(
@@ -121,20 +174,21 @@ async def run_sender(
     limiter: RateLimiter | None = None,
     run_seconds: float = RUN_SECONDS,
 ) -> bool:
-    """One run of the broadcast's sender (see the module's docstring); whether work is left."""
+    """One run of a sender of the broadcast (see the module's docstring); whether work is left."""
     sender_id = broadcast_service.new_sender_id()
     async with session_scope() as session:
         broadcast = await broadcast_service.take_sender(session, broadcast_id, sender_id)
     if broadcast is None:
-        logger.debug("Broadcast %s has a live sender or is not sending; this run ends", broadcast_id)
+        logger.debug("Broadcast %s has all its senders or is not sending; this run ends", broadcast_id)
         return False
     lost = asyncio.Event()
     stop = asyncio.Event()
-    keeper = asyncio.create_task(
-        _keep_lease(broadcast_id, sender_id, stop, lost), name=f"broadcast-{broadcast_id}"
+    heart = asyncio.create_task(
+        _heartbeat(broadcast_id, sender_id, stop, lost), name=f"broadcast-{broadcast_id}"
     )
     sender = _Sender(
         broadcast,
+        sender_id,
         bot=bot,
         settings=settings,
         limiter=limiter or limiter_for(settings, paid=broadcast.paid, redis=redis),
@@ -144,13 +198,13 @@ async def run_sender(
         return await sender.run(run_seconds)
     finally:
         stop.set()
-        await keeper
+        await heart
         async with session_scope() as session:
             await broadcast_service.release_sender(session, broadcast_id, sender_id)
 
 
-async def _keep_lease(broadcast_id: int, sender_id: str, stop: asyncio.Event, lost: asyncio.Event) -> None:
-    # A batch held up by a long 429 pause records nothing for a while: the heartbeat says the sender lives.
+async def _heartbeat(broadcast_id: int, sender_id: str, stop: asyncio.Event, lost: asyncio.Event) -> None:
+    # Every third of the lease, whatever the sender is doing (a batch may wait long for a 429's end).
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), broadcast_service.sender_lease_seconds() / 3)
@@ -160,10 +214,10 @@ async def _keep_lease(broadcast_id: int, sender_id: str, stop: asyncio.Event, lo
             async with session_scope() as session:
                 held = await broadcast_service.renew_sender(session, broadcast_id, sender_id)
         except Exception:
-            logger.exception("Could not renew the lease of broadcast %s's sender", broadcast_id)
+            logger.exception("Could not renew the heartbeat of broadcast %s's sender", broadcast_id)
             continue
         if not held:
-            logger.error("Broadcast %s's sender lost its lease; it stops", broadcast_id)
+            logger.error("Broadcast %s's sender was taken for dead; it stops", broadcast_id)
             lost.set()
             return
 
@@ -182,6 +236,7 @@ class _Sender:
     def __init__(
         self,
         broadcast: Broadcast,
+        sender_id: str,
         *,
         bot: Bot,
         settings: Settings,
@@ -190,6 +245,7 @@ class _Sender:
     ) -> None:
         self.broadcast_id: int = broadcast.id
         self.broadcast = broadcast
+        self.sender_id = sender_id
         self.bot = bot
         self.limiter = limiter
         self.lost = lost
@@ -223,7 +279,9 @@ class _Sender:
                     is not BroadcastStatus.SENDING
                 ):
                     return False
-                claimed = await broadcast_service.claim(session, self.broadcast_id, limit=self.batch_size)
+                claimed = await broadcast_service.claim(
+                    session, self.broadcast_id, self.sender_id, limit=self.batch_size
+                )
                 if not claimed:
                     if await broadcast_service.finish(session, self.broadcast_id):
                         logger.info("Broadcast %s is sent", self.broadcast_id)
@@ -264,7 +322,9 @@ class _Sender:
         if any(result.stale_file_id for result in results):
             await self._keep_file_id(None)
         async with session_scope() as session:
-            await broadcast_service.record(session, self.broadcast_id, [result.outcome for result in results])
+            await broadcast_service.record(
+                session, self.broadcast_id, self.sender_id, [result.outcome for result in results]
+            )
             if failure is not None:
                 await broadcast_service.fail(session, self.broadcast_id, failure)
                 logger.error(

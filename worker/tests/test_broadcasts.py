@@ -20,7 +20,7 @@ from bot.tests.helpers import buttons, db_scalar, db_scalars
 from shared import database
 from shared.config import Settings, get_settings
 from shared.constants import BroadcastMediaKind, BroadcastStatus, RecipientStatus
-from shared.models import Broadcast, BroadcastRecipient, User
+from shared.models import Broadcast, BroadcastRecipient, BroadcastSender, User
 from shared.schemas import BroadcastCreate
 from shared.utils import utcnow
 from worker import engine as job_engine
@@ -113,7 +113,7 @@ async def test_send_reaches_everyone_once_in_user_order(session, bot, settings, 
         0,
     )
     assert broadcast.finished_at is not None
-    assert broadcast.sender_id is None
+    assert await db_scalars(select(BroadcastSender)) == []
     rows = await recipient_rows(broadcast_id)
     assert [row.message_id for row in rows] == [call.result["message_id"] for call in calls]
     assert {row.status for row in rows} == {RecipientStatus.SENT}
@@ -342,11 +342,11 @@ async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
         while not await broadcast_service.add_recipients(s, broadcast):
             pass
     async with database.session_scope() as s:
-        in_flight = await broadcast_service.claim(s, broadcast_id, limit=2)
+        in_flight = await broadcast_service.claim(s, broadcast_id, "dead-sender", limit=2)
     async with database.session_scope() as s:
         stale = utcnow() - timedelta(seconds=broadcast_service.sender_lease_seconds() + 1)
         await s.execute(
-            sql_update(Broadcast).where(Broadcast.id == broadcast_id).values(sender_heartbeat_at=stale)
+            sql_update(BroadcastSender).where(BroadcastSender.id == "dead-sender").values(heartbeat_at=stale)
         )
 
     await run_to_the_end(broadcast_id, bot, settings, limiter)
@@ -356,11 +356,32 @@ async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
     assert (await stored(broadcast_id)).sent == 5
 
 
-async def test_a_live_sender_keeps_the_broadcast_to_itself(session, bot, settings, limiter, telegram):
+async def test_a_live_senders_claims_are_left_to_it(session, bot, settings, limiter, telegram):
+    people = await students(session, 4)
+    broadcast_id = await started({"text": "Hello"})
+    async with database.session_scope() as s:
+        broadcast = await broadcast_service.take_sender(s, broadcast_id, "live-sender")
+        while not await broadcast_service.add_recipients(s, broadcast):
+            pass
+    async with database.session_scope() as s:
+        held = await broadcast_service.claim(s, broadcast_id, "live-sender", limit=1)
+
+    # This sender sends to everyone else, then waits for the live one's claim until its run ends.
+    assert await run(broadcast_id, bot, settings, limiter, run_seconds=1) is True
+
+    assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [
+        p.telegram_id for p in people[1:]
+    ]
+    assert [c.user_id for c in held] == [people[0].id]
+    assert (await stored(broadcast_id)).status is BroadcastStatus.SENDING
+
+
+async def test_a_broadcast_with_all_its_senders_takes_no_more(session, bot, settings, limiter, telegram):
     await students(session, 2)
     broadcast_id = await started({"text": "Hello"})
     async with database.session_scope() as s:
-        await broadcast_service.take_sender(s, broadcast_id, "live-sender")
+        for n in range(get_settings().BROADCAST_SENDERS):
+            assert await broadcast_service.take_sender(s, broadcast_id, f"sender-{n}") is not None
 
     assert await run(broadcast_id, bot, settings, limiter) is False
     assert telegram.calls_to("sendMessage") == []
@@ -371,7 +392,7 @@ async def test_the_job_goes_on_in_short_runs_until_done(session, bot, bot_settin
     people = await students(session, 12)
     broadcast_id = await started({"text": "Hello"})
 
-    async with job_engine.running(bot_settings, bot=bot, host=False) as engine:
+    async with job_engine.running(bot_settings, bot=bot, host=True) as engine:
         await engine.jobs.kick(SEND_BROADCAST, broadcast_id=broadcast_id)
         await telegram.wait_for("sendMessage", count=12, timeout=15)
         await until_done(broadcast_id)
@@ -379,33 +400,64 @@ async def test_the_job_goes_on_in_short_runs_until_done(session, bot, bot_settin
     assert [call["chat_id"] for call in telegram.calls_to("sendMessage")] == [p.telegram_id for p in people]
 
 
-async def test_tick_starts_due_broadcasts_and_resumes_orphans(session, bot, bot_settings, telegram):
-    people = await students(session, 2)
+@pytest.mark.usefixtures("session")
+async def test_tick_starts_the_due_broadcasts():
+    later = {"audience": {"kind": "all"}, "scheduled_at": utcnow() + timedelta(hours=1)}
     async with database.session_scope() as s:
-        scheduled = await broadcast_service.create(
-            s,
-            BroadcastCreate.model_validate(
-                {"text": "Later", "audience": {"kind": "all"}, "scheduled_at": utcnow() + timedelta(hours=1)}
-            ),
-            admin_id=None,
+        due = await broadcast_service.create(
+            s, BroadcastCreate.model_validate({"text": "Due", **later}), admin_id=None
+        )
+        not_yet = await broadcast_service.create(
+            s, BroadcastCreate.model_validate({"text": "Not yet", **later}), admin_id=None
         )
     async with database.session_scope() as s:
         await s.execute(
             sql_update(Broadcast)
-            .where(Broadcast.id == scheduled.id)
+            .where(Broadcast.id == due.id)
             .values(scheduled_at=utcnow() - timedelta(seconds=1))
         )
-    orphan = await started({"text": "Orphan"})
 
-    async with job_engine.running(bot_settings, bot=bot, host=False) as engine:
-        assert await broadcasts.tick(engine.jobs) == 2
-        await telegram.wait_for("sendMessage", count=4, timeout=10)
-        await until_done(scheduled.id)
-        await until_done(orphan)
+    assert await broadcasts.tick() == 1
+
+    assert (await stored(due.id)).status is BroadcastStatus.SENDING
+    assert (await stored(due.id)).started_at is not None
+    assert (await stored(not_yet.id)).status is BroadcastStatus.SCHEDULED
+
+
+async def test_the_senders_of_a_process_join_every_sending_broadcast_once(session, bot, settings, telegram):
+    people = await students(session, 3)
+    first, second = await started({"text": "First"}), await started({"text": "Second"})
+    senders = broadcasts.Senders(bot=bot, settings=settings)
+    try:
+        await senders.join()
+        assert set(senders.tasks) == {first, second}
+        # Already sending both here: neither a join nor the job adds a second sender in this process.
+        await senders.join()
+        assert senders.ensure(first) is False
+        await until_done(first)
+        await until_done(second)
+    finally:
+        await senders.stop()
 
     texts = sorted((call["text"], call["chat_id"]) for call in telegram.calls_to("sendMessage"))
-    assert texts == sorted((text, p.telegram_id) for text in ("Later", "Orphan") for p in people)
-    assert (await stored(scheduled.id)).started_at is not None
+    assert texts == sorted((text, p.telegram_id) for text in ("First", "Second") for p in people)
+    assert senders.tasks == {}
+
+
+async def test_stopped_senders_give_back_their_claims(session, bot, settings, telegram):
+    await students(session, 4)
+    telegram.fail("sendMessage", error_code=429, retry_after=30)
+    broadcast_id = await started({"text": "Hello"})
+    senders = broadcasts.Senders(bot=bot, settings=settings)
+    senders.ensure(broadcast_id)
+    await telegram.wait_for("sendMessage", count=1, timeout=10)
+
+    # Waiting out the 429 with its batch claimed, the sender is stopped (a worker shutting down).
+    await senders.stop()
+
+    rows = await recipient_rows(broadcast_id)
+    assert {(row.status, row.sender_id) for row in rows} == {(RecipientStatus.PENDING, None)}
+    assert await db_scalars(select(BroadcastSender)) == []
 
 
 async def test_at_the_rate_telegram_never_answers_429(session, bot, settings, limiter, telegram):

@@ -32,7 +32,7 @@ async def telegram() -> AsyncIterator[BotAPIDouble]:
     async with BotAPIDouble(bot_id=BOT_ID) as api:
         with settings_env(TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=api.base_url) as settings:
             bot = create_bot(settings)
-            async with job_engine.running(settings, bot=bot, host=False) as engine:
+            async with job_engine.running(settings, bot=bot, host=True) as engine:
                 app.state.telegram, app.state.jobs = BotGateway(bot), engine.jobs
                 try:
                     yield api

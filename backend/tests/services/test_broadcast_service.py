@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 from backend.services import broadcast_service
 from backend.services.exceptions import BroadcastStateConflict, LessonNotFound, RuleViolation
 from backend.tests.factories import create_course, create_lesson, create_purchase, create_user
 from shared.config import get_settings
-from shared.constants import BroadcastMediaKind, BroadcastStatus, PurchaseStatus
-from shared.models import BroadcastRecipient
+from shared.constants import BroadcastMediaKind, BroadcastStatus, PurchaseStatus, RecipientStatus
+from shared.models import BroadcastRecipient, BroadcastSender
 from shared.schemas import BroadcastAudience, BroadcastCreate, BroadcastUpdate
 from shared.utils import utcnow
 
@@ -229,10 +230,12 @@ async def test_progress_reads_the_counters(session):
     await broadcast_service.start(session, broadcast)
     while not await broadcast_service.add_recipients(session, broadcast):
         pass
-    claimed = await broadcast_service.claim(session, broadcast.id, limit=2)
+    await broadcast_service.take_sender(session, broadcast.id, "s1")
+    claimed = await broadcast_service.claim(session, broadcast.id, "s1", limit=2)
     await broadcast_service.record(
         session,
         broadcast.id,
+        "s1",
         [
             broadcast_service.Outcome(claimed[0], "sent", message_id=7),
             broadcast_service.Outcome(claimed[1], "blocked", error="Forbidden: bot was blocked by the user"),
@@ -248,3 +251,129 @@ async def test_progress_reads_the_counters(session):
     assert broadcast_service.progress(broadcast).eta_seconds == 1
     await broadcast_service.cancel(session, broadcast)
     assert broadcast_service.progress(broadcast).eta_seconds is None
+
+
+# Senders ------------------------------------------------------------------------------------------------
+
+
+async def sending(session, students: int):
+    for _ in range(students):
+        await create_user(session)
+    broadcast = await new(session)
+    await broadcast_service.start(session, broadcast)
+    while not await broadcast_service.add_recipients(session, broadcast):
+        pass
+    return broadcast
+
+
+async def recipient_states(session, broadcast_id: int) -> list[tuple[RecipientStatus, str | None]]:
+    rows = await session.execute(
+        select(BroadcastRecipient.status, BroadcastRecipient.sender_id)
+        .where(BroadcastRecipient.broadcast_id == broadcast_id)
+        .order_by(BroadcastRecipient.id)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
+async def die(session, sender_id: str) -> None:
+    """The sender's heartbeat stopped longer ago than the lease."""
+    stale = utcnow() - timedelta(seconds=broadcast_service.sender_lease_seconds() + 1)
+    await session.execute(
+        sql_update(BroadcastSender).where(BroadcastSender.id == sender_id).values(heartbeat_at=stale)
+    )
+
+
+async def test_a_broadcast_takes_senders_up_to_the_setting(session):
+    broadcast = await sending(session, 1)
+    wanted = get_settings().BROADCAST_SENDERS
+    assert wanted >= 2
+
+    taken = [await broadcast_service.take_sender(session, broadcast.id, f"s{n}") for n in range(wanted + 1)]
+
+    assert [sender is not None for sender in taken] == [True] * wanted + [False]
+    assert await broadcast_service.understaffed(session) == []
+    await broadcast_service.release_sender(session, broadcast.id, "s0")
+    assert await broadcast_service.understaffed(session) == [broadcast.id]
+    assert await broadcast_service.take_sender(session, broadcast.id, "again") is not None
+
+
+async def test_only_a_sending_broadcast_takes_a_sender(session):
+    broadcast = await new(session)
+    assert await broadcast_service.take_sender(session, broadcast.id, "s1") is None
+    await broadcast_service.start(session, broadcast)
+    await broadcast_service.pause(session, broadcast)
+    assert await broadcast_service.take_sender(session, broadcast.id, "s1") is None
+    assert await broadcast_service.take_sender(session, 999_999, "s1") is None
+    assert await broadcast_service.understaffed(session) == []
+
+
+async def test_senders_claim_different_recipients(session):
+    broadcast = await sending(session, 5)
+    await broadcast_service.take_sender(session, broadcast.id, "a")
+    await broadcast_service.take_sender(session, broadcast.id, "b")
+
+    first = await broadcast_service.claim(session, broadcast.id, "a", limit=2)
+    second = await broadcast_service.claim(session, broadcast.id, "b", limit=2)
+
+    assert len(first) == len(second) == 2
+    assert not {c.id for c in first} & {c.id for c in second}
+    assert await recipient_states(session, broadcast.id) == [
+        (RecipientStatus.SENDING, "a"),
+        (RecipientStatus.SENDING, "a"),
+        (RecipientStatus.SENDING, "b"),
+        (RecipientStatus.SENDING, "b"),
+        (RecipientStatus.PENDING, None),
+    ]
+
+
+async def test_a_dead_senders_claims_go_back_when_a_live_one_beats(session):
+    broadcast = await sending(session, 3)
+    await broadcast_service.take_sender(session, broadcast.id, "live")
+    await broadcast_service.take_sender(session, broadcast.id, "dead")
+    await broadcast_service.claim(session, broadcast.id, "live", limit=1)
+    await broadcast_service.claim(session, broadcast.id, "dead", limit=2)
+    await die(session, "dead")
+
+    assert await broadcast_service.renew_sender(session, broadcast.id, "live") is True
+
+    assert await recipient_states(session, broadcast.id) == [
+        (RecipientStatus.SENDING, "live"),
+        (RecipientStatus.PENDING, None),
+        (RecipientStatus.PENDING, None),
+    ]
+    assert await session.scalar(select(func.count()).select_from(BroadcastSender)) == 1
+    assert await broadcast_service.renew_sender(session, broadcast.id, "dead") is False
+
+
+async def test_a_sender_taken_for_dead_records_nothing(session):
+    broadcast = await sending(session, 2)
+    await broadcast_service.take_sender(session, broadcast.id, "slow")
+    [claimed] = await broadcast_service.claim(session, broadcast.id, "slow", limit=1)
+    await die(session, "slow")
+    await broadcast_service.take_sender(session, broadcast.id, "next")
+    [again] = await broadcast_service.claim(session, broadcast.id, "next", limit=1)
+    assert again.id == claimed.id
+
+    # The slow one's late outcome changes neither the row the next sender holds nor the counters.
+    await broadcast_service.record(
+        session, broadcast.id, "slow", [broadcast_service.Outcome(claimed, "retry", error="timeout")]
+    )
+    await broadcast_service.record(
+        session, broadcast.id, "next", [broadcast_service.Outcome(again, "sent", message_id=9)]
+    )
+
+    await session.refresh(broadcast)
+    assert (broadcast.sent, broadcast.failed) == (1, 0)
+    row = await session.get(BroadcastRecipient, claimed.id, populate_existing=True)
+    assert (row.status, row.attempts, row.sender_id, row.message_id) == (RecipientStatus.SENT, 0, None, 9)
+
+
+async def test_releasing_gives_back_what_was_still_claimed(session):
+    broadcast = await sending(session, 2)
+    await broadcast_service.take_sender(session, broadcast.id, "s1")
+    await broadcast_service.claim(session, broadcast.id, "s1", limit=2)
+
+    await broadcast_service.release_sender(session, broadcast.id, "s1")
+
+    assert await recipient_states(session, broadcast.id) == [(RecipientStatus.PENDING, None)] * 2
+    assert await session.scalar(select(func.count()).select_from(BroadcastSender)) == 0
