@@ -43,6 +43,17 @@ KEPT_TABLES = {"admins", "alembic_version"}
 _admin_password_hash = ""
 
 
+def own_redis_url(offset: int) -> str:
+    """A Redis database of a test module's own, which it may empty: TEST_REDIS_URL's server, its database
+    number plus `offset` (so that runs given different TEST_REDIS_URL databases never share one); empty
+    without TEST_REDIS_URL."""
+    url = os.environ.get("TEST_REDIS_URL", "")
+    if not url:
+        return ""
+    base, _, number = url.rpartition("/")
+    return f"{base}/{int(number or 0) + offset}"
+
+
 def is_postgres() -> bool:
     return get_settings().async_database_url.startswith("postgresql")
 

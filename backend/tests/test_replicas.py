@@ -33,7 +33,7 @@ from backend.tests.factories import create_lesson, create_promo_code
 from bot.tests.bot_api_double import BotAPIDouble, Call, user
 from bot.tests.conftest import BOT_TOKEN
 from bot.tests.conftest import telegram as telegram  # the Bot API double fixture
-from conftest import is_postgres
+from conftest import is_postgres, own_redis_url
 from shared import database
 from shared.models import Purchase
 from shared.schemas import MAX_ID
@@ -49,8 +49,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "lesson_store_replicas"
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_NAME}"
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/7" if TEST_REDIS_URL else ""
+REDIS_URL = own_redis_url(5)
 WEBHOOK_SECRET = "replica-test-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 STARTUP_SECONDS = 120

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from taskiq import TaskiqDepends
 from taskiq.api import run_receiver_task
 
+from conftest import own_redis_url
 from shared.config import Settings, get_settings
 from shared.database import begin_write, session_scope
 from shared.models import User
@@ -22,8 +23,7 @@ from worker.registry import Job
 
 # The Redis tests run with TEST_REDIS_URL (scripts/test.sh sets it when a Redis answers), in a database of
 # their own on that server, emptied before and after each.
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/9" if TEST_REDIS_URL else ""
+REDIS_URL = own_redis_url(7)
 WAIT_SECONDS = 10
 
 
