@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.types import Chat, TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from backend.services import user_service
@@ -40,6 +40,7 @@ class UserMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         sender: TelegramUser | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
         data["t"] = translator(sender.language_code if sender else None)
         if sender is not None and not sender.is_bot:
             data["user"] = await user_service.register_or_update(
@@ -49,5 +50,6 @@ class UserMiddleware(BaseMiddleware):
                 last_name=sender.last_name,
                 username=sender.username,
                 language_code=sender.language_code,
+                in_private_chat=chat is not None and chat.type == "private",
             )
         return await handler(event, data)

@@ -100,8 +100,10 @@ async def register_or_update(
     last_name: str | None = None,
     username: str | None = None,
     language_code: str | None = None,
+    in_private_chat: bool = True,
 ) -> User:
-    """Register a Telegram user on first contact, refresh their profile on later ones.
+    """Register a Telegram user on first contact, refresh their profile on later ones. Something they did in
+    their private chat with the bot means they no longer block it (not what they do elsewhere: a group).
 
     Writes only when something changed, so a returning user costs one read.
     """
@@ -120,9 +122,9 @@ async def register_or_update(
             # Two updates of a new user raced; the other one registered them.
             user = await get_by_telegram_id(session, telegram_id)
             assert user is not None
-    if any(getattr(user, field) != value for field, value in profile.items()) or user.bot_blocked_at:
-        # Writing to the bot again means they unblocked it.
-        await _refresh_profile(session, user, {**profile, "bot_blocked_at": None})
+    unblocked = in_private_chat and user.bot_blocked_at is not None
+    if any(getattr(user, field) != value for field, value in profile.items()) or unblocked:
+        await _refresh_profile(session, user, {**profile, **({"bot_blocked_at": None} if unblocked else {})})
     return user
 
 

@@ -103,6 +103,24 @@ async def test_the_bot_removed_from_a_group_marks_nobody(telegram):
     assert telegram.calls_to("sendMessage")[-1]["chat_id"] == 405
 
 
+async def test_what_a_blocking_student_does_in_a_group_keeps_the_mark(telegram, session):
+    await create_user(session, telegram_id=406, first_name="Ann", bot_blocked_at=utcnow())
+    await session.commit()
+    person = user(406, "Annie")
+    group = {"id": -4243, "type": "group", "title": "Study group"}
+
+    telegram.push_update(my_chat_member(telegram, person, "member", "left", chat=group))
+
+    # Handled: the profile was refreshed (in the same write that would have cleared the mark).
+    async with asyncio.timeout(5):
+        while await db_scalar(select(User.first_name).where(User.telegram_id == 406)) != "Annie":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert await blocked_at(406) is not None
+    # What they do in their private chat with the bot means they unblocked it.
+    await send(telegram, person, "/help")
+    assert await blocked_at(406) is None
+
+
 async def test_my_chat_member_is_asked_for(telegram):
     [call] = await telegram.wait_for("getUpdates")
     assert "my_chat_member" in (call.get("allowed_updates") or [])
