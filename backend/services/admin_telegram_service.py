@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import audit_service
@@ -93,6 +94,21 @@ async def link(session: AsyncSession, *, token: str, telegram_id: int) -> Admin:
     if used is None:
         raise InvalidLinkToken()
     await session.refresh(admin)
+    try:
+        async with session.begin_nested():
+            await _take_account(session, admin, telegram_id)
+    except IntegrityError:
+        # Another admin took the same account at the same instant (PostgreSQL: its unique key waited for
+        # that transaction): now that it is visible, the account moves from them, as if one came after the
+        # other.
+        await session.refresh(admin)
+        async with session.begin_nested():
+            await _take_account(session, admin, telegram_id)
+    logger.info("Admin %s linked a Telegram account", admin.username)
+    return admin
+
+
+async def _take_account(session: AsyncSession, admin: Admin, telegram_id: int) -> None:
     previous = await session.scalar(
         select(Admin).where(Admin.telegram_id == telegram_id, Admin.id != admin.id)
     )
@@ -104,8 +120,6 @@ async def link(session: AsyncSession, *, token: str, telegram_id: int) -> Admin:
         logger.info("Telegram account moved from admin %s to admin %s", previous.username, admin.username)
     admin.telegram_id = telegram_id
     await session.flush()
-    logger.info("Admin %s linked a Telegram account", admin.username)
-    return admin
 
 
 @writes

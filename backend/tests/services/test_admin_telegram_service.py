@@ -197,3 +197,25 @@ async def test_one_token_used_twice_at_once_links_one_account():
     async with database.session_scope() as session:
         stored = await session.scalar(select(Admin).where(Admin.username == "ann"))
         assert stored.telegram_id == (5551 if results[0] else 5552)
+
+
+async def test_two_admins_linking_one_account_at_once_both_succeed_and_one_keeps_it():
+    async with database.session_scope() as session:
+        tokens = {
+            name: (
+                await admin_telegram_service.create_link_token(session, await add_admin(session, name))
+            ).token
+            for name in ("ann", "bob")
+        }
+
+    async def use(token: str) -> None:
+        async with database.session_scope() as session:
+            await admin_telegram_service.link(session, token=token, telegram_id=5551)
+
+    # As if applied one after the other: the account moves to whichever came last, no error.
+    await asyncio.gather(*(use(token) for token in tokens.values()))
+
+    async with database.session_scope() as session:
+        linked = (await session.scalars(select(Admin.username).where(Admin.telegram_id == 5551))).all()
+    assert len(linked) == 1
+    assert linked[0] in tokens
