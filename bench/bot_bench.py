@@ -16,7 +16,6 @@ Run: .venv/bin/python -m bench.bot_bench [--database-url postgresql://postgres@1
 import argparse
 import asyncio
 import contextlib
-import gc
 import itertools
 import os
 import socket
@@ -55,7 +54,7 @@ from sqlalchemy import make_url  # noqa: E402
 
 from backend.services import payment_service, user_service  # noqa: E402
 from backend.tests.factories import create_lesson  # noqa: E402
-from bench.common import fresh_postgresql, is_postgresql, print_table, verdict  # noqa: E402
+from bench.common import fresh_postgresql, is_postgresql, no_collector_pauses, print_table, verdict  # noqa: E402
 from bot.callbacks import ItemAction, LessonCb, MenuAction, MenuCb  # noqa: E402
 from bot.tests.bot_api_double import BotAPIDouble, Call, user  # noqa: E402
 from shared import database  # noqa: E402
@@ -262,18 +261,6 @@ async def new_buyers(lessons: Sequence[Any], n: int) -> list[tuple[JSON, str, in
             invoice = await payment_service.create_invoice(session, user_id=row.id, lesson_id=lesson.id)
         buyers.append((person, invoice.payload, invoice.amount))
     return buyers
-
-
-@contextlib.contextmanager
-def no_collector_pauses() -> Iterator[None]:
-    """This process (Telegram's side) collects garbage before a measured run, not during it: a collection
-    of its many recorded calls would pause it and add to the bot's measured latency."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def first_call_at(calls: Sequence[Call], key: Any) -> dict[Any, float]:
