@@ -461,6 +461,8 @@ class SupportMessage(Base):
     sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     ticket: Mapped[SupportTicket] = relationship(back_populates="messages")
+    # Who answered (None: a student's message, or the admin's account is gone).
+    admin: Mapped["Admin | None"] = relationship(lazy="raise")
 
 
 class SupportNotification(Base):

@@ -432,6 +432,9 @@ async def take_sender(session: AsyncSession, broadcast_id: int, sender_id: str) 
     """Become one of the broadcast's senders, unless it is not sending or has senders_wanted() live ones;
     the broadcast then. The senders that died first give their claimed recipients back (_bury)."""
     now = utcnow()
+    # Recipients before the broadcast's row, in the order record() locks them: no two transactions wait
+    # for each other.
+    await _bury(session, broadcast_id, now)
     # The takers of one broadcast wait for each other here (SQLite's writer is alone anyway), so that two
     # of them never both count one place left.
     broadcast = await session.scalar(
@@ -442,7 +445,6 @@ async def take_sender(session: AsyncSession, broadcast_id: int, sender_id: str) 
     )
     if broadcast is None or broadcast.status is not BroadcastStatus.SENDING:
         return None
-    await _bury(session, broadcast_id, now)
     live = await session.scalar(
         select(func.count()).select_from(BroadcastSender).where(BroadcastSender.broadcast_id == broadcast_id)
     )

@@ -218,11 +218,13 @@ async def reopen(session: AsyncSession, ticket: SupportTicket) -> SupportTicket:
 async def messages(
     session: AsyncSession, ticket: SupportTicket, *, after_id: int = 0
 ) -> Sequence[SupportMessage]:
-    """The ticket's messages in order (those after the message after_id, for a view that has the rest)."""
+    """The ticket's messages in order, each with the admin who wrote it (those after the message after_id,
+    for a view that has the rest)."""
     statement = (
         select(SupportMessage)
         .where(SupportMessage.ticket_id == ticket.id, SupportMessage.id > after_id)
         .order_by(SupportMessage.id)
+        .options(selectinload(SupportMessage.admin))
     )
     return (await session.scalars(statement)).all()
 

@@ -24,7 +24,7 @@ from bot.tests.bot_api_double import BotAPIDouble
 from bot.tests.conftest import BOT_ID, BOT_TOKEN, settings_env
 from bot.tests.helpers import wait_until
 from shared.constants import AdminRole, SupportMessageAuthor, TicketStatus
-from shared.models import AuditLog, Purchase, SupportTicket
+from shared.models import Admin, AuditLog, Purchase, SupportTicket
 from shared.utils import utcnow
 from worker import engine as job_engine
 
@@ -236,6 +236,27 @@ async def test_conversation_shows_every_message_with_attachments(
     assert "<html" not in partial.text
     assert "support-answer" not in partial.text
     assert 'name="text"' not in partial.text
+
+
+async def test_each_answer_shows_who_wrote_it(signed_in: httpx.AsyncClient, session: AsyncSession):
+    ticket = await create_ticket(session, await create_user(session), message="Hello")
+    colleague = Admin(username="maria", password_hash="x", role=AdminRole.SUPPORT)
+    session.add(colleague)
+    await session.flush()
+    await create_support_message(
+        session, ticket, author=SupportMessageAuthor.ADMIN, text="Hi!", admin_id=colleague.id
+    )
+    await create_support_message(
+        session, ticket, author=SupportMessageAuthor.ADMIN, text="By a removed account"
+    )
+
+    page = await signed_in.get(f"/admin/support/{ticket.id}")
+    russian = await signed_in.get(f"/admin/support/{ticket.id}/messages", headers={"Accept-Language": "ru"})
+
+    assert page.status_code == russian.status_code == 200
+    assert "maria answered" in page.text
+    assert "Our answer" in page.text
+    assert "Ответ: maria" in russian.text
 
 
 async def test_ticket_page_shows_its_purchase_with_the_refund_button(

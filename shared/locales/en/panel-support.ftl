@@ -32,6 +32,7 @@ support-messages = Conversation
 support-messages-live = New messages appear here by themselves.
 support-from-student = { $name } wrote
 support-our-answer = Our answer
+support-answer-by = { $name } answered
 support-attachment-photo = Photo
 support-attachment-document = Document
 support-attachment-hint = Telegram file id: { $id }

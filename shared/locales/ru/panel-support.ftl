@@ -32,6 +32,7 @@ support-messages = Переписка
 support-messages-live = Новые сообщения появляются здесь сами.
 support-from-student = { $name } пишет
 support-our-answer = Наш ответ
+support-answer-by = Ответ: { $name }
 support-attachment-photo = Фото
 support-attachment-document = Документ
 support-attachment-hint = Telegram file id: { $id }
