@@ -65,6 +65,8 @@ _current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.Cont
 _writer_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
     weakref.WeakKeyDictionary()
 )
+# The task that holds each writer lock, named when a writer waits too long.
+_writer_holders: "weakref.WeakKeyDictionary[asyncio.Lock, str]" = weakref.WeakKeyDictionary()
 
 
 def _unicode_lower(value: object) -> object:
@@ -138,17 +140,38 @@ async def dispose_engine() -> None:
 
 @asynccontextmanager
 async def session_scope() -> AsyncIterator[AsyncSession]:
-    """One unit of work: committed when the block ends normally, rolled back when it raises."""
-    async with get_session_factory()() as session:
-        token = _current_session.set(session)
+    """One unit of work: committed when the block ends normally, rolled back when it raises.
+
+    A task cancelled inside it (a stopping worker, a client gone) still rolls back and gives its
+    connection back before the cancellation goes on: cut short, the rollback would leave the connection
+    out of the pool in a transaction, and on SQLite that transaction would hold the database's write lock
+    for every other writer until the process ends."""
+    session = get_session_factory()()
+    token = _current_session.set(session)
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await finish_despite_cancellation(session.rollback())
+        raise
+    finally:
+        _current_session.reset(token)
+        await finish_despite_cancellation(session.close())
+
+
+async def finish_despite_cancellation(cleanup: Awaitable[None]) -> None:
+    """Await a cleanup to its end even if this task is cancelled meanwhile; the cancellation is raised
+    after it."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
         try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        finally:
-            _current_session.reset(token)
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 async def begin_write(session: AsyncSession) -> None:
@@ -170,16 +193,21 @@ async def begin_write(session: AsyncSession) -> None:
         async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_SECONDS):
             await lock.acquire()
     except TimeoutError:
-        # What SQLite itself says when its busy timeout runs out.
+        # What SQLite itself says when its busy timeout runs out, and who held the writer's turn.
+        holder = _writer_holders.get(lock, "?")
         raise OperationalError(
-            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            "BEGIN IMMEDIATE",
+            None,
+            sqlite3.OperationalError(f"database is locked (the writer: task {holder})"),
         ) from None
+    task = asyncio.current_task()
+    _writer_holders[lock] = task.get_name() if task is not None else "?"
     session.info[_WRITER_LOCK] = lock
     session.info[_WRITES] = True
     try:
         await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
     except BaseException:
-        await session.rollback()
+        await finish_despite_cancellation(session.rollback())
         if session.info.pop(_WRITER_LOCK, None) is lock:  # no transaction had begun to end and release it
             lock.release()
         raise
