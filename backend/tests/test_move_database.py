@@ -21,7 +21,9 @@ from shared.constants import PurchaseStatus
 from shared.models import Base, Purchase
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_TARGET_NAME = "lesson_store_move_test"
+# The test runs in every suite (its source is an SQLite file): a name of this run's own, so that suites run
+# at the same time on one server (.ci/run) never drop each other's target.
+PG_TARGET_NAME = f"lesson_store_move_test_{os.getpid()}"
 PG_TARGET_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_TARGET_NAME}"
 
 
@@ -58,7 +60,7 @@ async def source(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _fresh_postgres() -> str:
+async def _drop_target() -> None:
     try:
         admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
@@ -67,6 +69,10 @@ async def _fresh_postgres() -> str:
         await admin.execute(f'DROP DATABASE IF EXISTS "{PG_TARGET_NAME}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def _fresh_postgres() -> str:
+    await _drop_target()
     return PG_TARGET_URL
 
 
@@ -85,6 +91,7 @@ async def test_move_sqlite_store_to_postgres_keeps_every_row(source: AsyncEngine
         assert student.id == max(row[0] for row in expected["users"]) + 1
     finally:
         await target.dispose()
+        await _drop_target()
 
 
 async def test_move_refuses_target_with_data(source: AsyncEngine, tmp_path: Path) -> None:
