@@ -42,6 +42,9 @@ async def test_compose_count_save_start_and_watch_it_finish(
     await page.get_by_test_id("new-broadcast").click()
     count = page.get_by_test_id("recipient-count")
     await expect(count).to_have_text("5")
+    # The preview follows the text through HTMX, which binds to it once the page's scripts have run: text
+    # filled in before that (a loaded machine) would never be previewed.
+    await page.wait_for_load_state("load")
 
     await page.get_by_label("Text", exact=True).fill("<b>Spring</b> sale")
     await expect(page.get_by_test_id("preview")).to_contain_text("Spring sale")
