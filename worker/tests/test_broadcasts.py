@@ -327,6 +327,16 @@ async def test_buttons_open_cards_like_the_catalog(session, bot, settings, limit
     assert call["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://example.com/a"
 
 
+async def claimed_by(sender_id: str, broadcast_id: int, count: int) -> list[broadcast_service.Claimed]:
+    """Another sender took the broadcast, created its recipients and claimed the first `count`."""
+    async with database.session_scope() as s:
+        broadcast = await broadcast_service.take_sender(s, broadcast_id, sender_id)
+        while not await broadcast_service.add_recipients(s, broadcast):
+            pass
+    async with database.session_scope() as s:
+        return await broadcast_service.claim(s, broadcast_id, sender_id, limit=count)
+
+
 async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
     session,
     bot,
@@ -337,12 +347,7 @@ async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
     people = await students(session, 5)
     broadcast_id = await started({"text": "Hello"})
     # A sender took the broadcast, created its recipients, claimed two, and died (its heartbeat stopped).
-    async with database.session_scope() as s:
-        broadcast = await broadcast_service.take_sender(s, broadcast_id, "dead-sender")
-        while not await broadcast_service.add_recipients(s, broadcast):
-            pass
-    async with database.session_scope() as s:
-        in_flight = await broadcast_service.claim(s, broadcast_id, "dead-sender", limit=2)
+    in_flight = await claimed_by("dead-sender", broadcast_id, 2)
     async with database.session_scope() as s:
         stale = utcnow() - timedelta(seconds=broadcast_service.sender_lease_seconds() + 1)
         await s.execute(
@@ -359,12 +364,7 @@ async def test_a_dead_senders_claimed_recipients_are_the_only_ones_sent_again(
 async def test_a_live_senders_claims_are_left_to_it(session, bot, settings, limiter, telegram):
     people = await students(session, 4)
     broadcast_id = await started({"text": "Hello"})
-    async with database.session_scope() as s:
-        broadcast = await broadcast_service.take_sender(s, broadcast_id, "live-sender")
-        while not await broadcast_service.add_recipients(s, broadcast):
-            pass
-    async with database.session_scope() as s:
-        held = await broadcast_service.claim(s, broadcast_id, "live-sender", limit=1)
+    held = await claimed_by("live-sender", broadcast_id, 1)
 
     # This sender sends to everyone else, then waits for the live one's claim until its run ends.
     assert await run(broadcast_id, bot, settings, limiter, run_seconds=1) is True
