@@ -172,6 +172,10 @@ async def check_page(
         page = await context.new_page()
         await open_page(page)
         await page.wait_for_load_state("load")
+        # A capture asked for before the page's first frame has been drawn fails in Chromium ("Unable to
+        # capture screenshot"), which a loaded machine made happen: the second animation frame comes only
+        # after the first has been drawn.
+        await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=SCREENSHOTS_DIR / f"{name}.png", full_page=True)
         # Nothing wider than the screen: no sideways scrolling on a phone.
