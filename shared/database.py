@@ -156,7 +156,13 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
         raise
     finally:
         _current_session.reset(token)
-        await finish_despite_cancellation(session.close())
+        try:
+            await finish_despite_cancellation(session.close())
+        finally:
+            # A cancellation that lands while a commit hands its connection back (SQLAlchemy's reset of the
+            # connection) cuts the commit short after COMMIT but before the transaction's end is announced:
+            # the writer's turn would stay taken, and every later writer of this process would time out.
+            _give_up_writer_turn(session.sync_session)
 
 
 async def finish_despite_cancellation(cleanup: Awaitable[None]) -> None:
@@ -217,6 +223,10 @@ async def begin_write(session: AsyncSession) -> None:
 def _writer_done(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None:
         return  # a savepoint: the writer's transaction goes on
+    _give_up_writer_turn(session)
+
+
+def _give_up_writer_turn(session: Session) -> None:
     session.info.pop(_WRITES, None)
     lock = session.info.pop(_WRITER_LOCK, None)
     if lock is not None:

@@ -174,6 +174,38 @@ async def test_sqlite_writer_lock_is_released_however_the_work_ends(ending):
 
 
 @pytest.mark.usefixtures("sqlite_only")
+async def test_sqlite_writer_cancelled_while_its_commit_hands_back_the_connection_gives_up_its_turn():
+    """After COMMIT, SQLAlchemy resets the connection it returns to the pool: a cancellation there (a
+    stopping engine's job, say) ends the commit before the transaction's end is announced."""
+    pool = database.get_engine().sync_engine.pool
+    cancelled_in_reset = False
+
+    def cancel_the_unit_of_work(*_args: Any) -> None:
+        nonlocal cancelled_in_reset
+        if not cancelled_in_reset:
+            cancelled_in_reset = True
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+    async def first() -> None:
+        async with database.session_scope() as session:
+            await add_lesson(session, "First")
+            event.listen(pool, "reset", cancel_the_unit_of_work)
+
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(first())
+    finally:
+        event.remove(pool, "reset", cancel_the_unit_of_work)
+    assert cancelled_in_reset
+
+    async with asyncio.timeout(2), database.session_scope() as session:
+        await add_lesson(session, "Second")
+    assert await lesson_count() == 2
+
+
+@pytest.mark.usefixtures("sqlite_only")
 async def test_sqlite_waiting_writer_gives_up_after_the_busy_timeout(monkeypatch):
     monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
     async with database.session_scope() as holder:

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, update
 from backend.services import auth_service, lesson_service
 from backend.services.exceptions import InvalidCredentials, InvalidToken, TooManyAttempts
 from backend.tests.conftest import ADMIN_PASSWORD
+from bot.tests.conftest import settings_env
 from shared import database
 from shared.config import get_settings
 from shared.models import Admin, AuthSession, Lesson, LoginThrottle
@@ -92,6 +93,18 @@ async def throttle_of(session, username: str, client: str = "") -> LoginThrottle
 def test_hash_password_is_argon2id(known_hash):
     assert known_hash.startswith("$argon2id$")
     assert "correct horse" not in known_hash
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_hash_password_at_the_recommended_cost_outside_tests(environment):
+    with settings_env(ENVIRONMENT=environment):
+        password_hash = auth_service.hash_password("correct horse")
+        assert auth_service.verify_password(password_hash, "correct horse") is True
+    assert password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_hash_password_at_the_cheapest_cost_in_tests(known_hash):
+    assert known_hash.startswith("$argon2id$v=19$m=8,t=1,p=1$")
 
 
 def test_hash_password_salted():
