@@ -1,6 +1,7 @@
 """Calls to Telegram made for the services and the API (refunds, ticket answers, the webhook) and the jobs."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,24 +93,33 @@ class BotGateway:
         return balance.amount
 
     async def send_ticket_answer(
-        self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
-    ) -> int:
+        self,
+        *,
+        telegram_user_id: int,
+        language_code: str,
+        ticket_id: int,
+        answer: str,
+        parts_sent: int,
+        part_sent: Callable[[int, int], Awaitable[None]],
+    ) -> None:
         t = translator(language_code)
         # An answer may be longer than one message (10,000 characters against Telegram's 4,096): it goes in
-        # parts, the buttons under the last. A retry after a failed later part sends the earlier ones again
-        # (delivery is at least once).
+        # parts, the buttons under the last. The same text is cut the same way on a retry, which sends only
+        # the parts after those already sent.
         parts = split_message(t.plain("support-answer", id=ticket_id, answer=answer), [])
         try:
             for number, (text, _entities) in enumerate(parts, start=1):
+                if number <= parts_sent:
+                    continue
                 markup = keyboards.ticket_answer(t, ticket_id) if number == len(parts) else None
                 sent = await self.bot.send_message(
                     telegram_user_id, text, parse_mode=None, reply_markup=markup
                 )
+                await part_sent(number, sent.message_id)
         except TelegramForbiddenError as error:
             raise RecipientBlocked() from error
         except TelegramAPIError as error:
             raise TelegramUnavailable(error.message) from error
-        return sent.message_id
 
     async def send_broadcast(self, *, chat_id: int, broadcast: BroadcastMessage) -> int:
         try:

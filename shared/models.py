@@ -456,7 +456,11 @@ class SupportMessage(Base):
     # bot; not retried). Both NULL: still to be sent.
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The (last) message it reached the student as.
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # How many of its parts reached the student (an answer longer than one Telegram message goes in parts):
+    # a retry after a failed part sends only the ones after these.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # While a job sends it (a lease, so that two runs never send it at once; a dead sender's claim ends).
     sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

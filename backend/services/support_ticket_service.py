@@ -259,12 +259,20 @@ async def messages_to_deliver(session: AsyncSession, *, limit: int = 50) -> Sequ
 
 
 @writes
-async def mark_delivered(
-    session: AsyncSession, message: SupportMessage, *, telegram_message_id: int | None
+async def mark_part_sent(
+    session: AsyncSession, message: SupportMessage, *, number: int, telegram_message_id: int
 ) -> None:
-    """Record that the admin's message reached the student."""
-    message.delivered_at = utcnow()
+    """Record that the message's part `number` (from 1) reached the student, durably: a retry after a later
+    part fails sends only what comes after it."""
+    message.parts_sent = number
     message.telegram_message_id = telegram_message_id
+    await commit_now(session)
+
+
+@writes
+async def mark_delivered(session: AsyncSession, message: SupportMessage) -> None:
+    """Record that the admin's message reached the student, all of it."""
+    message.delivered_at = utcnow()
     await session.flush()
 
 
@@ -285,12 +293,18 @@ async def deliver(session: AsyncSession, message: SupportMessage, *, telegram: T
         return False
     ticket = await message.awaitable_attrs.ticket
     user = await ticket.awaitable_attrs.user
+
+    async def part_sent(number: int, telegram_message_id: int) -> None:
+        await mark_part_sent(session, message, number=number, telegram_message_id=telegram_message_id)
+
     try:
-        telegram_message_id = await telegram.send_ticket_answer(
+        await telegram.send_ticket_answer(
             telegram_user_id=user.telegram_id,
             language_code=user.language_code,
             ticket_id=ticket.id,
             answer=message.text,
+            parts_sent=message.parts_sent,
+            part_sent=part_sent,
         )
     except RecipientBlocked:
         logger.warning("User %s blocked the bot; support message %s cannot be delivered", user.id, message.id)
@@ -301,7 +315,7 @@ async def deliver(session: AsyncSession, message: SupportMessage, *, telegram: T
         logger.warning("Support message %s not delivered yet: %s", message.id, error)
         await _release(session, message)
         return False
-    await mark_delivered(session, message, telegram_message_id=telegram_message_id)
+    await mark_delivered(session, message)
     return True
 
 

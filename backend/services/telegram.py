@@ -5,6 +5,7 @@ The bot implements it (bot.gateway.BotGateway); when the bot is off there is non
 says so (BotNotConfigured).
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,11 +31,19 @@ class Telegram(Protocol):
         TelegramUnavailable when it cannot be reached."""
 
     async def send_ticket_answer(
-        self, *, telegram_user_id: int, language_code: str, ticket_id: int, answer: str
-    ) -> int:
+        self,
+        *,
+        telegram_user_id: int,
+        language_code: str,
+        ticket_id: int,
+        answer: str,
+        parts_sent: int,
+        part_sent: Callable[[int, int], Awaitable[None]],
+    ) -> None:
         """Send an admin's answer to a ticket's author in their language, with buttons to reply and to close
-        the ticket; the id of the (last) message sent. RecipientBlocked when they blocked the bot,
-        TelegramUnavailable when it did not get through for another reason."""
+        the ticket. A long answer goes in parts: those after the first `parts_sent`, each followed by
+        `await part_sent(its number from 1, its message id)`. RecipientBlocked when they blocked the bot,
+        TelegramUnavailable when a part did not get through for another reason."""
 
     async def get_star_balance(self) -> int:
         """The bot's current balance in Stars (getMyStarBalance): TelegramUnavailable when it cannot be

@@ -231,6 +231,36 @@ async def test_long_answer_reaches_the_user_in_parts(telegram, api, session):
     assert (await _answer_settled(ticket.id)).response_sent_at is not None
 
 
+async def test_long_answer_cut_off_by_a_failed_part_goes_on_from_that_part(
+    telegram, api, bot, bot_settings, session
+):
+    author = await create_user(session, telegram_id=115)
+    ticket = await create_ticket(session, author)
+    answer = " ".join(f"word{number}" for number in range(1500))[:9_990].strip()
+    telegram.fail("sendMessage", error_code=500, after=1, when=lambda p: str(p.get("chat_id")) == "115")
+
+    await _answer(api, ticket.id, admin_response=answer)
+
+    async def given_back_after_one_part() -> bool:
+        message = await db_scalar(
+            select(SupportMessage).where(SupportMessage.author == SupportMessageAuthor.ADMIN)
+        )
+        return (message.parts_sent, message.sending_until) == (1, None)
+
+    await wait_until(given_back_after_one_part)
+    await run_jobs(bot, bot_settings, reconcile=False)
+
+    calls = [call for call in telegram.calls_to("sendMessage") if str(call["chat_id"]) == "115"]
+    assert [call.ok for call in calls] == [True, False, True, True]
+    delivered = [call for call in calls if call.ok]
+    # Each part once, in order; the first is not sent again.
+    assert " ".join(call["text"] for call in delivered) == f"Answer to your request #{ticket.id}:\n\n{answer}"
+    assert [bool(buttons(call)) for call in delivered] == [False, False, True]
+    stored = await _answer_settled(ticket.id)
+    assert stored.response_sent_at is not None
+    assert stored.messages[-1].telegram_message_id == delivered[-1].result["message_id"]
+
+
 async def test_admin_answer_in_the_users_language(telegram, api, session):
     author = await create_user(session, telegram_id=108, language_code="ru")
     ticket = await create_ticket(session, author)

@@ -36,11 +36,11 @@ class FakeTelegram:
         self.error = error
         self.sent: list[dict] = []
 
-    async def send_ticket_answer(self, **fields) -> int:
+    async def send_ticket_answer(self, **fields) -> None:
         self.sent.append(fields)
         if self.error is not None:
             raise self.error
-        return 4242
+        await fields["part_sent"](1, 4242)
 
 
 async def test_create_ticket_opens_it_with_its_first_message(session):
@@ -246,9 +246,9 @@ async def test_deliver_sends_once_when_two_runs_meet():
     release = asyncio.Event()
 
     class SlowTelegram(FakeTelegram):
-        async def send_ticket_answer(self, **fields) -> int:
+        async def send_ticket_answer(self, **fields) -> None:
             await release.wait()
-            return await super().send_ticket_answer(**fields)
+            await super().send_ticket_answer(**fields)
 
     telegram = SlowTelegram()
 
@@ -283,17 +283,58 @@ async def test_deliver_marks_the_message_delivered(session):
     assert await support_ticket_service.deliver(session, message, telegram=telegram) is True
     await session.commit()
 
-    assert telegram.sent == [
-        {
-            "telegram_user_id": user.telegram_id,
-            "language_code": "ru",
-            "ticket_id": ticket.id,
-            "answer": "Answer",
-        }
-    ]
+    [fields] = telegram.sent
+    assert {name: value for name, value in fields.items() if name != "part_sent"} == {
+        "telegram_user_id": user.telegram_id,
+        "language_code": "ru",
+        "ticket_id": ticket.id,
+        "answer": "Answer",
+        "parts_sent": 0,
+    }
     loaded = await session.get(SupportMessage, message.id, populate_existing=True)
     assert loaded.delivered_at is not None
-    assert loaded.telegram_message_id == 4242
+    assert (loaded.telegram_message_id, loaded.parts_sent) == (4242, 1)
+
+
+async def test_deliver_after_a_failed_part_sends_only_the_parts_after_those_sent(session):
+    await create_ticket(session, await create_user(session), admin_response="A long answer")
+    await session.commit()
+
+    class ThreePartsTelegram(FakeTelegram):
+        """Sends an answer as three parts (message ids 100 + part); part 2 fails the first time."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[int] = []
+
+        async def send_ticket_answer(self, **fields) -> None:
+            self.sent.append(fields)
+            for number in range(fields["parts_sent"] + 1, 4):
+                if number == 2 and len(self.sent) == 1:
+                    raise TelegramUnavailable("Internal Server Error")
+                self.parts.append(number)
+                await fields["part_sent"](number, 100 + number)
+
+    telegram = ThreePartsTelegram()
+
+    async def run() -> bool:
+        async with session_scope() as session:
+            [message] = await support_ticket_service.messages_to_deliver(session)
+            return await support_ticket_service.deliver(session, message, telegram=telegram)
+
+    assert await run() is False
+    # The sweep's retry goes on after the part that reached the student.
+    assert await run() is True
+    assert [fields["parts_sent"] for fields in telegram.sent] == [0, 1]
+    assert telegram.parts == [1, 2, 3]
+    message = await session.scalar(
+        select(SupportMessage)
+        .where(SupportMessage.author == SupportMessageAuthor.ADMIN)
+        .execution_options(populate_existing=True)
+    )
+    assert message is not None
+    assert (message.parts_sent, message.telegram_message_id) == (3, 103)
+    assert message.delivered_at is not None
 
 
 async def test_deliver_to_a_blocked_student_marks_it_undeliverable(session):

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Response,
+    async_playwright,
+)
 
 from backend.tests.test_server import free_port, start, stop
 from bot.tests.bot_api_double import BotAPIDouble
@@ -149,11 +157,19 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
     assert errors == [], errors
 
 
+async def follow(page: Page, target: Locator) -> None:
+    """Click what leads to another page (a link, a form's button) and wait until that page has loaded.
+    Its deferred scripts (HTMX, the panel's own) have run only then: a click or a typed text that came
+    before them, as on a loaded machine, would miss them (no preview, no confirmation question)."""
+    async with page.expect_navigation():
+        await target.click()
+
+
 async def sign_in(page: Page, password: str = ADMIN_PASSWORD) -> None:
     await page.goto("/admin")
     await page.get_by_label("User name").fill("admin")
     await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    await follow(page, page.get_by_role("button", name="Sign in"))
 
 
 async def check_page(

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.tests.factories import create_lesson, create_purchase, create_user
-from backend.tests.panel.browser.conftest import VIEWPORTS, check_page, sign_in
+from backend.tests.panel.browser.conftest import VIEWPORTS, check_page, follow, sign_in
 from bot.tests.bot_api_double import BotAPIDouble
 from shared.constants import BroadcastStatus
 from shared.models import Broadcast
@@ -38,13 +38,11 @@ async def test_compose_count_save_start_and_watch_it_finish(
     everyone = {buyer.telegram_id for buyer in buyers} | {7_200_000 + n for n in range(3)}
 
     await sign_in(page)
-    await page.get_by_role("link", name="Broadcasts").click()
-    await page.get_by_test_id("new-broadcast").click()
+    await follow(page, page.get_by_role("link", name="Broadcasts"))
+    # The preview follows the text through HTMX, bound once the page has loaded.
+    await follow(page, page.get_by_test_id("new-broadcast"))
     count = page.get_by_test_id("recipient-count")
     await expect(count).to_have_text("5")
-    # The preview follows the text through HTMX, which binds to it once the page's scripts have run: text
-    # filled in before that (a loaded machine) would never be previewed.
-    await page.wait_for_load_state("load")
 
     await page.get_by_label("Text", exact=True).fill("<b>Spring</b> sale")
     await expect(page.get_by_test_id("preview")).to_contain_text("Spring sale")
