@@ -142,10 +142,9 @@ async def dispose_engine() -> None:
 async def session_scope() -> AsyncIterator[AsyncSession]:
     """One unit of work: committed when the block ends normally, rolled back when it raises.
 
-    A task cancelled inside it (a stopping worker, a client gone) still rolls back and gives its
-    connection back before the cancellation goes on: cut short, the rollback would leave the connection
-    out of the pool in a transaction, and on SQLite that transaction would hold the database's write lock
-    for every other writer until the process ends."""
+    A task cancelled inside it (a stopping worker, say) still finishes its rollback and close before the
+    cancellation goes on, and always gives up SQLite's writer turn (see begin_write): a turn left taken
+    would time out every later writer of the process."""
     session = get_session_factory()()
     token = _current_session.set(session)
     try:
@@ -159,9 +158,9 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
         try:
             await finish_despite_cancellation(session.close())
         finally:
-            # A cancellation that lands while a commit hands its connection back (SQLAlchemy's reset of the
-            # connection) cuts the commit short after COMMIT but before the transaction's end is announced:
-            # the writer's turn would stay taken, and every later writer of this process would time out.
+            # Not only at the transaction's end (_writer_done): a cancellation while a commit hands its
+            # connection back (SQLAlchemy's reset of it) ends the commit after COMMIT but before that end
+            # is announced.
             _give_up_writer_turn(session.sync_session)
 
 
@@ -214,8 +213,7 @@ async def begin_write(session: AsyncSession) -> None:
         await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
     except BaseException:
         await finish_despite_cancellation(session.rollback())
-        if session.info.pop(_WRITER_LOCK, None) is lock:  # no transaction had begun to end and release it
-            lock.release()
+        _give_up_writer_turn(session.sync_session)  # no transaction began whose end would give it up
         raise
 
 

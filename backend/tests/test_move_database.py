@@ -71,15 +71,10 @@ async def _drop_target() -> None:
         await admin.close()
 
 
-async def _fresh_postgres() -> str:
-    await _drop_target()
-    return PG_TARGET_URL
-
-
 async def test_move_sqlite_store_to_postgres_keeps_every_row(source: AsyncEngine) -> None:
-    target_url = await _fresh_postgres()
-    report = await move_database.move(source.url.render_as_string(hide_password=False), target_url)
-    target = database.create_engine(target_url)
+    await _drop_target()
+    report = await move_database.move(source.url.render_as_string(hide_password=False), PG_TARGET_URL)
+    target = database.create_engine(PG_TARGET_URL)
     try:
         expected = await _rows(source)
         assert await _rows(target) == expected
