@@ -61,7 +61,6 @@ from shared.models import (
     Purchase,
     UnmatchedPayment,
     UnmatchedPaymentReason,
-    User,
 )
 from shared.schemas import MAX_ID, PurchaseCreate
 from shared.utils import utcnow
@@ -290,7 +289,7 @@ async def record_payment(
     if not writers_take_turns(session):
         # Serialises the payer's payments: of two charges for one item recorded at once, the second sees the
         # first and is the duplicate.
-        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        await user_service.lock(session, user_id)
     duplicate = await _already_has(session, user_id, parsed)
     claimed_at = utcnow() if claim_delivery and not duplicate else None
     refund_reason = DUPLICATE_PAYMENT if duplicate else None

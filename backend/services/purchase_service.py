@@ -12,7 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.services import access_service, course_service, lesson_service, promo_code_service, stats_service
+from backend.services import (
+    access_service,
+    course_service,
+    lesson_service,
+    promo_code_service,
+    stats_service,
+    user_service,
+)
 from backend.services.common import PageResult, paginate, sort_order, violates
 from backend.services.exceptions import (
     AlreadyPurchased,
@@ -225,7 +232,7 @@ async def create(session: AsyncSession, *, data: PurchaseCreate) -> Purchase:
     """
     # Locking the buyer's row serialises this user's purchases, so two concurrent requests cannot both
     # pass the "already owned" check (SQLite's write lock does the same there).
-    if await session.scalar(select(User.id).where(User.id == data.user_id).with_for_update()) is None:
+    if not await user_service.lock(session, data.user_id):
         raise UserNotFound(data.user_id)
     item = await get_item_for_sale(session, lesson_id=data.lesson_id, course_id=data.course_id)
     await check_not_owned(session, user_id=data.user_id, item=item)
@@ -324,7 +331,7 @@ async def grant(session: AsyncSession, *, user_id: int, data: GrantCreate, admin
     """Give the user a lesson or course for free: a completed purchase of 0 Stars, granted by this admin.
     AlreadyPurchased if they can already open it (bought, in a bought course, granted, or free)."""
     # The buyer's row locked, as in create(): a grant and a payment of the same item cannot both pass.
-    if await session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is None:
+    if not await user_service.lock(session, user_id):
         raise UserNotFound(user_id)
     item: Lesson | Course
     if data.lesson_id is not None:

@@ -8,15 +8,31 @@ counted when it is later refunded (then it counts as a refund too, and its Stars
 The dashboard never scans purchases, and ranks a period mostly from month rows (see period_parts)."""
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, and_, cast, delete, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
+from backend.services import user_service
 from backend.services.common import dialect_insert
 from shared import metrics
 from shared.constants import PurchaseStatus
@@ -132,19 +148,9 @@ async def _first_sale_moves(session: AsyncSession, purchase: Purchase, change: i
     counting: new_buyers changes on those days."""
     if not writers_take_turns(session):
         # Serialises the buyer's changes, so two of their purchases paid at once cannot both be the first.
-        await session.execute(select(User.id).where(User.id == purchase.user_id).with_for_update())
+        await user_service.lock(session, purchase.user_id)
     other = (
-        await session.execute(
-            select(Purchase.created_at)
-            .where(
-                Purchase.user_id == purchase.user_id,
-                Purchase.id != purchase.id,
-                Purchase.status.in_(_counted_statuses()),
-                Purchase.amount > 0,
-            )
-            .order_by(Purchase.created_at, Purchase.id)
-            .limit(1)
-        )
+        await session.execute(_FIRST_OTHER_SALE, {"user_id": purchase.user_id, "purchase_id": purchase.id})
     ).scalar()
     moves: dict[date, int] = defaultdict(int)
     # Of two at the same moment, either is the first: the day is the same.
@@ -162,7 +168,7 @@ async def _add(
     monthly: bool = False,
 ) -> None:
     """Add to the rollup's day rows (monthly: month rows, keyed by the month's first day), creating them
-    as needed, in one atomic UPSERT: concurrent purchases of the same day add up instead of overwriting
+    as needed, by an atomic UPSERT: concurrent purchases of the same day add up instead of overwriting
     each other. Rows go in key order, so that two transactions lock them in the same order (no deadlock:
     every transaction writes its day rows first, then its month rows)."""
     key_names = _MONTH_KEY if monthly else _KEY
@@ -170,15 +176,38 @@ async def _add(
         {**dict(zip(key_names, key, strict=True)), **{name: row.get(name, 0) for name in FIGURES}}
         for key, row in sorted(rows.items(), key=lambda item: (item[0][0].value, item[0][1], item[0][2]))
     ]
-    if not values:
-        return
+    if values:
+        await session.execute(_UPSERTS[dialect_insert(session), monthly], values)
+
+
+# Statements of every payment, built once: building them per payment took most of its rollup's time.
+_FIRST_OTHER_SALE = (
+    select(Purchase.created_at)
+    .where(
+        Purchase.user_id == bindparam("user_id"),
+        Purchase.id != bindparam("purchase_id"),
+        Purchase.status.in_(_counted_statuses()),
+        Purchase.amount > 0,
+    )
+    .order_by(Purchase.created_at, Purchase.id)
+    .limit(1)
+)
+
+
+def _upsert(insert: Callable[..., Any], *, monthly: bool) -> Executable:
     table = (SalesMonthly if monthly else SalesDaily).__table__
-    statement = dialect_insert(session)(table).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key_names),
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(_MONTH_KEY if monthly else _KEY),
         set_={name: table.c[name] + statement.excluded[name] for name in FIGURES},
     )
-    await session.execute(statement)
+
+
+_UPSERTS = {
+    (insert, monthly): _upsert(insert, monthly=monthly)
+    for insert in (postgresql.insert, sqlite.insert)
+    for monthly in (False, True)
+}
 
 
 # --------------------------------------------------------------------------------------- recount / rebuild

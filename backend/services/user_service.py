@@ -23,6 +23,38 @@ async def get(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def lock(session: AsyncSession, user_id: int) -> bool:
+    """Lock the user's row until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's writers already
+    take turns): it serialises that user's purchases, so that two of them changed at once cannot both pass
+    a check of what the user has. Whether the user exists.
+
+    One statement per user and transaction: a payment's record and its rollup both need the lock."""
+    held = _locks_held(session)
+    if user_id not in held:
+        found = await session.scalar(select(User.id).where(User.id == user_id).with_for_update())
+        # Read after the statement, which began the transaction if none was open.
+        held = _locks_held(session, start=True)
+        held[user_id] = found is not None
+    return held[user_id]
+
+
+def _locks_held(session: AsyncSession, *, start: bool = False) -> dict[int, bool]:
+    """The users whose rows the session's running transaction has locked (start: a new record for it).
+    The innermost transaction: a savepoint rolled back gives up the locks taken in it."""
+    transaction = session.sync_session.get_nested_transaction() or session.sync_session.get_transaction()
+    held = session.info.get(_LOCKED_USERS)
+    if held is not None and held[0] is transaction:
+        return held[1]
+    if not start:
+        return {}
+    session.info[_LOCKED_USERS] = (transaction, {})
+    return session.info[_LOCKED_USERS][1]
+
+
+# session.info: (the transaction, {user id: exists}) of the users whose rows that transaction has locked.
+_LOCKED_USERS = "locked_users"
+
+
 async def get_by_telegram_id(session: AsyncSession, telegram_id: int) -> User | None:
     """The user with this Telegram id, if registered."""
     return await session.scalar(select(User).where(User.telegram_id == telegram_id))

@@ -1,13 +1,19 @@
 """Users (backend/services/user_service.py)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import DBAPIError
 
 from backend.services import user_service
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
+from backend.tests.conftest import is_postgres
 from backend.tests.factories import create_user
+from shared import database
 from shared.models import User
 from shared.schemas import UserCreate, UserUpdate
 
@@ -221,3 +227,72 @@ async def test_register_or_update_keeps_language_and_name_when_missing(session):
 
     row = (await session.execute(select(User.first_name, User.language_code).where(User.id == user.id))).one()
     assert tuple(row) == ("Kept", "uk")
+
+
+# lock ----------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def user_locks_sent() -> Iterator[list[str]]:
+    """The statements of user_service.lock this process's engine sends inside the block."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SELECT users.id \nFROM users"):
+            sent.append(statement)
+
+    engine = database.get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_lock_says_whether_the_user_exists(session):
+    user = await create_user(session)
+
+    assert await user_service.lock(session, user.id) is True
+    assert await user_service.lock(session, user.id + 1000) is False
+
+
+async def test_lock_is_one_statement_per_user_and_transaction(session):
+    first, second = await create_user(session), await create_user(session)
+    await session.commit()
+
+    with user_locks_sent() as sent:
+        await user_service.lock(session, first.id)
+        await user_service.lock(session, first.id)
+        await user_service.lock(session, second.id)
+        assert len(sent) == 2
+        await session.commit()
+        await user_service.lock(session, first.id)
+        assert len(sent) == 3
+    # PostgreSQL locks the row; SQLite's writers take turns (FOR UPDATE is not rendered there).
+    assert all(("FOR UPDATE" in statement) == is_postgres() for statement in sent)
+
+
+async def test_lock_in_a_savepoint_rolled_back_is_taken_again(session):
+    user = await create_user(session)
+    await session.commit()
+
+    with user_locks_sent() as sent:
+        savepoint = await session.begin_nested()
+        await user_service.lock(session, user.id)
+        await savepoint.rollback()
+        await user_service.lock(session, user.id)
+    assert len(sent) == 2
+
+
+@pytest.mark.skipif(not is_postgres(), reason="row locks are PostgreSQL's; SQLite's writers take turns")
+async def test_lock_holds_the_row_until_the_transaction_ends(session):
+    user = await create_user(session)
+    await session.commit()
+    await user_service.lock(session, user.id)
+
+    async with database.session_scope() as other:
+        with pytest.raises(DBAPIError):
+            await other.execute(select(User.id).where(User.id == user.id).with_for_update(nowait=True))
+    await session.commit()
+    async with database.session_scope() as other:
+        assert await other.scalar(select(User.id).where(User.id == user.id).with_for_update(nowait=True))
