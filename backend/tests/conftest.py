@@ -1,13 +1,17 @@
-"""API test fixtures: an HTTP client over the real app and an admin's tokens (the database setup is in
-the repository's root conftest.py)."""
+"""API test fixtures: an HTTP client over the real app, an admin's tokens, and the SQL the engine sends
+(the database setup is in the repository's root conftest.py)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from backend.main import app
 from conftest import ADMIN_PASSWORD, is_postgres  # noqa: F401 (re-exported for the tests)
+from shared import database
 
 
 @pytest.fixture
@@ -15,6 +19,22 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[str]]:
+    """The SQL statements this process's engine sends inside the block."""
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement.strip())
+
+    engine = database.get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 async def login(client: httpx.AsyncClient, password: str = ADMIN_PASSWORD) -> dict[str, str]:

@@ -2,8 +2,6 @@
 on the event loop."""
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -12,26 +10,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import lesson_service
-from backend.tests.conftest import is_postgres
+from backend.tests.conftest import is_postgres, statements_sent
 from shared import database
 from shared.models import Lesson
 from shared.schemas import LessonCreate
-
-
-@contextmanager
-def statements_sent() -> Iterator[list[str]]:
-    """The SQL this process's engine sends inside the block."""
-    sent: list[str] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement.strip().split()[0].upper() + " " + " ".join(statement.split()[1:2]).upper())
-
-    engine = database.get_engine().sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def lesson_count() -> int:

@@ -3,15 +3,14 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from backend.services import user_service
 from backend.services.exceptions import DuplicateTelegramId, UserNotFound
-from backend.tests.conftest import is_postgres
+from backend.tests.conftest import is_postgres, statements_sent
 from backend.tests.factories import create_user
 from shared import database
 from shared.models import User
@@ -234,19 +233,10 @@ async def test_register_or_update_keeps_language_and_name_when_missing(session):
 
 @contextmanager
 def user_locks_sent() -> Iterator[list[str]]:
-    """The statements of user_service.lock this process's engine sends inside the block."""
-    sent: list[str] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("SELECT users.id \nFROM users"):
-            sent.append(statement)
-
-    engine = database.get_engine().sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    """The statements of user_service.lock sent inside the block."""
+    with statements_sent() as sent:
         yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    sent[:] = [statement for statement in sent if statement.startswith("SELECT users.id \nFROM users")]
 
 
 async def test_lock_says_whether_the_user_exists(session):
