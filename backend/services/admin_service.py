@@ -6,7 +6,6 @@ password or a deactivation ends the admin's sessions at once. Which role each ro
 business (the API's and the panel's role dependencies); check_role is the rule they apply.
 """
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -76,7 +75,7 @@ async def get_all(
 
 async def create(session: AsyncSession, *, data: AdminCreate) -> Admin:
     """Add an admin; DuplicateAdminUsername if the name is taken (whatever its case)."""
-    password_hash = await asyncio.to_thread(auth_service.hash_password, data.password)
+    password_hash = await auth_service.password_hash_of(data.password)
     return await _insert(session, data=data, password_hash=password_hash)
 
 
@@ -102,9 +101,7 @@ async def update(session: AsyncSession, admin: Admin, *, data: AdminUpdate) -> A
     store would be left without an active owner. Deactivation and a new password end their sessions."""
     changes = data.model_dump(exclude_unset=True)
     password = changes.pop("password", None)
-    password_hash = (
-        None if password is None else await asyncio.to_thread(auth_service.hash_password, password)
-    )
+    password_hash = None if password is None else await auth_service.password_hash_of(password)
     return await _apply(session, admin, changes=changes, password_hash=password_hash)
 
 
@@ -153,7 +150,7 @@ async def change_password(
     # argon2 outside any write, as at login.
     if not await auth_service.check_own_password(session, admin, current_password, client=client):
         raise WrongCurrentPassword()
-    password_hash = await asyncio.to_thread(auth_service.hash_password, new_password)
+    password_hash = await auth_service.password_hash_of(new_password)
     return await _set_password(session, admin, password_hash=password_hash, keep_session_id=current.id)
 
 

@@ -17,11 +17,12 @@ import asyncio
 import ipaddress
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher, profiles
@@ -41,6 +42,7 @@ from shared.models import CLIENT_ADDRESS_MAX_LENGTH, Admin, AuthSession, LoginTh
 from shared.utils import utcnow
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -92,6 +94,27 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+# argon2 runs on threads of its own, never on the event loop. Each hash costs about 0.1 s of CPU and
+# 64 MiB, so a flood of guesses (from many addresses, each within its throttle) queues here instead of in
+# the default executor, where file writes and the bot's DNS lookups of Telegram's API wait for a thread.
+PASSWORD_THREAD_COUNT = 2
+PASSWORD_THREADS = ThreadPoolExecutor(max_workers=PASSWORD_THREAD_COUNT, thread_name_prefix="argon2")
+
+
+async def _on_password_threads(function: Callable[..., _T], *args: Any) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(PASSWORD_THREADS, function, *args)
+
+
+async def password_hash_of(password: str) -> str:
+    """hash_password, off the event loop."""
+    return await _on_password_threads(hash_password, password)
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    """verify_password, off the event loop."""
+    return await _on_password_threads(verify_password, password_hash, password)
+
+
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     # Verified against when the username is unknown, so both failures take the same time.
@@ -103,12 +126,11 @@ async def ensure_admin(session: AsyncSession, *, username: str, password: str) -
     until the admin sets one in the app (from then on the app's password stands)."""
     admin = await session.scalar(select(Admin).where(Admin.username == username))
     if admin is not None and (
-        admin.password_changed_at is not None
-        or await asyncio.to_thread(verify_password, admin.password_hash, password)
+        admin.password_changed_at is not None or await password_matches(admin.password_hash, password)
     ):
         return admin
     # Hashed before the write begins: argon2 must not hold SQLite's writer lock.
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await password_hash_of(password)
     return await _store_admin(session, username=username, password_hash=password_hash)
 
 
@@ -345,7 +367,7 @@ async def login(
     await _refuse_while_waiting(session, username, client_key)
     account = await _count_attempt(session, username, client_key, settings)
     # This unit of work holds no transaction now: argon2 runs without the writer's lock or a connection.
-    if not await asyncio.to_thread(_password_matches, account, password):
+    if not await _on_password_threads(_password_matches, account, password):
         raise InvalidCredentials()
     assert account is not None
     return await _start_session(session, account, username, client_key, settings)
@@ -363,7 +385,7 @@ async def check_own_password(
     account = await _count_attempt(session, admin.username, client_key, settings)
     if account is None or account.id != admin.id:
         return False
-    if not await asyncio.to_thread(verify_password, account.password_hash, password):
+    if not await password_matches(account.password_hash, password):
         return False
     await _forget_failures(session, admin.username, client_key)
     return True

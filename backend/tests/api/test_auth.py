@@ -178,13 +178,13 @@ async def test_login_bad_logins_do_not_hold_up_writes(client, admin_headers, mon
     logins = 24
     loop = asyncio.get_running_loop()
     checks: list[str] = []
-    four_checking = asyncio.Event()
+    all_threads_checking = asyncio.Event()
     release = threading.Event()
 
     def held_check(_password_hash: str, password: str) -> bool:
         checks.append(password)
-        if len(checks) >= 4:
-            loop.call_soon_threadsafe(four_checking.set)
+        if len(checks) == auth_service.PASSWORD_THREAD_COUNT:
+            loop.call_soon_threadsafe(all_threads_checking.set)
         # Held like argon2 on a busy machine, until the admin's write is done.
         release.wait(30)
         return False
@@ -198,7 +198,7 @@ async def test_login_bad_logins_do_not_hold_up_writes(client, admin_headers, mon
     ]
     try:
         async with asyncio.timeout(10):
-            await four_checking.wait()
+            await all_threads_checking.wait()
         async with asyncio.timeout(10):
             created = await client.post(
                 "/api/lessons/",

@@ -11,6 +11,7 @@ import random
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -270,6 +271,25 @@ async def test_login_issues_token_pair(session):
     assert expected_refresh - 5 <= tokens.refresh_expires_in <= expected_refresh
 
 
+async def test_login_while_the_default_executor_is_busy(session):
+    """A flood of guesses cannot take the threads that file writes and DNS lookups share, nor need them."""
+    loop = asyncio.get_running_loop()
+    one_thread = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(one_thread)
+    release = threading.Event()
+    busy = loop.run_in_executor(None, release.wait)
+    try:
+        tokens = await asyncio.wait_for(login(session), timeout=10)
+        with pytest.raises(InvalidCredentials):
+            await asyncio.wait_for(login(session, "admin", "wrong"), timeout=10)
+    finally:
+        release.set()
+        await busy
+        loop.set_default_executor(ThreadPoolExecutor())
+        one_thread.shutdown()
+    assert auth_service.decode_token(tokens.access_token, expected_type=auth_service.ACCESS)["sub"]
+
+
 @pytest.mark.parametrize(
     ("username", "password"), [("admin", "wrong"), ("nobody", "wrong"), ("nobody", ADMIN_PASSWORD)]
 )
@@ -388,7 +408,10 @@ async def test_login_checks_password_outside_any_transaction(monkeypatch):
     monkeypatch.setattr(auth_service, "verify_password", held_check)
     tasks = [asyncio.create_task(bad_login(n)) for n in range(logins)]
     try:
-        await until(lambda: len(in_transaction) >= 4, "four logins checking their passwords")
+        await until(
+            lambda: len(in_transaction) == auth_service.PASSWORD_THREAD_COUNT,
+            "as many logins checking their passwords as there are threads for it",
+        )
         async with asyncio.timeout(10):
             async with database.session_scope() as writer:
                 lesson = await lesson_service.create(
