@@ -180,7 +180,7 @@ async def _add(
         await session.execute(_UPSERTS[dialect_insert(session), monthly], values)
 
 
-# Statements of every payment, built once: building them per payment took most of its rollup's time.
+# Statements of every payment, built once: building them per payment took half of its rollup's time.
 _FIRST_OTHER_SALE = (
     select(Purchase.created_at)
     .where(

@@ -29,26 +29,21 @@ async def lock(session: AsyncSession, user_id: int) -> bool:
     a check of what the user has. Whether the user exists.
 
     One statement per user and transaction: a payment's record and its rollup both need the lock."""
-    held = _locks_held(session)
-    if user_id not in held:
+    if user_id not in _locks_held(session):
         found = await session.scalar(select(User.id).where(User.id == user_id).with_for_update())
-        # Read after the statement, which began the transaction if none was open.
-        held = _locks_held(session, start=True)
-        held[user_id] = found is not None
-    return held[user_id]
+        # Looked up again: the statement began the transaction if none was open.
+        _locks_held(session)[user_id] = found is not None
+    return _locks_held(session)[user_id]
 
 
-def _locks_held(session: AsyncSession, *, start: bool = False) -> dict[int, bool]:
-    """The users whose rows the session's running transaction has locked (start: a new record for it).
-    The innermost transaction: a savepoint rolled back gives up the locks taken in it."""
+def _locks_held(session: AsyncSession) -> dict[int, bool]:
+    """The users whose rows the session's innermost running transaction has locked (a savepoint rolled back
+    gives up the locks taken in it)."""
     transaction = session.sync_session.get_nested_transaction() or session.sync_session.get_transaction()
     held = session.info.get(_LOCKED_USERS)
-    if held is not None and held[0] is transaction:
-        return held[1]
-    if not start:
-        return {}
-    session.info[_LOCKED_USERS] = (transaction, {})
-    return session.info[_LOCKED_USERS][1]
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED_USERS] = (transaction, {})
+    return held[1]
 
 
 # session.info: (the transaction, {user id: exists}) of the users whose rows that transaction has locked.
