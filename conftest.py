@@ -1,10 +1,19 @@
 """Test setup shared by backend/tests and bot/tests: a real database (SQLite file by default, PostgreSQL
 when TEST_DATABASE_URL is set), migrated once per run and emptied after every test."""
 
+import asyncio
+import faulthandler
+import gc
 import os
+import signal
+import sys
 import tempfile
-from collections.abc import AsyncIterator
+import threading
+import time
+import types
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 _TEST_DIR = Path(tempfile.mkdtemp(prefix="lesson-store-tests-"))
 os.environ["ENVIRONMENT"] = "test"
@@ -41,6 +50,81 @@ ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
 KEPT_TABLES = {"admins", "alembic_version"}
 # The configured admin's hash as made at startup: tests that change its password get it back afterwards.
 _admin_password_hash = ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A test (with its fixtures) still running after TEST_HANG_SECONDS is stuck: say where every task and
+    thread waits, then stop the run, instead of leaving CI to its own time limit with nothing printed."""
+    watchdog = threading.Timer(_HANG_SECONDS, _stop_hung_test, args=(item,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+_HANG_SECONDS = float(os.environ.get("TEST_HANG_SECONDS", "300"))
+# A run started in the background by a script (as CI starts both suites) inherits an ignored SIGINT, which
+# would leave the watchdog's interrupt unheard.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _stop_hung_test(item: pytest.Item) -> None:
+    # Past pytest's capture of the test's output, which an interrupted run does not print.
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture()
+    out, nodeid = sys.stderr, item.nodeid
+    print(f"\n!!! {nodeid} has run for {_HANG_SECONDS:.0f} s: where each task and thread waits", file=out)
+    loop = _main_thread_loop()
+    tasks = sorted(asyncio.all_tasks(loop), key=lambda task: task.get_name()) if loop else []
+    for task in tasks:
+        print(f"--- {task!r}", file=out)
+        for frame in _awaiting(task.get_coro()):
+            print(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}", file=out)
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    out.flush()
+    # The first interrupt cancels what the event loop runs (asyncio.Runner), the second raises
+    # KeyboardInterrupt wherever the main thread is; either ends the run with pytest's summary.
+    for _ in range(2):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+    print(f"!!! {nodeid} did not stop when interrupted", file=out, flush=True)
+    os._exit(3)
+
+
+def _awaiting(coroutine: Any) -> Iterator[types.FrameType]:
+    """The frames of a task's chain of awaits, outermost first (a task's own stack shows only the first)."""
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "ag_frame", None)
+        if frame is None:
+            frame = getattr(coroutine, "gi_frame", None)
+        if frame is not None:
+            yield frame
+            coroutine = (
+                getattr(coroutine, "cr_await", None)
+                or getattr(coroutine, "ag_await", None)
+                or getattr(coroutine, "gi_yieldfrom", None)
+            )
+        else:
+            # An async generator's asend/athrow awaitable: the generator it drives.
+            coroutine = next(
+                (each for each in gc.get_referents(coroutine) if isinstance(each, types.AsyncGeneratorType)),
+                None,
+            )
+
+
+def _main_thread_loop() -> asyncio.AbstractEventLoop | None:
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        loop = frame.f_locals.get("self")
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            return loop
+        frame = frame.f_back
+    return None
 
 
 def own_redis_url(offset: int) -> str:

@@ -39,7 +39,7 @@ from bot.handlers import create_routers
 from bot.i18n import LANGUAGES, translator
 from bot.middlewares import DbSessionMiddleware, UserMiddleware
 from shared import database, metrics
-from shared.config import Settings
+from shared.config import REDIS_CONNECTION_OPTIONS, Settings
 from shared.models import Purchase, UnmatchedPayment
 from shared.setup_checks import SetupError, check_bot_token
 
@@ -149,7 +149,7 @@ def create_storage(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation 
     if settings.REDIS_URL:
         from aiogram.fsm.storage.redis import RedisStorage
 
-        storage = RedisStorage.from_url(settings.REDIS_URL)
+        storage = RedisStorage.from_url(settings.REDIS_URL, connection_kwargs=REDIS_CONNECTION_OPTIONS)
         return storage, storage.create_isolation()
     return MemoryStorage(), None
 

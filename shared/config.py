@@ -13,6 +13,12 @@ from shared.utils import normalize_database_url
 
 logger = logging.getLogger(__name__)
 
+# How every Redis client of ours connects (the job queue, locks and rate limits, the bot's state): without
+# redis-py 8's 5 s socket timeout, as redis-py 7 did. With one, each write runs in asyncio.wait_for, which on
+# Python 3.11 loses a cancellation that arrives as the write completes (fixed in 3.12): a worker's job
+# listener, cancelled so, went on polling Redis and the worker never stopped. Connecting keeps its timeout.
+REDIS_CONNECTION_OPTIONS: dict[str, float | None] = {"socket_timeout": None}
+
 DEFAULT_SECRET_KEYS = frozenset({"your-secret-key-here", "change-me", "changeme", "secret"})
 DEFAULT_ADMIN_PASSWORDS = frozenset({"admin123", "admin", "password", "change-me"})
 MIN_SECRET_KEY_BYTES = 32

@@ -28,7 +28,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
 from shared import database, metrics
-from shared.config import Settings
+from shared.config import REDIS_CONNECTION_OPTIONS, Settings
 from worker.registry import JOBS, LOOPS, Job, ProcessLoop
 
 logger = logging.getLogger(__name__)
@@ -187,13 +187,14 @@ class Engine:
         self.redis: Redis | None = None
         self.broker: AsyncBroker
         if settings.REDIS_URL:
-            self.redis = Redis.from_url(settings.REDIS_URL)
+            self.redis = Redis.from_url(settings.REDIS_URL, **REDIS_CONNECTION_OPTIONS)
             self.locks: Locks = RedisLocks(self.redis)
             self.broker = RedisStreamBroker(
                 settings.REDIS_URL,
                 queue_name=QUEUE,
                 consumer_group_name=CONSUMER_GROUP,
                 idle_timeout=REDELIVER_AFTER_MS,
+                **REDIS_CONNECTION_OPTIONS,
             )
         else:
             self.locks = LocalLocks()

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import pytest
+from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio import Redis
 from sqlalchemy import select
 from taskiq import TaskiqDepends
 from taskiq.api import run_receiver_task
 
+from bot.app import create_storage
 from conftest import own_redis_url
 from shared.config import Settings, get_settings
 from shared.database import begin_write, session_scope
@@ -185,6 +187,37 @@ async def test_worker_runs_jobs_enqueued_in_redis(redis_settings: Settings) -> N
     # The enqueuing process only enqueues.
     assert enqueuer.runs == []
     assert sorted(worker.runs) == [1, 2]
+
+
+@pytest.mark.parametrize("client", ["job queue", "locks and rate limits", "bot state"])
+async def test_redis_writes_are_not_run_in_wait_for(
+    redis_settings: Settings, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.11's asyncio.wait_for loses a cancellation that arrives as what it waits for completes: a job
+    # listener cancelled during a write went on polling Redis, and its worker never stopped.
+    wrapped: list[object] = []
+    real_wait_for = asyncio.wait_for
+
+    async def recording_wait_for(awaitable: Any, *args: Any) -> Any:
+        wrapped.append(awaitable)
+        return await real_wait_for(awaitable, *args)
+
+    monkeypatch.setattr(asyncio, "wait_for", recording_wait_for)
+    engine = Engine(redis_settings, bot=None, jobs=Recorder().jobs())
+    await engine.startup()
+    storage, _ = create_storage(redis_settings)
+    try:
+        if client == "job queue":
+            await engine.jobs.kick("test.record", value=1)
+        elif client == "locks and rate limits":
+            assert engine.redis is not None
+            await engine.redis.set("test-key", "written")
+        else:
+            await storage.set_data(StorageKey(bot_id=1, chat_id=2, user_id=2), {"written": True})
+    finally:
+        await storage.close()
+        await engine.shutdown()
+    assert wrapped == []
 
 
 async def test_scheduler_enqueues_periodic_jobs() -> None:

@@ -466,7 +466,11 @@ async def test_login_concurrent_guesses_checked_at_most_max_failures(monkeypatch
                 raise
 
     monkeypatch.setattr(auth_service, "verify_password", counted_check)
-    answers = await asyncio.gather(*map(guess, guesses), return_exceptions=True)
+    # A thread for each guess, so that every one that gets past the count is checked at once (with the
+    # production's two, the waits above would run two at a time).
+    with ThreadPoolExecutor(max_workers=len(guesses)) as threads:
+        monkeypatch.setattr(auth_service, "PASSWORD_THREADS", threads)
+        answers = await asyncio.gather(*map(guess, guesses), return_exceptions=True)
     results = dict(zip(guesses, answers, strict=True))
 
     assert len(checked) == max_failures, checked
