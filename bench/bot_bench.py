@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -371,7 +372,7 @@ async def run(args: argparse.Namespace, backend: str) -> int:
         # pooled connection open, every statement compiled), not as a restart does.
         "warmup": max(args.checkouts, args.payments, 10),
         "checkouts": args.checkouts,
-        "concurrent": args.payments,
+        "concurrent": args.payments * args.bursts,
         "sequential": args.payments,
         "mix": args.updates // 10,
     }
@@ -419,28 +420,47 @@ async def run(args: argparse.Namespace, backend: str) -> int:
                         f"{pc['accepted']}/{args.checkouts} accepted",
                     )
                 )
-                for phase in ("concurrent", "sequential"):
-                    pay = await bench_payments(
-                        api, real, buyers[phase], titles, concurrent=phase == "concurrent"
+                # One burst's p99 is its slowest payment, which one collector pause or scheduling hiccup
+                # moves by a hundred milliseconds: the verdict reads the median burst.
+                bursts = [
+                    await bench_payments(
+                        api,
+                        real,
+                        buyers["concurrent"][start : start + args.payments],
+                        titles,
+                        concurrent=True,
                     )
-                    rows.append(
-                        (
-                            f"successful_payment -> content, {args.payments} {phase}"
-                            + (" (reference)" if phase == "sequential" else ""),
-                            f"{pay['p50'] * 1000:.1f}",
-                            f"{pay['p99'] * 1000:.1f}",
-                            f"{pay['delivered']} delivered; {pay['cpu'] * 1000:.2f} CPU ms/update",
-                        )
+                    for start in range(0, len(buyers["concurrent"]), args.payments)
+                ]
+                p99s = sorted(burst["p99"] for burst in bursts)
+                p99 = statistics.median(p99s)
+                delivered = sum(burst["delivered"] for burst in bursts)
+                rows.append(
+                    (
+                        f"successful_payment -> content, {args.payments} at once, median of {args.bursts}",
+                        f"{statistics.median(burst['p50'] for burst in bursts) * 1000:.1f}",
+                        f"{p99 * 1000:.1f}",
+                        f"{delivered} delivered; bursts' p99 {p99s[0] * 1000:.0f}-{p99s[-1] * 1000:.0f} ms; "
+                        f"{statistics.mean(burst['cpu'] for burst in bursts) * 1000:.2f} CPU ms/update",
                     )
-                    if phase == "concurrent":
-                        verdicts.append(
-                            (
-                                f"successful_payment -> content, {args.payments} at once ({backend})",
-                                pay["p99"] < PAYMENT_P99_S and pay["delivered"] == args.payments,
-                                f"p99 {pay['p99'] * 1000:.0f} ms (target < {PAYMENT_P99_S * 1000:.0f} ms), "
-                                f"{pay['delivered']}/{args.payments} delivered",
-                            )
-                        )
+                )
+                verdicts.append(
+                    (
+                        f"successful_payment -> content, {args.payments} at once ({backend})",
+                        p99 < PAYMENT_P99_S and delivered == len(buyers["concurrent"]),
+                        f"median burst p99 {p99 * 1000:.0f} ms (target < {PAYMENT_P99_S * 1000:.0f} ms), "
+                        f"{delivered}/{len(buyers['concurrent'])} delivered",
+                    )
+                )
+                pay = await bench_payments(api, real, buyers["sequential"], titles, concurrent=False)
+                rows.append(
+                    (
+                        f"successful_payment -> content, {args.payments} sequential (reference)",
+                        f"{pay['p50'] * 1000:.1f}",
+                        f"{pay['p99'] * 1000:.1f}",
+                        f"{pay['delivered']} delivered; {pay['cpu'] * 1000:.2f} CPU ms/update",
+                    )
+                )
                 mix = mix_updates(api, lessons, args.updates, buyers["mix"])
                 echoes = [
                     api.message_update(user(next(_telegram_ids), "E"), f"hello {i}")
@@ -714,7 +734,8 @@ def main() -> int:
         "--database-url", help="a PostgreSQL server: a fresh database is made there (default: SQLite)"
     )
     parser.add_argument("--checkouts", type=int, default=100)
-    parser.add_argument("--payments", type=int, default=50)
+    parser.add_argument("--payments", type=int, default=50, help="payments in a burst, all at once")
+    parser.add_argument("--bursts", type=int, default=9, help="bursts of payments measured")
     # Long enough to measure the echo bot, which gets through 500 updates in about a third of a second.
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=20, help="webhook requests in flight (mix, echo)")
