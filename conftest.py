@@ -45,8 +45,8 @@ TEST_DIR = _TEST_DIR
 # seconds instead of the production half-minute.
 database.SQLITE_BUSY_TIMEOUT_SECONDS = 5
 ADMIN_PASSWORD = os.environ["ADMIN_PASSWORD"]
-# Kept between tests: the admin account (its password hash is slow to compute on purpose), and the lesson
-# totals row, which the database's triggers bring back to zero as the lessons go.
+# Kept between tests: the migrations' record, and the admin account (its password hash is slow to compute
+# on purpose).
 KEPT_TABLES = {"admins", "alembic_version"}
 # The configured admin's hash as made at startup: tests that change its password get it back afterwards.
 _admin_password_hash = ""
