@@ -52,6 +52,13 @@ KEPT_TABLES = {"admins", "alembic_version"}
 _admin_password_hash = ""
 
 
+_HANG_SECONDS = float(os.environ.get("TEST_HANG_SECONDS", "300"))
+# A run started in the background by a script (as CI starts both suites) inherits an ignored SIGINT, which
+# would leave the watchdog's interrupt unheard.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """A test (with its fixtures) still running after TEST_HANG_SECONDS is stuck: say where every task and
@@ -63,13 +70,6 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
         yield
     finally:
         watchdog.cancel()
-
-
-_HANG_SECONDS = float(os.environ.get("TEST_HANG_SECONDS", "300"))
-# A run started in the background by a script (as CI starts both suites) inherits an ignored SIGINT, which
-# would leave the watchdog's interrupt unheard.
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _stop_hung_test(item: pytest.Item) -> None:
@@ -118,6 +118,8 @@ def _awaiting(coroutine: Any) -> Iterator[types.FrameType]:
 
 
 def _main_thread_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop the main thread runs, found on its stack (a test stuck in a session fixture's setup runs
+    before any fixture of ours could have noted it)."""
     frame = sys._current_frames().get(threading.main_thread().ident or 0)
     while frame is not None:
         loop = frame.f_locals.get("self")
